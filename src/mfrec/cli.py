@@ -1,0 +1,347 @@
+"""The ``mfrec`` command line: thin commands over the library.
+
+Every user error prints one line, ``error: ...``, on stderr and exits non-zero
+(1 for errors in data, models and files, 2 for command-line usage); no traceback.
+Set ``MFREC_DEBUG=1`` to see tracebacks of unexpected failures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mfrec.errors import MfrecError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+TRAIN_OPTIONS = (
+    ("--model", "model", click.Choice(["dot", "biased"]), "model kind"),
+    ("--embedding-dim", "embedding_dim", int, "factors per user and item"),
+    ("--optimizer", "optimizer", click.Choice(["sgd", "adam", "sparse_adam", "adagrad"]), "optimizer"),
+    ("--learning-rate", "learning_rate", float, "step size"),
+    ("--batch-size", "batch_size", int, "ratings per step"),
+    ("--epochs", "epochs", int, "maximum epochs"),
+    ("--regularization", "regularization", float, "L2 weight on factors"),
+    ("--bias-regularization", "bias_regularization", float, "L2 weight on biases"),
+    ("--init-std", "init_std", float, "std of the initial factors"),
+    ("--rating-divisor", "rating_divisor", float, "train on rating / this (the notebook uses 5)"),
+    ("--patience", "patience", int, "early-stopping patience in epochs (0 = off)"),
+    ("--device", "device", click.Choice(["auto", "cpu", "cuda"]), "where to train"),
+    ("--seed", "seed", int, "seed of init and shuffling"),
+    ("--threads", "threads", int, "CPU threads (0 = torch default)"),
+)
+
+
+def _train_options(func):
+    for flag, name, kind, text in reversed(TRAIN_OPTIONS):
+        func = click.option(flag, name, type=kind, default=None, help=f"{text} [preset value]")(func)
+    return func
+
+
+def _ratings_file_options(func):
+    options = [
+        click.option("--user-col", default="user", show_default=True, help="user id column of --ratings"),
+        click.option("--item-col", default="item", show_default=True, help="item id column of --ratings"),
+        click.option("--rating-col", default="rating", show_default=True, help="rating column of --ratings"),
+        click.option("--timestamp-col", default=None, help="timestamp column of --ratings (optional)"),
+        click.option("--sep", default=None, help="field separator of --ratings (default by suffix)"),
+        click.option("--scale", nargs=2, type=float, default=(0.5, 5.0), show_default=True,
+                     help="lowest and highest allowed rating"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _echo_table(frame, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(frame.to_json(orient="records", force_ascii=False))
+    elif fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    else:
+        click.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+                      show_default=True, help="output format")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="mfrec")
+def cli() -> None:
+    """mfrec: matrix-factorization recommenders on PyTorch."""
+
+
+# ---------------------------------------------------------------- train
+@cli.command()
+@click.option("--dataset", default=None, help="registered dataset name (see `mfrec datasets list`)")
+@click.option("--ratings", "ratings_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="a CSV/TSV/Parquet ratings file instead of --dataset")
+@_ratings_file_options
+@click.option("--data-path", type=click.Path(path_type=Path), default=None,
+              help="local copy of --dataset: its folder or official zip")
+@click.option("--duplicates", type=click.Choice(["keep-latest", "error"]), default="keep-latest",
+              show_default=True, help="what to do with repeated (user, item) pairs")
+@click.option("--preset", default="default", show_default=True, help="default or notebook")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="JSON file of training options (applied after the preset)")
+@_train_options
+@click.option("--notebook-einsum", is_flag=True, default=None,
+              help="reproduce the notebook's einsum bug (dot model only)")
+@click.option("--split", "split_method", default="stratified", show_default=True,
+              type=click.Choice(["stratified", "random", "user", "temporal", "temporal-user"]))
+@click.option("--split-fractions", nargs=3, type=float, default=(0.6, 0.2, 0.2), show_default=True)
+@click.option("--split-seed", type=int, default=42, show_default=True)
+@click.option("--holdout", type=int, default=1, show_default=True, help="k for --split temporal-user")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="run folder [runs/<dataset>-<preset>]")
+@click.option("--overwrite", is_flag=True, help="replace an existing run folder (only once the new one is complete)")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar or log lines")
+@click.option("--json", "as_json", is_flag=True, help="print metrics as JSON")
+def train(**kw: Any) -> None:
+    """Train a model and write a run folder (config, split, history, metrics, plot, model)."""
+    from mfrec.config import RunConfig, SplitConfig, load_config_file, preset
+    from mfrec.run import train_run
+
+    if bool(kw["dataset"]) == bool(kw["ratings_file"]):
+        raise click.UsageError("give exactly one of --dataset NAME or --ratings FILE")
+    overrides = load_config_file(kw["config_file"]) if kw["config_file"] else {}
+    overrides.update({name: kw[name] for _, name, _, _ in TRAIN_OPTIONS if kw[name] is not None})
+    if kw["notebook_einsum"]:
+        overrides["notebook_einsum"] = True
+    train_config = preset(kw["preset"]).replace(**overrides)
+    columns: dict[str, Any] = {}
+    if kw["ratings_file"]:
+        columns = {"user": kw["user_col"], "item": kw["item_col"], "rating": kw["rating_col"],
+                   "timestamp": kw["timestamp_col"], "sep": kw["sep"], "scale": list(kw["scale"])}
+    config = RunConfig(
+        preset=kw["preset"],
+        dataset=kw["dataset"],
+        ratings_file=str(kw["ratings_file"]) if kw["ratings_file"] else None,
+        columns=columns,
+        split=SplitConfig(kw["split_method"], tuple(kw["split_fractions"]), kw["split_seed"], kw["holdout"]),
+        train=train_config,
+    )
+    name = kw["dataset"] or Path(kw["ratings_file"]).stem
+    out = kw["out"] or Path("runs") / f"{name}-{kw['preset']}"
+    log = (lambda _: None) if kw["quiet"] else (lambda line: click.echo(line, err=True))
+    result = train_run(config, out, data_path=kw["data_path"], overwrite=kw["overwrite"],
+                       progress=not kw["quiet"], on_duplicates=kw["duplicates"], log=log)
+    if kw["as_json"]:
+        click.echo(json.dumps(result.metrics, indent=2))
+        return
+    click.echo(_metrics_table(result.metrics))
+    m = result.metrics
+    click.echo(
+        f"\n{m['epochs_run']} epochs (kept epoch {m['best_epoch']}), fit {m['fit_seconds']:.1f} s, "
+        f"total {m['total_seconds']:.1f} s on {m['device']}"
+    )
+    click.echo(f"run folder: {result.path}  (config.json split.parquet history.csv metrics.json loss.png "
+               "model.safetensors)")
+
+
+def _metrics_table(metrics: dict) -> str:
+    rows = [("model", metrics["model"])] + [(name, parts) for name, parts in metrics["baselines"].items()]
+    lines = [f"{'':14}{'val RMSE':>10}{'val MAE':>9}{'test RMSE':>11}{'test MAE':>10}{'notebook loss':>15}"]
+    for name, parts in rows:
+        v, t = parts["val"], parts["test"]
+        lines.append(f"{name:14}{v['rmse']:>10.4f}{v['mae']:>9.4f}{t['rmse']:>11.4f}{t['mae']:>10.4f}"
+                     f"{t['notebook_loss']:>15.4f}")
+    lines.append("(RMSE/MAE in stars, predictions clipped to the rating scale; notebook loss = test MSE in stars / 5)")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------- evaluate
+@cli.command()
+@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path),
+              help="model file or run folder")
+@click.option("--split", "split_file", type=click.Path(path_type=Path), default=None,
+              help="split.parquet of a run [the run folder's]")
+@click.option("--part", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
+@click.option("--ratings", "ratings_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="evaluate on this ratings file instead of a split")
+@_ratings_file_options
+@click.option("--json", "as_json", is_flag=True, help="print metrics as JSON")
+def evaluate(model_path: Path, split_file: Path | None, part: str, ratings_file: Path | None,
+             as_json: bool, **cols: Any) -> None:
+    """RMSE and MAE (stars) of a saved model on a split part or a ratings file."""
+    from mfrec.data import Columns, load_split, read_ratings
+    from mfrec.estimator import MatrixFactorization
+
+    model = MatrixFactorization.load(model_path)
+    if ratings_file is not None:
+        ratings = read_ratings(
+            ratings_file,
+            columns=Columns(cols["user_col"], cols["item_col"], cols["rating_col"], cols["timestamp_col"]),
+            sep=cols["sep"], scale=tuple(cols["scale"]),
+        )
+        where = str(ratings_file)
+    else:
+        if split_file is None:
+            split_file = (model_path if model_path.is_dir() else model_path.parent) / "split.parquet"
+        ratings = load_split(split_file).part(part)
+        where = f"{split_file} [{part}]"
+    metrics = model.evaluate(ratings)
+    if as_json:
+        click.echo(json.dumps(metrics, indent=2))
+        return
+    click.echo(f"{where}: {metrics['n']:,} ratings")
+    click.echo(f"RMSE {metrics['rmse']:.4f}  MAE {metrics['mae']:.4f} (stars)  notebook loss "
+               f"{metrics['notebook_loss']:.4f}  unseen users {metrics['unseen_user']:,}, "
+               f"unseen items {metrics['unseen_item']:,}")
+
+
+# ------------------------------------------------- recommend / similar / predict
+@cli.command()
+@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path))
+@click.option("--user", required=True, help="raw user id")
+@click.option("-n", "n", type=int, default=10, show_default=True)
+@click.option("--include-seen", is_flag=True, help="do not exclude the items the user rated")
+@FORMAT
+def recommend(model_path: Path, user: str, n: int, include_seen: bool, fmt: str) -> None:
+    """Top-N items for a user, with titles, excluding what they rated."""
+    from mfrec.estimator import MatrixFactorization
+
+    model = MatrixFactorization.load(model_path)
+    frame = model.recommend(user, n, exclude_seen=not include_seen)
+    _echo_table(frame.drop(columns=["user"]), fmt)
+
+
+@cli.command()
+@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path))
+@click.option("--item", required=True, help="raw item id")
+@click.option("-n", "n", type=int, default=10, show_default=True)
+@FORMAT
+def similar(model_path: Path, item: str, n: int, fmt: str) -> None:
+    """Nearest items by cosine similarity of item factors, with titles."""
+    from mfrec.estimator import MatrixFactorization
+
+    model = MatrixFactorization.load(model_path)
+    if fmt == "table":
+        title = model.title(item)
+        click.echo(f"items like {item}" + (f" ({title})" if title else "") + ":")
+    _echo_table(model.similar_items(item, n), fmt)
+
+
+@cli.command()
+@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path))
+@click.option("--user", required=True, help="raw user id")
+@click.option("--item", required=True, help="raw item id")
+@click.option("--fallback", is_flag=True, help="predict unknown ids from biases and the global mean")
+def predict(model_path: Path, user: str, item: str, fallback: bool) -> None:
+    """Predicted rating (stars) of one user for one item."""
+    import numpy as np
+
+    from mfrec.estimator import MatrixFactorization
+
+    model = MatrixFactorization.load(model_path)
+    u = model.user_map_.coerce(user)
+    i = model.item_map_.coerce(item)
+    value = model.predict(np.array([u]), np.array([i]), unknown="fallback" if fallback else "error")[0]
+    title = model.title(i)
+    click.echo(f"{value:.3f}" + (f"  (user {user}, {title})" if title else ""))
+
+
+# ------------------------------------------------------------- datasets
+@cli.group()
+def datasets() -> None:
+    """List, fetch and describe the registered datasets."""
+
+
+@datasets.command("list")
+def datasets_list() -> None:
+    """Registered datasets and whether a local copy exists."""
+    from mfrec.data.fetch import candidates
+    from mfrec.data.movielens import REGISTRY
+
+    for spec in REGISTRY.values():
+        local = any(p.exists() for p in candidates(spec))
+        click.echo(f"{spec.name:16} {spec.n_ratings:>12,} ratings  {spec.size_mb:>6.0f} MB  "
+                   f"{'local ' if local else 'remote'}  {spec.description}")
+
+
+@datasets.command("fetch")
+@click.argument("name")
+@click.option("--data-path", type=click.Path(path_type=Path), default=None)
+def datasets_fetch(name: str, data_path: Path | None) -> None:
+    """Make sure NAME is on this machine (downloading it if needed) and say where."""
+    from mfrec.data.fetch import locate
+
+    source = locate(name, data_path)
+    click.echo(f"{name}: {source.path}")
+
+
+@datasets.command("info")
+@click.argument("name")
+@click.option("--data-path", type=click.Path(path_type=Path), default=None)
+@click.option("--no-download", is_flag=True, help="fail instead of downloading")
+def datasets_info(name: str, data_path: Path | None, no_download: bool) -> None:
+    """Counts, scale and density of NAME."""
+    from mfrec.data import load_dataset
+    from mfrec.data.fetch import spec_for
+
+    spec = spec_for(name)
+    data = load_dataset(name, data_path, download=not no_download)
+    density = len(data) / (data.n_users * data.n_items)
+    click.echo(f"{spec.name}: {spec.description}\nurl: {spec.url}\n"
+               f"ratings {len(data):,}, users {data.n_users:,}, items {data.n_items:,}, density {density:.4%}, "
+               f"scale {data.scale[0]:g}-{data.scale[1]:g}, mean {data.ratings.mean():.3f}")
+
+
+# ----------------------------------------------------------------- main
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    click.echo(f"note: {message}", err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and turn every failure into one line and an exit code."""
+    debug = bool(os.environ.get("MFREC_DEBUG"))
+    warnings.showwarning = _warning_line
+    try:
+        result = cli.main(args=argv, prog_name="mfrec", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:
+        hint = f" (see: mfrec {exc.ctx.command_path.split(' ', 1)[1]} --help)" if exc.ctx and " " in exc.ctx.command_path else ""
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
+        return EXIT_USAGE
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("error: interrupted", err=True)
+        return 130
+    except MfrecError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_ERROR
+    except OSError as exc:
+        if debug:
+            raise
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+        return EXIT_ERROR
+    except Exception as exc:  # a bug, not a user error: still one line unless debugging
+        if debug:
+            raise
+        click.echo(f"error: internal error ({type(exc).__name__}: {exc}); rerun with MFREC_DEBUG=1 and report it",
+                   err=True)
+        return EXIT_INTERNAL
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,108 @@
+"""Raw id <-> contiguous index maps, built once at the data boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mfrec.errors import UnknownIdError
+
+
+@dataclass(frozen=True, eq=False)
+class IdMap:
+    """Maps raw ids (ints or strings) to indices ``0..len-1`` and back.
+
+    ``ids[k]`` is the raw id of index ``k``; ids are unique. Lookups are
+    vectorized through a :class:`pandas.Index` (hash table), never a Python loop.
+    """
+
+    ids: np.ndarray
+    kind: str = "entity"
+    _index: pd.Index = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        index = pd.Index(self.ids)
+        if not index.is_unique:
+            raise ValueError(f"{self.kind} ids are not unique")
+        object.__setattr__(self, "_index", index)
+
+    @classmethod
+    def from_values(cls, values: Sequence[Any] | np.ndarray, kind: str = "entity") -> tuple[IdMap, np.ndarray]:
+        """Build a map from raw values (in order of first appearance) and return their codes."""
+        codes, uniques = pd.factorize(np.asarray(values), sort=False)
+        return cls(np.asarray(uniques), kind), codes.astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, IdMap) and np.array_equal(self.ids, other.ids)
+
+    def __hash__(self) -> int:
+        return hash((self.kind, len(self.ids)))
+
+    @property
+    def is_integer(self) -> bool:
+        return np.issubdtype(self.ids.dtype, np.integer)
+
+    def coerce(self, raw: Any) -> Any:
+        """Turn a raw id given as text (CLI, HTTP) into the map's id type."""
+        if self.is_integer and isinstance(raw, str):
+            try:
+                return int(raw)
+            except ValueError:
+                raise UnknownIdError(f"unknown {self.kind} {raw!r}: {self.kind} ids are integers") from None
+        if not self.is_integer and not isinstance(raw, str):
+            return str(raw)
+        return raw
+
+    def get_indexer(self, raw: Sequence[Any] | np.ndarray) -> np.ndarray:
+        """Indices of ``raw`` ids, ``-1`` where unknown."""
+        values = np.asarray(raw)
+        if values.ndim == 0:
+            values = values.reshape(1)
+        if len(values) == 0:
+            return np.empty(0, dtype=np.int64)
+        if self.is_integer and values.dtype.kind in "OUS":
+            try:
+                values = values.astype(np.int64)
+            except (ValueError, TypeError):
+                return np.array([self._lookup_one(v) for v in values], dtype=np.int64)
+        return self._index.get_indexer(values).astype(np.int64)
+
+    def _lookup_one(self, value: Any) -> int:
+        try:
+            return int(self._index.get_loc(self.coerce(value)))
+        except (KeyError, UnknownIdError):
+            return -1
+
+    def index(self, raw: Sequence[Any] | np.ndarray) -> np.ndarray:
+        """Indices of ``raw`` ids; raises :class:`UnknownIdError` naming the first unknown id."""
+        codes = self.get_indexer(raw)
+        missing = np.flatnonzero(codes < 0)
+        if len(missing):
+            bad = np.asarray(raw).reshape(-1)[missing[0]]
+            extra = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise UnknownIdError(f"unknown {self.kind} {_show(bad)}{extra}")
+        return codes
+
+    def index_one(self, raw: Any) -> int:
+        """Index of one raw id (text is coerced to the id type)."""
+        return int(self.index(np.asarray([self.coerce(raw)]))[0])
+
+    def raw(self, indices: np.ndarray) -> np.ndarray:
+        """Raw ids of ``indices``."""
+        return self.ids[np.asarray(indices, dtype=np.int64)]
+
+    def to_list(self) -> list[Any]:
+        return self.ids.tolist()
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value) if isinstance(value, str) else str(value)

@@ -1,0 +1,160 @@
+"""The MovieLens registry: where each release lives, its layout and its parser."""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+
+from mfrec.data.ratings import Ratings
+from mfrec.data.readers import Columns, read_delimited, validate_frame
+from mfrec.errors import DataError
+
+BASE_URL = "https://files.grouplens.org/datasets/movielens/"
+
+
+@dataclass(frozen=True)
+class MovieLensSpec:
+    """One MovieLens release.
+
+    Attributes:
+        name: registry name, e.g. ``"ml-1m"``.
+        folder: the folder inside the official zip.
+        layout: ``"csv"`` (header, comma), ``"dat"`` (``::``-separated), ``"udata"`` (ml-100k, tab).
+        md5: checksum of the zip; ``None`` for releases GroupLens regenerates, whose
+            published ``<zip>.md5`` file is fetched and checked instead.
+        n_ratings: rating count of the release (for ``datasets info``).
+        size_mb: approximate zip size.
+    """
+
+    name: str
+    folder: str
+    layout: str
+    md5: str | None
+    n_ratings: int
+    size_mb: float
+    scale: tuple[float, float] = (0.5, 5.0)
+    description: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"{BASE_URL}{self.name}.zip"
+
+    @property
+    def ratings_file(self) -> str:
+        return {"csv": "ratings.csv", "dat": "ratings.dat", "udata": "u.data"}[self.layout]
+
+    @property
+    def movies_file(self) -> str:
+        return {"csv": "movies.csv", "dat": "movies.dat", "udata": "u.item"}[self.layout]
+
+
+REGISTRY: dict[str, MovieLensSpec] = {
+    spec.name: spec
+    for spec in (
+        MovieLensSpec("ml-latest-small", "ml-latest-small", "csv", None, 100_836, 1.0,
+                      description="100k ratings, 610 users, 9.7k movies (development set, 2018)"),
+        MovieLensSpec("ml-100k", "ml-100k", "udata", "0e33842e24a9c977be4e0107933c0723", 100_000, 4.9,
+                      scale=(1.0, 5.0), description="100k ratings, 943 users, 1.7k movies (1998)"),
+        MovieLensSpec("ml-1m", "ml-1m", "dat", "c4d9eecfca2ab87c1945afe126590906", 1_000_209, 5.9,
+                      scale=(1.0, 5.0), description="1M ratings, 6k users, 3.9k movies (2003)"),
+        MovieLensSpec("ml-10m", "ml-10M100K", "dat", "ce571fd55effeba0271552578f2648bd", 10_000_054, 63.0,
+                      description="10M ratings, 72k users, 10k movies (2009)"),
+        MovieLensSpec("ml-20m", "ml-20m", "csv", "cd245b17a1ae2cc31bb14903e1204af3", 20_000_263, 190.0,
+                      description="20M ratings, 138k users, 27k movies (2015)"),
+        MovieLensSpec("ml-25m", "ml-25m", "csv", "6b51fb2759a8657d3bfcbfc42b592ada", 25_000_095, 250.0,
+                      description="25M ratings, 162k users, 62k movies (2019)"),
+        MovieLensSpec("ml-32m", "ml-32m", "csv", None, 32_000_204, 239.0,
+                      description="32M ratings, 200k users, 87k movies (2023)"),
+        MovieLensSpec("ml-latest", "ml-latest", "csv", None, 33_832_162, 335.0,
+                      description="the full latest release (changes over time)"),
+    )
+}
+
+
+class Source:
+    """A MovieLens copy on disk: an extracted folder or the official zip."""
+
+    def __init__(self, path: Path, spec: MovieLensSpec) -> None:
+        self.path = path
+        self.spec = spec
+
+    def has(self, member: str) -> bool:
+        if self.path.is_dir():
+            return (self.path / member).is_file()
+        with zipfile.ZipFile(self.path) as archive:
+            return f"{self.spec.folder}/{member}" in archive.namelist()
+
+    @contextmanager
+    def open(self, member: str) -> Iterator[IO[bytes]]:
+        if self.path.is_dir():
+            with (self.path / member).open("rb") as handle:
+                yield handle
+            return
+        with zipfile.ZipFile(self.path) as archive, archive.open(f"{self.spec.folder}/{member}") as handle:
+            yield handle
+
+    def describe(self, member: str) -> str:
+        return str(self.path / member) if self.path.is_dir() else f"{self.path}:{self.spec.folder}/{member}"
+
+
+def read_movielens(source: Source, on_duplicates: str = "keep-latest") -> Ratings:
+    """Parse a MovieLens release's ratings and titles into :class:`Ratings`."""
+    spec = source.spec
+    member = spec.ratings_file
+    where = source.describe(member)
+    names = ["user", "item", "rating", "timestamp"]
+    with source.open(member) as handle:
+        if spec.layout == "csv":
+            frame = read_delimited(handle, source=where, sep=",")
+            frame = frame.rename(columns={"userId": "user", "movieId": "item"})
+            header_lines = 1
+        else:
+            sep = "\t" if spec.layout == "udata" else "::"
+            frame = read_delimited(handle, source=where, sep=sep, header=False, names=names)
+            header_lines = 0
+    titles = read_titles(source) if source.has(spec.movies_file) else None
+    return validate_frame(
+        frame,
+        Columns("user", "item", "rating", "timestamp"),
+        source=where,
+        scale=spec.scale,
+        header_lines=header_lines,
+        on_duplicates=on_duplicates,
+        titles=titles,
+        name=spec.name,
+    )
+
+
+def read_titles(source: Source) -> pd.Series:
+    """Movie titles by raw movie id, from movies.csv, movies.dat or u.item."""
+    spec = source.spec
+    where = source.describe(spec.movies_file)
+    if spec.layout == "csv":
+        with source.open(spec.movies_file) as handle:
+            frame = read_delimited(handle, source=where, sep=",")
+        ids, titles = frame["movieId"], frame["title"]
+    else:  # ml-100k and ml-1m titles are latin-1; later releases utf-8
+        sep = "|" if spec.layout == "udata" else "::"
+        for encoding in ("utf-8", "latin-1"):
+            try:
+                with source.open(spec.movies_file) as handle:
+                    frame = read_delimited(
+                        handle, source=where, sep=sep, header=False, encoding=encoding, quoting=csv.QUOTE_NONE
+                    )
+                break
+            except DataError:
+                if encoding == "latin-1":
+                    raise
+        ids, titles = frame[0], frame[1]
+    try:
+        index = pd.to_numeric(ids).astype("int64")
+    except ValueError:
+        raise DataError(f"{where}: movie ids are not integers") from None
+    return pd.Series(titles.to_numpy(), index=index.to_numpy())

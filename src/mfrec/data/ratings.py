@@ -1,0 +1,141 @@
+"""The ratings container: contiguous indices, float32 ratings, id maps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from mfrec.data.idmap import IdMap
+
+
+@dataclass(frozen=True, eq=False)
+class Ratings:
+    """Explicit ratings as parallel arrays over contiguous indices.
+
+    ``users[k]``, ``items[k]`` and ``ratings[k]`` describe rating ``k``; indices run
+    over ``0..n_users-1`` and ``0..n_items-1`` of :attr:`user_map` and
+    :attr:`item_map`, which are shared by every subset (a split's train, val and
+    test use the same maps). Ratings are in stars, inside :attr:`scale`.
+
+    Attributes:
+        users: int64 user indices, shape ``(n,)``.
+        items: int64 item indices, shape ``(n,)``.
+        ratings: float32 ratings in the dataset's units (stars), shape ``(n,)``.
+        timestamps: int64 seconds since the epoch, or ``None``.
+        user_map, item_map: raw id <-> index maps.
+        scale: ``(lowest, highest)`` rating allowed.
+        titles: item titles aligned with item indices (``None`` where unknown), or ``None``.
+        name: where the ratings came from, for reports.
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    ratings: np.ndarray
+    user_map: IdMap
+    item_map: IdMap
+    scale: tuple[float, float] = (0.5, 5.0)
+    timestamps: np.ndarray | None = None
+    titles: np.ndarray | None = None
+    name: str = "ratings"
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.users)
+        if len(self.items) != n or len(self.ratings) != n:
+            raise ValueError("users, items and ratings must have the same length")
+        if self.timestamps is not None and len(self.timestamps) != n:
+            raise ValueError("timestamps must have the same length as ratings")
+
+    def __len__(self) -> int:
+        return len(self.ratings)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_map)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_map)
+
+    def subset(self, rows: np.ndarray) -> Ratings:
+        """The ratings at positions ``rows``, sharing this container's id maps."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return replace(
+            self,
+            users=self.users[rows],
+            items=self.items[rows],
+            ratings=self.ratings[rows],
+            timestamps=None if self.timestamps is None else self.timestamps[rows],
+            info={},
+        )
+
+    def user_counts(self) -> np.ndarray:
+        """Number of ratings per user index, shape ``(n_users,)``."""
+        return np.bincount(self.users, minlength=self.n_users)
+
+    def item_counts(self) -> np.ndarray:
+        """Number of ratings per item index, shape ``(n_items,)``."""
+        return np.bincount(self.items, minlength=self.n_items)
+
+    def title(self, item_index: int) -> str | None:
+        if self.titles is None:
+            return None
+        value = self.titles[item_index]
+        return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Raw ids with ratings (and timestamps): the inverse of :func:`from_frame`."""
+        frame = pd.DataFrame(
+            {
+                "user": self.user_map.raw(self.users),
+                "item": self.item_map.raw(self.items),
+                "rating": self.ratings,
+            }
+        )
+        if self.timestamps is not None:
+            frame["timestamp"] = self.timestamps
+        return frame
+
+    @classmethod
+    def from_arrays(
+        cls,
+        users: np.ndarray,
+        items: np.ndarray,
+        ratings: np.ndarray,
+        *,
+        timestamps: np.ndarray | None = None,
+        scale: tuple[float, float] = (0.5, 5.0),
+        titles: pd.Series | None = None,
+        name: str = "ratings",
+        user_map: IdMap | None = None,
+        item_map: IdMap | None = None,
+    ) -> Ratings:
+        """Map raw ids to indices (new maps unless given) and build the container.
+
+        No validation beyond shapes happens here; readers validate first
+        (:func:`mfrec.data.readers.validate_frame`).
+        """
+        if user_map is None:
+            user_map, user_idx = IdMap.from_values(users, "user")
+        else:
+            user_idx = user_map.index(users)
+        if item_map is None:
+            item_map, item_idx = IdMap.from_values(items, "item")
+        else:
+            item_idx = item_map.index(items)
+        title_array = None
+        if titles is not None and len(titles):
+            title_array = titles.reindex(item_map.ids).to_numpy(dtype=object)
+        return cls(
+            users=user_idx,
+            items=item_idx,
+            ratings=np.asarray(ratings, dtype=np.float32),
+            timestamps=None if timestamps is None else np.asarray(timestamps, dtype=np.int64),
+            user_map=user_map,
+            item_map=item_map,
+            scale=(float(scale[0]), float(scale[1])),
+            titles=title_array,
+            name=name,
+        )

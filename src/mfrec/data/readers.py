@@ -1,0 +1,269 @@
+"""Readers for rating files (CSV, TSV, Parquet, MovieLens layouts) with validation.
+
+Every problem is reported as a :class:`~mfrec.errors.DataError` whose message
+names the file, the row (1-based line in the file, header included) and the value.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import pandas as pd
+
+from mfrec.data.ratings import Ratings
+from mfrec.errors import DataError
+
+DUPLICATE_POLICIES = ("keep-latest", "error")
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Column names of a ratings table; ``timestamp`` is optional."""
+
+    user: str = "user"
+    item: str = "item"
+    rating: str = "rating"
+    timestamp: str | None = None
+
+
+def read_table(
+    path: str | Path,
+    *,
+    sep: str | None = None,
+    header: bool = True,
+    names: list[str] | None = None,
+    encoding: str = "utf-8",
+) -> pd.DataFrame:
+    """Read a CSV/TSV/Parquet/``::``-separated file into a DataFrame of strings and numbers.
+
+    The format is chosen by suffix (``.parquet``, ``.tsv``, ``.dat``; anything
+    else is CSV) unless ``sep`` is given.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, expected a ratings file")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq") and sep is None:
+            return pd.read_parquet(path)
+        with path.open("rb") as handle:
+            return read_delimited(handle, source=str(path), sep=sep, header=header, names=names, encoding=encoding)
+    except DataError:
+        raise
+    except (OSError, ValueError) as exc:  # pyarrow errors derive from these
+        raise DataError(f"{path}: cannot be read: {_one_line(exc)}") from None
+
+
+def read_delimited(
+    handle: IO[bytes],
+    *,
+    source: str,
+    sep: str | None = None,
+    header: bool = True,
+    names: list[str] | None = None,
+    encoding: str = "utf-8",
+    quoting: int = csv.QUOTE_MINIMAL,
+) -> pd.DataFrame:
+    """Parse delimited text. ``sep=None`` picks ``,`` or tab by the suffix of ``source``; ``::`` is supported."""
+    data = handle.read()
+    if sep is None:
+        lower = source.lower()
+        sep = "\t" if lower.endswith((".tsv", ".data")) else "::" if lower.endswith(".dat") else ","
+    if sep == "::":  # the C parser takes one-byte separators only
+        data = data.replace(b"::", b"\x1f")
+        sep = "\x1f"
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(f"{source}, line {line}: bytes that are not valid {encoding} text") from None
+    if not text.strip():
+        raise DataError(f"{source}: the file is empty")
+    try:
+        return pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            header=0 if header else None,
+            names=names,
+            dtype=str,
+            keep_default_na=False,
+            quoting=quoting,
+            engine="c",
+        )
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{source}: malformed line: {_one_line(exc)}") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{source}: the file is empty") from None
+
+
+def validate_frame(
+    frame: pd.DataFrame,
+    columns: Columns,
+    *,
+    source: str,
+    scale: tuple[float, float] | None,
+    header_lines: int = 1,
+    on_duplicates: str = "keep-latest",
+    titles: pd.Series | None = None,
+    name: str | None = None,
+) -> Ratings:
+    """Check a raw table and turn it into :class:`Ratings`.
+
+    Checks, in order: required columns present; at least one row; user and item
+    ids present (integers when every id parses as one, strings otherwise);
+    ratings numeric, finite and inside ``scale``; timestamps integer. Duplicate
+    (user, item) pairs keep the latest by timestamp (the last row without
+    timestamps); how many were dropped is in ``ratings.info["duplicates_dropped"]``
+    and a warning. ``on_duplicates="error"`` refuses them instead.
+    """
+    if on_duplicates not in DUPLICATE_POLICIES:
+        raise DataError(f"on_duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, not {on_duplicates!r}")
+    wanted = [columns.user, columns.item, columns.rating] + ([columns.timestamp] if columns.timestamp else [])
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        found = ", ".join(map(str, frame.columns)) or "nothing"
+        raise DataError(f"{source}: missing column(s) {', '.join(map(repr, missing))}; found {found}")
+    if len(frame) == 0:
+        raise DataError(f"{source}: no ratings (header only or empty)")
+
+    def row_of(position: int) -> int:
+        return int(position) + 1 + header_lines
+
+    users = _ids(frame[columns.user], "user", source, row_of)
+    items = _ids(frame[columns.item], "item", source, row_of)
+    ratings = _numbers(frame[columns.rating], "rating", source, row_of)
+    if scale is not None:
+        low, high = scale
+        outside = np.flatnonzero((ratings < low) | (ratings > high))
+        if len(outside):
+            k = outside[0]
+            raise DataError(
+                f"{source}, row {row_of(k)}: rating {_fmt(ratings[k])} is outside the rating scale "
+                f"[{_fmt(low)}, {_fmt(high)}]"
+                + (f" ({len(outside)} such rows)" if len(outside) > 1 else "")
+            )
+    else:
+        scale = (float(ratings.min()), float(ratings.max()))
+    timestamps = None
+    if columns.timestamp:
+        stamps = _numbers(frame[columns.timestamp], "timestamp", source, row_of)
+        fractional = np.flatnonzero(stamps != np.floor(stamps))
+        if len(fractional):
+            k = fractional[0]
+            raise DataError(f"{source}, row {row_of(k)}: timestamp {_fmt(stamps[k])} is not an integer")
+        timestamps = stamps.astype(np.int64)
+
+    keys = pd.DataFrame({"u": users, "i": items})
+    duplicated = keys.duplicated(keep=False).to_numpy()
+    dropped = 0
+    if duplicated.any():
+        if on_duplicates == "error":
+            k = int(np.flatnonzero(keys.duplicated(keep="first").to_numpy())[0])
+            raise DataError(
+                f"{source}, row {row_of(k)}: duplicate rating for user {users[k]} and item {items[k]} "
+                f"({int(keys.duplicated().sum())} duplicate rows)"
+            )
+        order = np.arange(len(keys))
+        if timestamps is not None:  # latest timestamp last; ties keep file order
+            order = np.lexsort((order, timestamps))
+        keep = ~keys.iloc[order].duplicated(keep="last").to_numpy()
+        rows = np.sort(order[keep])
+        dropped = len(keys) - len(rows)
+        users, items, ratings = users[rows], items[rows], ratings[rows]
+        if timestamps is not None:
+            timestamps = timestamps[rows]
+        warnings.warn(
+            f"{source}: dropped {dropped} duplicate (user, item) rating(s), kept the latest",
+            DuplicateRatingsWarning,
+            stacklevel=2,
+        )
+    result = Ratings.from_arrays(
+        users, items, ratings, timestamps=timestamps, scale=scale, titles=titles, name=name or source
+    )
+    result.info["duplicates_dropped"] = dropped
+    return result
+
+
+class DuplicateRatingsWarning(UserWarning):
+    """Duplicate (user, item) pairs were found and resolved by keeping the latest."""
+
+
+def read_ratings(
+    path: str | Path,
+    *,
+    columns: Columns | None = None,
+    sep: str | None = None,
+    scale: tuple[float, float] | None = (0.5, 5.0),
+    on_duplicates: str = "keep-latest",
+) -> Ratings:
+    """Read any CSV/TSV/Parquet ratings file with the given column names.
+
+    Args:
+        path: the file; ``.parquet`` is read with pyarrow, other suffixes as text.
+        columns: column names (default ``user``, ``item``, ``rating``, no timestamp).
+        sep: field separator; default by suffix (``,``, tab for ``.tsv``, ``::`` for ``.dat``).
+        scale: the allowed rating range in stars; ``None`` takes it from the data.
+        on_duplicates: ``"keep-latest"`` or ``"error"``.
+    """
+    columns = columns or Columns()
+    frame = read_table(path, sep=sep)
+    return validate_frame(
+        frame, columns, source=str(path), scale=scale, on_duplicates=on_duplicates, name=Path(path).name
+    )
+
+
+def _ids(column: pd.Series, what: str, source: str, row_of) -> np.ndarray:
+    values = column.to_numpy()
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64)
+    text = column.astype(str).str.strip()
+    empty = np.flatnonzero((text == "").to_numpy() | column.isna().to_numpy())
+    if len(empty):
+        raise DataError(f"{source}, row {row_of(empty[0])}: {what} id is missing")
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.notna().all():
+        as_float = numbers.to_numpy(dtype=np.float64)
+        if np.all(as_float == np.floor(as_float)) and np.all(np.abs(as_float) < 2**62):
+            return as_float.astype(np.int64)
+    return text.to_numpy(dtype=object).astype(str)
+
+
+def _numbers(column: pd.Series, what: str, source: str, row_of) -> np.ndarray:
+    if column.dtype.kind in "iuf":
+        values = column.to_numpy(dtype=np.float64)
+        raw = None
+    else:
+        raw = column.astype(str).str.strip()
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        k = bad[0]
+        shown = "" if raw is None else raw.iloc[k]
+        if shown == "" or shown.lower() in ("nan", "na", "null", "none"):
+            problem = f"{what} is missing"
+        elif np.isinf(values[k]) or np.isnan(values[k]) and shown.lower().lstrip("+-") in ("inf", "infinity"):
+            problem = f"{what} {shown!r} is not finite"
+        else:
+            problem = f"{what} {shown!r} is not a number"
+        if raw is None:
+            problem = f"{what} is {'missing' if np.isnan(values[k]) else 'not finite'}"
+        more = f" ({len(bad)} such rows)" if len(bad) > 1 else ""
+        raise DataError(f"{source}, row {row_of(k)}: {problem}{more}")
+    return values
+
+
+def _fmt(value: float) -> str:
+    return f"{float(value):g}"
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -1,0 +1,241 @@
+"""Train/validation/test splits, deterministic for a seed.
+
+Every split returns a :class:`Split` whose three parts are disjoint and together
+hold every rating exactly once. Parts share the dataset's id maps; ratings in
+val/test whose user or item never occurs in train are counted by
+:meth:`Split.cold_start` (models predict them from biases and the global mean).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mfrec.data.ratings import Ratings
+from mfrec.errors import ConfigError, DataError
+
+METHODS = ("stratified", "random", "user", "temporal", "temporal-user")
+PARTS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Split:
+    """Three disjoint parts of one :class:`Ratings`; ``rows[part]`` are positions in the full data."""
+
+    data: Ratings
+    rows: dict[str, np.ndarray]
+    method: str
+    seed: int | None
+
+    @cached_property
+    def train(self) -> Ratings:
+        return self.data.subset(self.rows["train"])
+
+    @cached_property
+    def val(self) -> Ratings:
+        return self.data.subset(self.rows["val"])
+
+    @cached_property
+    def test(self) -> Ratings:
+        return self.data.subset(self.rows["test"])
+
+    def part(self, name: str) -> Ratings:
+        if name not in PARTS:
+            raise ConfigError(f"unknown split part {name!r}; choose from {', '.join(PARTS)}")
+        return self.data.subset(self.rows[name])
+
+    def sizes(self) -> dict[str, int]:
+        return {name: len(rows) for name, rows in self.rows.items()}
+
+    def cold_start(self) -> dict[str, dict[str, int]]:
+        """For val and test: ratings whose user, item, or either is absent from train."""
+        train = self.rows["train"]
+        seen_users = np.zeros(self.data.n_users, dtype=bool)
+        seen_items = np.zeros(self.data.n_items, dtype=bool)
+        seen_users[self.data.users[train]] = True
+        seen_items[self.data.items[train]] = True
+        report = {}
+        for name in ("val", "test"):
+            rows = self.rows[name]
+            new_user = ~seen_users[self.data.users[rows]]
+            new_item = ~seen_items[self.data.items[rows]]
+            report[name] = {
+                "ratings": len(rows),
+                "unseen_user": int(new_user.sum()),
+                "unseen_item": int(new_item.sum()),
+                "unseen_either": int((new_user | new_item).sum()),
+            }
+        return report
+
+    def to_frame(self) -> pd.DataFrame:
+        """Raw ids, ratings and a ``split`` column naming each rating's part."""
+        frames = []
+        for name in PARTS:
+            frame = self.data.subset(self.rows[name]).to_frame()
+            frame["split"] = name
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
+
+    def save(self, path: str | Path) -> None:
+        """Write the split as Parquet (raw ids, rating, timestamp, split) with its method and seed."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(self.to_frame(), preserve_index=False)
+        meta = {b"mfrec.split.method": self.method.encode(), b"mfrec.split.seed": str(self.seed).encode()}
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
+        pq.write_table(table, path)
+
+
+def load_split(path: str | Path, like: Ratings | None = None) -> Split:
+    """Read a split written by :meth:`Split.save`.
+
+    With ``like`` (e.g. a model's id maps via a :class:`Ratings`), ids are mapped
+    through its maps so indices agree with the model; otherwise new maps are built.
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such split file")
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for bad files
+        raise DataError(f"{path}: not a split file written by mfrec ({type(exc).__name__})") from None
+    frame = table.to_pandas()
+    if not {"user", "item", "rating", "split"} <= set(frame.columns):
+        raise DataError(f"{path}: not a split file written by mfrec (columns {', '.join(frame.columns)})")
+    meta = table.schema.metadata or {}
+    method = meta.get(b"mfrec.split.method", b"unknown").decode()
+    seed_text = meta.get(b"mfrec.split.seed", b"None").decode()
+    data = Ratings.from_arrays(
+        frame["user"].to_numpy(),
+        frame["item"].to_numpy(),
+        frame["rating"].to_numpy(),
+        timestamps=frame["timestamp"].to_numpy() if "timestamp" in frame else None,
+        name=path.name,
+    )
+    labels = frame["split"].to_numpy()
+    rows = {name: np.flatnonzero(labels == name) for name in PARTS}
+    return Split(data, rows, method, None if seed_text == "None" else int(seed_text))
+
+
+def split_ratings(
+    data: Ratings,
+    method: str = "stratified",
+    *,
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
+    seed: int = 42,
+    holdout: int = 1,
+) -> Split:
+    """Split ``data`` into train/val/test.
+
+    Methods:
+        ``stratified``: the notebook's split. scikit-learn's ``train_test_split``
+            stratified on the rating value: first ``fractions[0]`` to train, then the
+            rest divided into val and test in the ratio of the last two fractions,
+            both with ``random_state=seed``. With the defaults on ml-latest-small this
+            is exactly the notebook's 60,501 / 20,167 / 20,168 split.
+        ``random``: a uniformly random permutation cut by ``fractions``.
+        ``user``: per-user holdout; each user's ratings are shuffled and cut by
+            ``fractions`` (their first rating always goes to train).
+        ``temporal``: a global time cut; the oldest ``fractions[0]`` of ratings to
+            train, then val, then the newest to test.
+        ``temporal-user``: each user's ``holdout`` latest ratings go to test and the
+            ``holdout`` before those to val; users with ``2*holdout`` ratings or fewer
+            stay entirely in train.
+    """
+    if method not in METHODS:
+        raise ConfigError(f"unknown split method {method!r}; choose from {', '.join(METHODS)}")
+    fractions = _check_fractions(fractions)
+    n = len(data)
+    if n < 3:
+        raise DataError(f"{data.name}: {n} rating(s) cannot be split into train, val and test")
+    if method == "stratified":
+        rows = _stratified(data.ratings, fractions, seed)
+    elif method == "random":
+        order = np.random.default_rng(seed).permutation(n)
+        rows = _cut(order, fractions)
+    elif method == "user":
+        rows = _per_user(data.users, fractions, seed)
+    elif method == "temporal":
+        order = np.argsort(_timestamps(data), kind="stable")
+        rows = _cut(order, fractions)
+    else:
+        if holdout < 1:
+            raise ConfigError(f"holdout must be at least 1, not {holdout}")
+        rows = _last_k(data.users, _timestamps(data), holdout)
+    rows = {name: np.sort(r).astype(np.int64) for name, r in rows.items()}
+    return Split(data, rows, method, seed)
+
+
+def _check_fractions(fractions) -> tuple[float, float, float]:
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or fractions[0] <= 0:
+        raise ConfigError(f"split fractions must be three non-negative numbers with train > 0, not {fractions}")
+    total = float(sum(fractions))
+    if abs(total - 1.0) > 1e-6:
+        raise ConfigError(f"split fractions must add up to 1, not {total:g}")
+    return tuple(float(f) for f in fractions)  # type: ignore[return-value]
+
+
+def _timestamps(data: Ratings) -> np.ndarray:
+    if data.timestamps is None:
+        raise DataError(f"{data.name}: a temporal split needs timestamps, and these ratings have none")
+    return data.timestamps
+
+
+def _cut(order: np.ndarray, fractions) -> dict[str, np.ndarray]:
+    n = len(order)
+    n_train = int(round(fractions[0] * n))
+    n_val = int(round(fractions[1] * n))
+    return {"train": order[:n_train], "val": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}
+
+
+def _stratified(ratings: np.ndarray, fractions, seed: int) -> dict[str, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    labels = np.round(ratings * 2).astype(np.int64)  # half-star classes; same partition as the values
+    positions = np.arange(len(ratings))
+    counts = np.bincount(labels - labels.min())
+    if counts[counts > 0].min() < 2:
+        raise DataError("a stratified split needs at least two ratings of every value; use --split random")
+    try:
+        train, rest = train_test_split(positions, train_size=fractions[0], stratify=labels, random_state=seed)
+        if fractions[2] == 0:
+            return {"train": train, "val": rest, "test": rest[:0]}
+        if fractions[1] == 0:
+            return {"train": train, "val": rest[:0], "test": rest}
+        test_share = fractions[2] / (fractions[1] + fractions[2])
+        val, test = train_test_split(rest, test_size=test_share, stratify=labels[rest], random_state=seed)
+    except ValueError as exc:
+        raise DataError(f"cannot make a stratified split of these ratings: {exc}") from None
+    return {"train": train, "val": val, "test": test}
+
+
+def _per_user(users: np.ndarray, fractions, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(len(users)), users))  # grouped by user, shuffled within
+    sorted_users = users[order]
+    starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
+    counts = np.diff(np.r_[starts, len(users)])
+    rank = np.arange(len(users)) - np.repeat(starts, counts)
+    share = rank / np.repeat(counts, counts)  # 0 for each user's first rating
+    train = share < fractions[0]
+    val = ~train & (share < fractions[0] + fractions[1])
+    return {"train": order[train], "val": order[val], "test": order[~train & ~val]}
+
+
+def _last_k(users: np.ndarray, stamps: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    order = np.lexsort((-np.arange(len(users)), -stamps, users))  # newest first within user
+    sorted_users = users[order]
+    starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
+    counts = np.diff(np.r_[starts, len(users)])
+    rank = np.arange(len(users)) - np.repeat(starts, counts)
+    eligible = np.repeat(counts, counts) > 2 * k
+    test = eligible & (rank < k)
+    val = eligible & (rank >= k) & (rank < 2 * k)
+    return {"train": order[~test & ~val], "val": order[val], "test": order[test]}

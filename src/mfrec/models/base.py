@@ -1,0 +1,83 @@
+"""What every rating model shares: known-row masks, the global mean, init."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def embedding(rows: int, dim: int, std: float, generator: torch.Generator | None, sparse: bool) -> nn.Embedding:
+    """An ``nn.Embedding`` initialised from N(0, std²) with an explicit generator."""
+    table = nn.Embedding(rows, dim, sparse=sparse)
+    with torch.no_grad():
+        if std > 0:
+            table.weight.normal_(0.0, std, generator=generator)
+        else:
+            table.weight.zero_()
+    return table
+
+
+class RatingModel(nn.Module):
+    """Base of the rating models.
+
+    Predictions are in *target units* (ratings divided by the config's
+    ``rating_divisor``). Rows of users or items that had no training rating are
+    marked unknown (``user_known``/``item_known`` buffers, set by the trainer);
+    their untrained embeddings never reach a prediction: the learned parts that
+    exist (global mean, the other side's bias) are used instead.
+    """
+
+    def __init__(self, n_users: int, n_items: int) -> None:
+        super().__init__()
+        self.register_buffer("global_mean", torch.zeros(()))
+        self.register_buffer("user_known", torch.ones(n_users, dtype=torch.bool))
+        self.register_buffer("item_known", torch.ones(n_items, dtype=torch.bool))
+
+    @property
+    def n_users(self) -> int:
+        return self.user_known.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return self.item_known.shape[0]
+
+    def mark_known(self, users: torch.Tensor, items: torch.Tensor, targets: torch.Tensor) -> None:
+        """Record which rows have training data and the mean training target."""
+        with torch.no_grad():
+            self.user_known.zero_()
+            self.item_known.zero_()
+            self.user_known[users] = True
+            self.item_known[items] = True
+            self.global_mean.fill_(targets.double().mean().item() if len(targets) else 0.0)
+
+    def known(
+        self, users: torch.Tensor, items: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Clamp index ``-1`` (an id the model never saw) to row 0 and say which rows are known.
+
+        Returns ``(users, items, user_known, item_known)``; a ``-1`` index is unknown.
+        """
+        users_ok = users >= 0
+        items_ok = items >= 0
+        users = users.clamp(min=0)
+        items = items.clamp(min=0)
+        return users, items, self.user_known[users] & users_ok, self.item_known[items] & items_ok
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def bias_penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor | None:
+        """Per-rating L2 penalty of the biases; ``None`` for models without biases."""
+        return None
+
+    def penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        """Per-rating L2 penalty of the parameters touched by each (user, item) pair, shape ``(B,)``."""
+        raise NotImplementedError
+
+    def score_users(self, users: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        """Predicted targets of ``users`` for every item, shape ``(B, n_items)``."""
+        raise NotImplementedError
+
+    def item_factors(self) -> torch.Tensor:  # pragma: no cover
+        """The item embedding table, shape ``(n_items, dim)``."""
+        raise NotImplementedError

@@ -1,0 +1,66 @@
+"""Biased matrix factorization (Koren, Bell and Volinsky 2009)."""
+
+from __future__ import annotations
+
+import torch
+
+from mfrec.models.base import RatingModel, embedding
+
+
+class BiasedMF(RatingModel):
+    r"""Global mean, user and item biases, and a dot product.
+
+    .. math::  \hat r_{ui} = \mu + b_u + b_i + p_u^\top q_i
+
+    trained on the regularized squared error, per mini-batch :math:`B`,
+
+    .. math::  L = \frac{1}{|B|}\sum_{(u,i)\in B} (r_{ui} - \hat r_{ui})^2
+               + \lambda (\lVert p_u\rVert^2 + \lVert q_i\rVert^2)
+               + \lambda_b (b_u^2 + b_i^2)
+
+    (each parameter is penalised once per rating it takes part in, as in
+    Funk/Surprise SGD). :math:`\mu` is fixed to the mean training target.
+    A user absent from training contributes neither :math:`b_u` nor
+    :math:`p_u`, so its prediction is :math:`\mu + b_i`; likewise for items.
+    """
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        embedding_dim: int,
+        *,
+        init_std: float = 0.1,
+        sparse: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__(n_users, n_items)
+        self.user_embedding = embedding(n_users, embedding_dim, init_std, generator, sparse)
+        self.item_embedding = embedding(n_items, embedding_dim, init_std, generator, sparse)
+        # Bias tables stay dense: sparse 1-d tables gave wrong DDP gradients (FINDINGS.md).
+        self.user_bias = embedding(n_users, 1, 0.0, None, sparse)
+        self.item_bias = embedding(n_items, 1, 0.0, None, sparse)
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        users, items, ku, ki = self.known(users, items)
+        bu = self.user_bias(users).squeeze(-1) * ku
+        bi = self.item_bias(items).squeeze(-1) * ki
+        dot = (self.user_embedding(users) * self.item_embedding(items)).sum(-1) * (ku & ki)
+        return self.global_mean + bu + bi + dot
+
+    def penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.user_embedding(users).pow(2).sum(-1) + self.item_embedding(items).pow(2).sum(-1)
+
+    def bias_penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.user_bias(users).squeeze(-1).pow(2) + self.item_bias(items).squeeze(-1).pow(2)
+
+    def score_users(self, users: torch.Tensor) -> torch.Tensor:
+        ku = self.user_known[users][:, None]
+        ki = self.item_known[None, :]
+        bu = self.user_bias(users) * ku
+        bi = (self.item_bias.weight.squeeze(-1) * self.item_known)[None, :]
+        dot = (self.user_embedding(users) @ self.item_embedding.weight.T) * (ku & ki)
+        return self.global_mean + bu + bi + dot
+
+    def item_factors(self) -> torch.Tensor:
+        return self.item_embedding.weight

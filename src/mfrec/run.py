@@ -1,0 +1,184 @@
+"""A training run end to end: data -> split -> model -> evaluation -> run folder.
+
+A run folder holds:
+
+* ``config.json``: the fully resolved :class:`~mfrec.config.RunConfig`;
+* ``split.parquet``: every rating with its part (train/val/test), so evaluation can be repeated;
+* ``history.csv``: per-epoch train and validation RMSE (stars) and seconds;
+* ``metrics.json``: model and baseline RMSE/MAE (stars) and notebook loss on val and test,
+  cold-start counts, epochs, timing;
+* ``loss.png``: train and validation RMSE per epoch;
+* ``model.safetensors``: the model (see :mod:`mfrec.store`).
+
+The folder is written under a temporary name and renamed into place at the
+end, so a killed run never leaves a folder that looks complete, and an
+existing run is replaced (``overwrite=True``) only once the new one is whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mfrec.config import RunConfig
+from mfrec.data import Columns, Ratings, Split, load_dataset, read_ratings, split_ratings
+from mfrec.errors import ConfigError, OutputError
+from mfrec.estimator import MatrixFactorization
+from mfrec.evaluation.baselines import BiasBaseline, GlobalMean
+from mfrec.evaluation.metrics import rating_metrics
+from mfrec.evaluation.plots import plot_history
+from mfrec.store import MODEL_FILE
+from mfrec.training.loop import resolve_device
+
+
+@dataclass
+class RunResult:
+    """What :func:`train_run` produced."""
+
+    path: Path
+    model: MatrixFactorization
+    split: Split
+    metrics: dict[str, Any]
+
+
+def load_data(config: RunConfig, data_path: str | Path | None = None, on_duplicates: str = "keep-latest") -> Ratings:
+    """The run's ratings: a registered dataset or a ratings file."""
+    if config.ratings_file:
+        cols = Columns(**{k: v for k, v in config.columns.items() if k in ("user", "item", "rating", "timestamp")})
+        scale = config.columns.get("scale")
+        return read_ratings(
+            config.ratings_file,
+            columns=cols,
+            sep=config.columns.get("sep"),
+            scale=tuple(scale) if scale else None,
+            on_duplicates=on_duplicates,
+        )
+    if not config.dataset:
+        raise ConfigError("give a dataset name (--dataset) or a ratings file (--ratings)")
+    return load_dataset(config.dataset, data_path, on_duplicates=on_duplicates)
+
+
+def baseline_metrics(split: Split) -> dict[str, dict[str, dict[str, float]]]:
+    """Global-mean and bias-only baselines fitted on train, scored on val and test."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    train = split.train
+    for name, baseline in (("global_mean", GlobalMean()), ("bias_only", BiasBaseline())):
+        baseline.fit(train)
+        out[name] = {}
+        for part in ("val", "test"):
+            ratings = split.part(part)
+            pred = baseline.predict(ratings.users, ratings.items)
+            out[name][part] = rating_metrics(pred, ratings.ratings, train.scale)
+    return out
+
+
+def prepare_output(out: str | Path, overwrite: bool) -> Path:
+    """Check that ``out`` can be written before any training time is spent."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise OutputError(f"{out}: a run folder already exists; pass --overwrite or choose another --out")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=out.parent, prefix=".mfrec-probe-", delete=True)  # noqa: SIM115
+        probe.close()
+    except OSError as exc:
+        raise OutputError(f"cannot write to {out.parent}: {exc.strerror or exc}") from None
+    return out
+
+
+def train_run(
+    config: RunConfig,
+    out: str | Path,
+    *,
+    data_path: str | Path | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+    on_duplicates: str = "keep-latest",
+    log: Callable[[str], None] = lambda _: None,
+) -> RunResult:
+    """Run ``config`` and write the run folder at ``out`` (see the module docstring)."""
+    out = prepare_output(out, overwrite)
+    started = time.perf_counter()
+    data = load_data(config, data_path, on_duplicates)
+    dropped = data.info.get("duplicates_dropped", 0)
+    log(
+        f"data: {data.name}: {len(data):,} ratings, {data.n_users:,} users, {data.n_items:,} items"
+        + (f" ({dropped} duplicate pairs dropped, latest kept)" if dropped else "")
+    )
+    s = config.split
+    split = split_ratings(data, s.method, fractions=s.fractions, seed=s.seed, holdout=s.holdout)
+    sizes = split.sizes()
+    cold = split.cold_start()
+    log(
+        f"split: {s.method} seed {s.seed}: train {sizes['train']:,} / val {sizes['val']:,} / test {sizes['test']:,}; "
+        f"unseen in train: val {cold['val']['unseen_either']:,}, test {cold['test']['unseen_either']:,} "
+        "(predicted from biases and the global mean)"
+    )
+    device = resolve_device(config.train.device)
+    log(f"model: {config.train.model}, dim {config.train.embedding_dim}, {config.train.optimizer} "
+        f"lr {config.train.learning_rate:g}, batch {config.train.batch_size}, up to {config.train.epochs} epochs "
+        f"on {device}")
+    fit_started = time.perf_counter()
+    model = MatrixFactorization(config.train).fit(split.train, split.val, progress=progress)
+    fit_seconds = time.perf_counter() - fit_started
+    metrics: dict[str, Any] = {
+        "dataset": data.name,
+        "preset": config.preset,
+        "split": {"method": s.method, "seed": s.seed, "sizes": sizes, "cold_start": cold},
+        "model": {"val": model.evaluate(split.val), "test": model.evaluate(split.test)},
+        "baselines": baseline_metrics(split),
+        "epochs_run": len(model.history_),
+        "best_epoch": model.best_epoch_,
+        "fit_seconds": fit_seconds,
+        "device": str(device),
+    }
+    model.set_seen(data)  # recommendations exclude everything a user rated, in any part
+    metrics["total_seconds"] = time.perf_counter() - started
+    path = _write_run(out, config, split, model, metrics, overwrite)
+    return RunResult(path, model, split, metrics)
+
+
+def _write_run(
+    out: Path, config: RunConfig, split: Split, model: MatrixFactorization, metrics: dict, overwrite: bool
+) -> Path:
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    except OSError as exc:
+        raise OutputError(f"cannot write to {out.parent}: {exc.strerror or exc}") from None
+    try:
+        (tmp / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        split.save(tmp / "split.parquet")
+        pd.DataFrame([r.to_dict() for r in model.history_]).to_csv(tmp / "history.csv", index=False)
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        plot_history(
+            model.history_, tmp / "loss.png", best_epoch=model.best_epoch_,
+            title=f"{config.train.model} MF on {metrics['dataset']} ({config.preset} preset)",
+        )
+        model.save(tmp / MODEL_FILE, metrics=metrics)
+        old = None
+        if out.exists():
+            if not overwrite and any(out.iterdir()):
+                raise OutputError(f"{out}: appeared while training; the new run is kept at {tmp}")
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"cannot write the run folder {out}: {exc.strerror or exc}") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
