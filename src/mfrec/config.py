@@ -59,9 +59,9 @@ class TrainConfig:
     learning_rate: float = 0.005
     batch_size: int = 1024
     epochs: int = 40
-    regularization: float = 0.05
+    regularization: float = 0.15
     bias_regularization: float = 0.0
-    init_std: float = 0.1
+    init_std: float = 0.01
     rating_divisor: float = 1.0
     notebook_einsum: bool = False
     patience: int = 3

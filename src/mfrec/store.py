@@ -170,7 +170,7 @@ def load_model(path: str | Path) -> MatrixFactorization:
 def _idmap(tensors: dict[str, torch.Tensor], meta: dict, side: str) -> IdMap:
     if f"{side}_ids" in tensors:
         return IdMap(tensors[f"{side}_ids"].numpy(), side)
-    return IdMap(np.array(meta[f"{side}_ids"], dtype=object).astype(str), side)
+    return IdMap(np.array(meta[f"{side}_ids"], dtype=object), side)
 
 
 def _short(exc: BaseException) -> str:

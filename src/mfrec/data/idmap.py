@@ -25,6 +25,8 @@ class IdMap:
     _index: pd.Index = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.ids.dtype.kind in "US":  # fixed-width numpy strings drop trailing NULs
+            object.__setattr__(self, "ids", self.ids.astype(object))
         index = pd.Index(self.ids)
         if not index.is_unique:
             raise ValueError(f"{self.kind} ids are not unique")
@@ -33,7 +35,9 @@ class IdMap:
     @classmethod
     def from_values(cls, values: Sequence[Any] | np.ndarray, kind: str = "entity") -> tuple[IdMap, np.ndarray]:
         """Build a map from raw values (in order of first appearance) and return their codes."""
-        codes, uniques = pd.factorize(np.asarray(values), sort=False)
+        if not isinstance(values, np.ndarray):
+            values = pd.Series(list(values)).to_numpy()  # object array: no width truncation
+        codes, uniques = pd.factorize(values, sort=False)
         return cls(np.asarray(uniques), kind), codes.astype(np.int64)
 
     def __len__(self) -> int:
@@ -62,9 +66,7 @@ class IdMap:
 
     def get_indexer(self, raw: Sequence[Any] | np.ndarray) -> np.ndarray:
         """Indices of ``raw`` ids, ``-1`` where unknown."""
-        values = np.asarray(raw)
-        if values.ndim == 0:
-            values = values.reshape(1)
+        values = _as_array(raw)
         if len(values) == 0:
             return np.empty(0, dtype=np.int64)
         if self.is_integer and values.dtype.kind in "OUS":
@@ -85,7 +87,7 @@ class IdMap:
         codes = self.get_indexer(raw)
         missing = np.flatnonzero(codes < 0)
         if len(missing):
-            bad = np.asarray(raw).reshape(-1)[missing[0]]
+            bad = _as_array(raw)[missing[0]]
             extra = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             raise UnknownIdError(f"unknown {self.kind} {_show(bad)}{extra}")
         return codes
@@ -100,6 +102,15 @@ class IdMap:
 
     def to_list(self) -> list[Any]:
         return self.ids.tolist()
+
+
+def _as_array(raw: Any) -> np.ndarray:
+    """A 1-d array of ``raw``; lists become object arrays (numpy's fixed-width strings drop NULs)."""
+    if isinstance(raw, np.ndarray):
+        return raw.reshape(-1)
+    if isinstance(raw, (list, tuple, pd.Series, pd.Index)):
+        return pd.Series(list(raw), dtype=object).to_numpy() if len(raw) else np.empty(0, dtype=object)
+    return np.asarray([raw], dtype=object)
 
 
 def _show(value: Any) -> str:

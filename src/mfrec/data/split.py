@@ -200,20 +200,34 @@ def _stratified(ratings: np.ndarray, fractions, seed: int) -> dict[str, np.ndarr
 
     labels = np.round(ratings * 2).astype(np.int64)  # half-star classes; same partition as the values
     positions = np.arange(len(ratings))
-    counts = np.bincount(labels - labels.min())
-    if counts[counts > 0].min() < 2:
-        raise DataError("a stratified split needs at least two ratings of every value; use --split random")
     try:
-        train, rest = train_test_split(positions, train_size=fractions[0], stratify=labels, random_state=seed)
+        train, rest = train_test_split(
+            positions, train_size=fractions[0], stratify=_merge_rare(labels), random_state=seed
+        )
         if fractions[2] == 0:
             return {"train": train, "val": rest, "test": rest[:0]}
         if fractions[1] == 0:
             return {"train": train, "val": rest[:0], "test": rest}
         test_share = fractions[2] / (fractions[1] + fractions[2])
-        val, test = train_test_split(rest, test_size=test_share, stratify=labels[rest], random_state=seed)
+        val, test = train_test_split(
+            rest, test_size=test_share, stratify=_merge_rare(labels[rest]), random_state=seed
+        )
     except ValueError as exc:
         raise DataError(f"cannot make a stratified split of these ratings: {exc}") from None
     return {"train": train, "val": val, "test": test}
+
+
+def _merge_rare(labels: np.ndarray) -> np.ndarray:
+    """Fold classes with a single member into the most common class (scikit-learn needs two per class).
+
+    On data where every rating value occurs at least twice per stage (any real
+    dataset) this changes nothing, so the notebook's split is reproduced exactly.
+    """
+    values, counts = np.unique(labels, return_counts=True)
+    rare = values[counts < 2]
+    if len(rare) == 0:
+        return labels
+    return np.where(np.isin(labels, rare), values[np.argmax(counts)], labels)
 
 
 def _per_user(users: np.ndarray, fractions, seed: int) -> dict[str, np.ndarray]:

@@ -1,0 +1,152 @@
+"""Model math, the trainer, and the estimator on tiny data with known answers."""
+
+import numpy as np
+import pytest
+import torch
+
+from mfrec import MatrixFactorization, TrainConfig
+from mfrec.data import split_ratings
+from mfrec.errors import ConfigError, DivergenceError
+from mfrec.models import BiasedMF, DotMF
+
+FAST = {"epochs": 60, "patience": 0, "device": "cpu", "batch_size": 128, "learning_rate": 0.02}
+
+
+def test_notebook_einsum_is_sum_times_sum_not_dot():
+    g = torch.Generator().manual_seed(0)
+    true = DotMF(3, 3, 4, init_std=1.0, generator=g)
+    buggy = DotMF(3, 3, 4, init_std=1.0, notebook_einsum=True)
+    buggy.load_state_dict(true.state_dict())
+    u, i = torch.tensor([0, 1, 2]), torch.tensor([2, 0, 1])
+    p, q = true.user_embedding.weight[u], true.item_embedding.weight[i]
+    torch.testing.assert_close(true(u, i), (p * q).sum(1))
+    torch.testing.assert_close(buggy(u, i), p.sum(1) * q.sum(1))
+    torch.testing.assert_close(buggy.score_users(u)[torch.arange(3), i], buggy(u, i))
+
+
+def test_biased_equation_and_unknown_rows_use_learned_parts():
+    model = BiasedMF(2, 2, 2, init_std=1.0, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        model.user_bias.weight[:] = torch.tensor([[0.5], [9.0]])
+        model.item_bias.weight[:] = torch.tensor([[-0.25], [2.0]])
+    model.mark_known(torch.tensor([0]), torch.tensor([0]), torch.tensor([3.0]))
+    p, q = model.user_embedding.weight, model.item_embedding.weight
+    expected = 3.0 + 0.5 - 0.25 + float(p[0].detach() @ q[0].detach())
+    assert float(model(torch.tensor([0]), torch.tensor([0]))) == pytest.approx(expected, rel=1e-6)
+    # user 1 and item 1 never trained: their bias and factors are ignored
+    assert float(model(torch.tensor([1]), torch.tensor([0]))) == pytest.approx(3.0 - 0.25)
+    assert float(model(torch.tensor([0]), torch.tensor([1]))) == pytest.approx(3.5)
+    assert float(model(torch.tensor([-1]), torch.tensor([-1]))) == pytest.approx(3.0)
+    scores = model.score_users(torch.tensor([0, 1]))
+    torch.testing.assert_close(scores[0, 0], model(torch.tensor([0]), torch.tensor([0]))[0])
+    torch.testing.assert_close(scores[1, 1], torch.tensor(3.0))
+
+
+@pytest.mark.parametrize("kind", ["dot", "biased"])
+def test_fit_recovers_a_low_rank_matrix(lowrank, kind):
+    split = split_ratings(lowrank, "random", seed=0)
+    # the dot model has no biases: it needs rank 2 + 3 (mean and both biases) factors
+    model = MatrixFactorization(model=kind, embedding_dim=8, regularization=0.001, init_std=0.1,
+                                **{**FAST, "epochs": 150})
+    model.fit(split.train, split.val)
+    baseline = float(np.std(split.test.ratings))
+    assert model.evaluate(split.test)["rmse"] < 0.5 * baseline
+    assert model.evaluate(split.train)["rmse"] < 0.1
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "sparse_adam", "adagrad"])
+def test_every_optimizer_learns(lowrank, optimizer):
+    split = split_ratings(lowrank, "random", seed=0)
+    lr = {"sgd": 1.0, "adagrad": 0.1}.get(optimizer, 0.02)
+    model = MatrixFactorization(optimizer=optimizer, embedding_dim=4, **{**FAST, "learning_rate": lr})
+    model.fit(split.train, split.val)
+    assert model.history_[-1].train_rmse < 0.75 * model.history_[0].train_rmse
+
+
+def test_same_seed_same_model_different_seed_different(lowrank):
+    split = split_ratings(lowrank, "random", seed=0)
+    runs = [MatrixFactorization(seed=s, **FAST).fit(split.train, split.val) for s in (1, 1, 2)]
+    states = [r.module_.state_dict() for r in runs]
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    assert not torch.equal(states[0]["user_embedding.weight"], states[2]["user_embedding.weight"])
+
+
+def test_early_stopping_restores_the_best_epoch(lowrank):
+    split = split_ratings(lowrank, "random", seed=0)
+    # tiny regularization and a big step overfit quickly
+    model = MatrixFactorization(
+        embedding_dim=32, regularization=0.0, init_std=0.5, epochs=200, patience=3, device="cpu",
+        batch_size=32, learning_rate=0.05,
+    ).fit(split.train, split.val)
+    vals = [r.val_rmse for r in model.history_]
+    assert len(vals) < 200
+    assert model.best_epoch_ == int(np.argmin(vals)) + 1
+    assert model.evaluate(split.val)["rmse"] == pytest.approx(min(vals), abs=1e-5)
+
+
+def test_divergence_is_reported_with_the_epoch(lowrank):
+    split = split_ratings(lowrank, "random", seed=0)
+    model = MatrixFactorization(optimizer="sgd", learning_rate=1e6, init_std=1.0, **{
+        k: v for k, v in FAST.items() if k != "learning_rate"})
+    with pytest.raises(DivergenceError, match=r"epoch 1 .*smaller learning rate"):
+        model.fit(split.train, split.val)
+
+
+# Every hyperparameter changes the result (after Surprise's test of SVD's parameters).
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("model", "dot"),
+        ("embedding_dim", 3),
+        ("optimizer", "sgd"),
+        ("learning_rate", 0.001),
+        ("batch_size", 64),
+        ("epochs", 2),
+        ("regularization", 0.5),
+        ("bias_regularization", 0.5),
+        ("init_std", 0.5),
+        ("rating_divisor", 5.0),
+        ("patience", 1),
+        ("seed", 7),
+    ],
+)
+def test_every_hyperparameter_matters(lowrank, name, value):
+    split = split_ratings(lowrank, "random", seed=0)
+    base = {"epochs": 8, "patience": 0, "device": "cpu", "batch_size": 256, "learning_rate": 0.01,
+            "regularization": 0.05, "init_std": 0.1}
+    reference = MatrixFactorization(**base).fit(split.train, split.val).evaluate(split.test)["rmse"]
+    if name == "patience":  # patience only acts when validation stops improving
+        base.update(epochs=60, learning_rate=0.05, regularization=0.0, init_std=0.5)
+        reference = MatrixFactorization(**base).fit(split.train, split.val).evaluate(split.test)["rmse"]
+    changed = MatrixFactorization(**{**base, name: value}).fit(split.train, split.val).evaluate(split.test)["rmse"]
+    assert changed != pytest.approx(reference, abs=1e-7)
+
+
+def test_notebook_einsum_option_changes_predictions(lowrank):
+    split = split_ratings(lowrank, "random", seed=0)
+    base = dict(model="dot", epochs=3, patience=0, device="cpu", init_std=1.0)
+    a = MatrixFactorization(**base).fit(split.train).evaluate(split.test)["rmse"]
+    b = MatrixFactorization(**base, notebook_einsum=True).fit(split.train).evaluate(split.test)["rmse"]
+    assert a != pytest.approx(b)
+
+
+@pytest.mark.parametrize(
+    ("changes", "pattern"),
+    [
+        ({"model": "svd"}, "model must be one of"),
+        ({"learning_rate": -1.0}, "learning_rate must be a positive number"),
+        ({"embedding_dim": 0}, "embedding_dim must be a positive integer"),
+        ({"regularization": float("nan")}, "regularization must be a non-negative number"),
+        ({"notebook_einsum": True}, "dot"),
+        ({"colour": "red"}, "unknown training option"),
+    ],
+)
+def test_bad_config_values(changes, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        TrainConfig().replace(**changes)
+
+
+def test_cuda_without_gpu_is_a_clear_error(lowrank, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        MatrixFactorization(device="cuda").fit(lowrank)

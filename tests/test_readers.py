@@ -1,0 +1,94 @@
+import warnings
+
+import numpy as np
+import pytest
+
+from mfrec.data import Columns, DuplicateRatingsWarning, read_ratings
+from mfrec.errors import DataError
+
+COLS = Columns("u", "i", "r", "t")
+
+
+def write(tmp_path, text, name="r.csv", mode="w"):
+    path = tmp_path / name
+    if mode == "wb":
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def test_reads_and_maps_ids(tmp_path):
+    path = write(tmp_path, "u,i,r,t\n10,a,4.5,1\n20,b,3,2\n10,b,1,3\n")
+    data = read_ratings(path, columns=COLS)
+    assert len(data) == 3 and data.n_users == 2 and data.n_items == 2
+    assert data.user_map.raw(data.users).tolist() == [10, 20, 10]
+    assert data.item_map.raw(data.items).tolist() == ["a", "b", "b"]
+    assert data.ratings.dtype == np.float32 and data.timestamps.tolist() == [1, 2, 3]
+
+
+def test_parquet_and_tsv(tmp_path):
+    import pandas as pd
+
+    frame = pd.DataFrame({"u": [1, 2], "i": [3, 4], "r": [1.0, 2.0], "t": [5, 6]})
+    frame.to_parquet(tmp_path / "r.parquet")
+    frame.to_csv(tmp_path / "r.tsv", sep="\t", index=False)
+    for name in ("r.parquet", "r.tsv"):
+        data = read_ratings(tmp_path / name, columns=COLS)
+        assert data.ratings.tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("u,i,x\n1,2,3\n", r"missing column\(s\) 'r'.*found u, i, x"),
+        ("u,i,r\n1,2,abc\n", r"row 2: rating 'abc' is not a number"),
+        ("u,i,r\n1,2,4\n1,3,\n", r"row 3: rating is missing"),
+        ("u,i,r\n1,2,NaN\n", r"row 2: rating is missing"),
+        ("u,i,r\n1,2,inf\n", r"row 2: rating 'inf' is not finite"),
+        ("u,i,r\n1,2,4\n1,3,7\n", r"row 3: rating 7 is outside the rating scale \[0.5, 5\]"),
+        ("u,i,r\n", r"no ratings"),
+        ("", r"empty"),
+        ("u,i,r\n1,,4\n", r"row 2: item id is missing"),
+        ('u,i,r\n1,2,3\n1,"3,4\n', r"malformed"),
+    ],
+)
+def test_bad_input_names_file_row_and_value(tmp_path, text, pattern):
+    path = write(tmp_path, text)
+    with pytest.raises(DataError, match=pattern) as info:
+        read_ratings(path, columns=Columns("u", "i", "r"))
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_file_and_non_utf8(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        read_ratings(tmp_path / "nope.csv")
+    path = write(tmp_path, b"u,i,r\n1,2,3\n1,\xff\xfe,4\n", mode="wb")
+    with pytest.raises(DataError, match="line 3: bytes that are not valid utf-8"):
+        read_ratings(path, columns=Columns("u", "i", "r"))
+
+
+def test_bom_is_ignored(tmp_path):
+    path = write(tmp_path, "\ufeffu,i,r\n1,2,3\n")
+    assert len(read_ratings(path, columns=Columns("u", "i", "r"))) == 1
+
+
+def test_duplicates_keep_latest_by_timestamp_and_are_reported(tmp_path):
+    path = write(tmp_path, "u,i,r,t\n1,2,1,30\n1,2,5,10\n1,3,2,5\n1,2,3,20\n")
+    with pytest.warns(DuplicateRatingsWarning, match="dropped 2 duplicate"):
+        data = read_ratings(path, columns=COLS)
+    assert data.info["duplicates_dropped"] == 2
+    assert sorted(zip(data.item_map.raw(data.items).tolist(), data.ratings.tolist())) == [(2, 1.0), (3, 2.0)]
+
+
+def test_duplicates_can_be_refused(tmp_path):
+    path = write(tmp_path, "u,i,r\n1,2,1\n1,2,5\n")
+    with pytest.raises(DataError, match=r"row 3: duplicate rating for user 1 and item 2"):
+        read_ratings(path, columns=Columns("u", "i", "r"), on_duplicates="error")
+
+
+def test_no_duplicates_no_warning(tmp_path):
+    path = write(tmp_path, "u,i,r\n1,2,1\n1,3,5\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_ratings(path, columns=Columns("u", "i", "r")).info["duplicates_dropped"] == 0

@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mfrec.data import Ratings, load_split, split_ratings
+from mfrec.errors import ConfigError, DataError
+
+
+def synthetic(n, seed, n_users=20):
+    rng = np.random.default_rng(seed)
+    users = rng.integers(0, n_users, n)
+    items = np.arange(n)  # unique pairs
+    ratings = rng.choice([1.0, 2.0, 3.0, 4.0, 5.0], n)
+    return Ratings.from_arrays(users, items, ratings, timestamps=rng.integers(0, 1000, n))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(30, 400),
+    seed=st.integers(0, 2**16),
+    method=st.sampled_from(["stratified", "random", "user", "temporal", "temporal-user"]),
+)
+def test_parts_are_disjoint_complete_and_deterministic(n, seed, method):
+    data = synthetic(n, seed)
+    split = split_ratings(data, method, seed=seed)
+    rows = np.concatenate([split.rows[p] for p in ("train", "val", "test")])
+    assert len(rows) == n and len(np.unique(rows)) == n
+    again = split_ratings(data, method, seed=seed)
+    assert all(np.array_equal(split.rows[p], again.rows[p]) for p in split.rows)
+    assert len(split.train) > 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(200, 1000), seed=st.integers(0, 2**16))
+def test_stratified_keeps_rating_shares(n, seed):
+    data = synthetic(n, seed)
+    split = split_ratings(data, "stratified", seed=seed)
+    overall = np.bincount(data.ratings.astype(int), minlength=6) / n
+    for part, share in (("train", 0.6), ("val", 0.2), ("test", 0.2)):
+        r = split.part(part).ratings.astype(int)
+        assert abs(len(r) / n - share) < 0.02
+        assert np.abs(np.bincount(r, minlength=6) / len(r) - overall).max() < 0.06
+
+
+def test_different_seeds_differ():
+    data = synthetic(300, 1)
+    a = split_ratings(data, "random", seed=1).rows["train"]
+    b = split_ratings(data, "random", seed=2).rows["train"]
+    assert not np.array_equal(a, b)
+
+
+def test_temporal_cut_orders_by_time():
+    data = synthetic(300, 3)
+    split = split_ratings(data, "temporal")
+    assert split.train.timestamps.max() <= split.val.timestamps.min()
+    assert split.val.timestamps.max() <= split.test.timestamps.min()
+
+
+def test_last_k_holds_out_each_users_latest():
+    users = np.repeat([1, 2], 5)
+    stamps = np.array([5, 1, 4, 2, 3, 10, 30, 20, 50, 40])
+    data = Ratings.from_arrays(users, np.arange(10), np.full(10, 3.0), timestamps=stamps)
+    split = split_ratings(data, "temporal-user", holdout=1)
+    assert sorted(split.test.timestamps.tolist()) == [5, 50]
+    assert sorted(split.val.timestamps.tolist()) == [4, 40]
+
+
+def test_cold_start_counts():
+    data = Ratings.from_arrays(np.array([1, 1, 2, 3]), np.array([1, 2, 1, 9]), np.array([1.0, 2, 3, 4]))
+    from mfrec.data.split import Split
+
+    split = Split(data, {"train": np.array([0, 1]), "val": np.array([2]), "test": np.array([3])}, "manual", 0)
+    cold = split.cold_start()
+    assert cold["val"] == {"ratings": 1, "unseen_user": 1, "unseen_item": 0, "unseen_either": 1}
+    assert cold["test"]["unseen_item"] == 1 and cold["test"]["unseen_user"] == 1
+
+
+def test_save_and_load_round_trip(tmp_path):
+    data = synthetic(100, 4)
+    split = split_ratings(data, "random", seed=4)
+    split.save(tmp_path / "split.parquet")
+    loaded = load_split(tmp_path / "split.parquet")
+    assert loaded.method == "random" and loaded.seed == 4
+    for part in ("train", "val", "test"):
+        a, b = split.part(part).to_frame(), loaded.part(part).to_frame()
+        assert a.sort_values(["user", "item"]).reset_index(drop=True).equals(
+            b.sort_values(["user", "item"]).reset_index(drop=True)
+        )
+
+
+def test_bad_arguments():
+    data = synthetic(50, 5)
+    with pytest.raises(ConfigError, match="unknown split method"):
+        split_ratings(data, "nope")
+    with pytest.raises(ConfigError, match="add up to 1"):
+        split_ratings(data, "random", fractions=(0.5, 0.2, 0.2))
+    no_time = Ratings.from_arrays(np.arange(10), np.arange(10), np.full(10, 3.0))
+    with pytest.raises(DataError, match="needs timestamps"):
+        split_ratings(no_time, "temporal")
+
+
+@pytest.mark.slow
+def test_notebook_split_sizes(ml_split):
+    assert ml_split.sizes() == {"train": 60501, "val": 20167, "test": 20168}
