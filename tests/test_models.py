@@ -46,8 +46,9 @@ def test_biased_equation_and_unknown_rows_use_learned_parts():
 def test_fit_recovers_a_low_rank_matrix(lowrank, kind):
     split = split_ratings(lowrank, "random", seed=0)
     # the dot model has no biases: it needs rank 2 + 3 (mean and both biases) factors
-    model = MatrixFactorization(model=kind, embedding_dim=8, regularization=0.001, init_std=0.1,
-                                **{**FAST, "epochs": 150})
+    model = MatrixFactorization(
+        model=kind, embedding_dim=8, regularization=0.001, init_std=0.1, **{**FAST, "epochs": 150}
+    )
     model.fit(split.train, split.val)
     baseline = float(np.std(split.test.ratings))
     assert model.evaluate(split.test)["rmse"] < 0.5 * baseline
@@ -75,8 +76,14 @@ def test_early_stopping_restores_the_best_epoch(lowrank):
     split = split_ratings(lowrank, "random", seed=0)
     # tiny regularization and a big step overfit quickly
     model = MatrixFactorization(
-        embedding_dim=32, regularization=0.0, init_std=0.5, epochs=200, patience=3, device="cpu",
-        batch_size=32, learning_rate=0.05,
+        embedding_dim=32,
+        regularization=0.0,
+        init_std=0.5,
+        epochs=200,
+        patience=3,
+        device="cpu",
+        batch_size=32,
+        learning_rate=0.05,
     ).fit(split.train, split.val)
     vals = [r.val_rmse for r in model.history_]
     assert len(vals) < 200
@@ -86,8 +93,9 @@ def test_early_stopping_restores_the_best_epoch(lowrank):
 
 def test_divergence_is_reported_with_the_epoch(lowrank):
     split = split_ratings(lowrank, "random", seed=0)
-    model = MatrixFactorization(optimizer="sgd", learning_rate=1e6, init_std=1.0, **{
-        k: v for k, v in FAST.items() if k != "learning_rate"})
+    model = MatrixFactorization(
+        optimizer="sgd", learning_rate=1e6, init_std=1.0, **{k: v for k, v in FAST.items() if k != "learning_rate"}
+    )
     with pytest.raises(DivergenceError, match=r"epoch 1 .*smaller learning rate"):
         model.fit(split.train, split.val)
 
@@ -112,8 +120,15 @@ def test_divergence_is_reported_with_the_epoch(lowrank):
 )
 def test_every_hyperparameter_matters(lowrank, name, value):
     split = split_ratings(lowrank, "random", seed=0)
-    base = {"epochs": 8, "patience": 0, "device": "cpu", "batch_size": 256, "learning_rate": 0.01,
-            "regularization": 0.05, "init_std": 0.1}
+    base = {
+        "epochs": 8,
+        "patience": 0,
+        "device": "cpu",
+        "batch_size": 256,
+        "learning_rate": 0.01,
+        "regularization": 0.05,
+        "init_std": 0.1,
+    }
     reference = MatrixFactorization(**base).fit(split.train, split.val).evaluate(split.test)["rmse"]
     if name == "patience":  # patience only acts when validation stops improving
         base.update(epochs=60, learning_rate=0.05, regularization=0.0, init_std=0.5)

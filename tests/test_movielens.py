@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from mfrec.data import load_dataset
 from mfrec.data import fetch as fetch_module
+from mfrec.data import load_dataset
 from mfrec.data.movielens import REGISTRY
 from mfrec.errors import DatasetNotFoundError, DownloadError
 
@@ -81,7 +81,7 @@ def test_explicit_path_that_is_not_a_copy(tmp_path):
 
 
 def test_unknown_name_lists_choices():
-    with pytest.raises(DatasetNotFoundError, match="unknown dataset 'ml-2m'.*ml-100k"):
+    with pytest.raises(DatasetNotFoundError, match=r"unknown dataset 'ml-2m'.*ml-100k"):
         load_dataset("ml-2m")
 
 

@@ -78,7 +78,10 @@ def test_duplicates_keep_latest_by_timestamp_and_are_reported(tmp_path):
     with pytest.warns(DuplicateRatingsWarning, match="dropped 2 duplicate"):
         data = read_ratings(path, columns=COLS)
     assert data.info["duplicates_dropped"] == 2
-    assert sorted(zip(data.item_map.raw(data.items).tolist(), data.ratings.tolist())) == [(2, 1.0), (3, 2.0)]
+    assert sorted(zip(data.item_map.raw(data.items).tolist(), data.ratings.tolist(), strict=True)) == [
+        (2, 1.0),
+        (3, 2.0),
+    ]
 
 
 def test_duplicates_can_be_refused(tmp_path):

@@ -84,8 +84,10 @@ def test_save_and_load_round_trip(tmp_path):
     assert loaded.method == "random" and loaded.seed == 4
     for part in ("train", "val", "test"):
         a, b = split.part(part).to_frame(), loaded.part(part).to_frame()
-        assert a.sort_values(["user", "item"]).reset_index(drop=True).equals(
-            b.sort_values(["user", "item"]).reset_index(drop=True)
+        assert (
+            a.sort_values(["user", "item"])
+            .reset_index(drop=True)
+            .equals(b.sort_values(["user", "item"]).reset_index(drop=True))
         )
 
 

@@ -53,8 +53,14 @@ def _ratings_file_options(func):
         click.option("--rating-col", default="rating", show_default=True, help="rating column of --ratings"),
         click.option("--timestamp-col", default=None, help="timestamp column of --ratings (optional)"),
         click.option("--sep", default=None, help="field separator of --ratings (default by suffix)"),
-        click.option("--scale", nargs=2, type=float, default=(0.5, 5.0), show_default=True,
-                     help="lowest and highest allowed rating"),
+        click.option(
+            "--scale",
+            nargs=2,
+            type=float,
+            default=(0.5, 5.0),
+            show_default=True,
+            help="lowest and highest allowed rating",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -70,8 +76,14 @@ def _echo_table(frame, fmt: str) -> None:
         click.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
-FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-                      show_default=True, help="output format")
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="output format",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -83,26 +95,50 @@ def cli() -> None:
 # ---------------------------------------------------------------- train
 @cli.command()
 @click.option("--dataset", default=None, help="registered dataset name (see `mfrec datasets list`)")
-@click.option("--ratings", "ratings_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="a CSV/TSV/Parquet ratings file instead of --dataset")
+@click.option(
+    "--ratings",
+    "ratings_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="a CSV/TSV/Parquet ratings file instead of --dataset",
+)
 @_ratings_file_options
-@click.option("--data-path", type=click.Path(path_type=Path), default=None,
-              help="local copy of --dataset: its folder or official zip")
-@click.option("--duplicates", type=click.Choice(["keep-latest", "error"]), default="keep-latest",
-              show_default=True, help="what to do with repeated (user, item) pairs")
+@click.option(
+    "--data-path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="local copy of --dataset: its folder or official zip",
+)
+@click.option(
+    "--duplicates",
+    type=click.Choice(["keep-latest", "error"]),
+    default="keep-latest",
+    show_default=True,
+    help="what to do with repeated (user, item) pairs",
+)
 @click.option("--preset", default="default", show_default=True, help="default or notebook")
-@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
-              help="JSON file of training options (applied after the preset)")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="JSON file of training options (applied after the preset)",
+)
 @_train_options
-@click.option("--notebook-einsum", is_flag=True, default=None,
-              help="reproduce the notebook's einsum bug (dot model only)")
-@click.option("--split", "split_method", default="stratified", show_default=True,
-              type=click.Choice(["stratified", "random", "user", "temporal", "temporal-user"]))
+@click.option(
+    "--notebook-einsum", is_flag=True, default=None, help="reproduce the notebook's einsum bug (dot model only)"
+)
+@click.option(
+    "--split",
+    "split_method",
+    default="stratified",
+    show_default=True,
+    type=click.Choice(["stratified", "random", "user", "temporal", "temporal-user"]),
+)
 @click.option("--split-fractions", nargs=3, type=float, default=(0.6, 0.2, 0.2), show_default=True)
 @click.option("--split-seed", type=int, default=42, show_default=True)
 @click.option("--holdout", type=int, default=1, show_default=True, help="k for --split temporal-user")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="run folder [runs/<dataset>-<preset>]")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="run folder [runs/<dataset>-<preset>]")
 @click.option("--overwrite", is_flag=True, help="replace an existing run folder (only once the new one is complete)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar or log lines")
 @click.option("--json", "as_json", is_flag=True, help="print metrics as JSON")
@@ -120,8 +156,14 @@ def train(**kw: Any) -> None:
     train_config = preset(kw["preset"]).replace(**overrides)
     columns: dict[str, Any] = {}
     if kw["ratings_file"]:
-        columns = {"user": kw["user_col"], "item": kw["item_col"], "rating": kw["rating_col"],
-                   "timestamp": kw["timestamp_col"], "sep": kw["sep"], "scale": list(kw["scale"])}
+        columns = {
+            "user": kw["user_col"],
+            "item": kw["item_col"],
+            "rating": kw["rating_col"],
+            "timestamp": kw["timestamp_col"],
+            "sep": kw["sep"],
+            "scale": list(kw["scale"]),
+        }
     config = RunConfig(
         preset=kw["preset"],
         dataset=kw["dataset"],
@@ -133,8 +175,15 @@ def train(**kw: Any) -> None:
     name = kw["dataset"] or Path(kw["ratings_file"]).stem
     out = kw["out"] or Path("runs") / f"{name}-{kw['preset']}"
     log = (lambda _: None) if kw["quiet"] else (lambda line: click.echo(line, err=True))
-    result = train_run(config, out, data_path=kw["data_path"], overwrite=kw["overwrite"],
-                       progress=not kw["quiet"], on_duplicates=kw["duplicates"], log=log)
+    result = train_run(
+        config,
+        out,
+        data_path=kw["data_path"],
+        overwrite=kw["overwrite"],
+        progress=not kw["quiet"],
+        on_duplicates=kw["duplicates"],
+        log=log,
+    )
     if kw["as_json"]:
         click.echo(json.dumps(result.metrics, indent=2))
         return
@@ -144,8 +193,9 @@ def train(**kw: Any) -> None:
         f"\n{m['epochs_run']} epochs (kept epoch {m['best_epoch']}), fit {m['fit_seconds']:.1f} s, "
         f"total {m['total_seconds']:.1f} s on {m['device']}"
     )
-    click.echo(f"run folder: {result.path}  (config.json split.parquet history.csv metrics.json loss.png "
-               "model.safetensors)")
+    click.echo(
+        f"run folder: {result.path}  (config.json split.parquet history.csv metrics.json loss.png model.safetensors)"
+    )
 
 
 def _metrics_table(metrics: dict) -> str:
@@ -153,25 +203,36 @@ def _metrics_table(metrics: dict) -> str:
     lines = [f"{'':14}{'val RMSE':>10}{'val MAE':>9}{'test RMSE':>11}{'test MAE':>10}{'notebook loss':>15}"]
     for name, parts in rows:
         v, t = parts["val"], parts["test"]
-        lines.append(f"{name:14}{v['rmse']:>10.4f}{v['mae']:>9.4f}{t['rmse']:>11.4f}{t['mae']:>10.4f}"
-                     f"{t['notebook_loss']:>15.4f}")
+        lines.append(
+            f"{name:14}{v['rmse']:>10.4f}{v['mae']:>9.4f}{t['rmse']:>11.4f}{t['mae']:>10.4f}{t['notebook_loss']:>15.4f}"
+        )
     lines.append("(RMSE/MAE in stars, predictions clipped to the rating scale; notebook loss = test MSE in stars / 5)")
     return "\n".join(lines)
 
 
 # ------------------------------------------------------------- evaluate
 @cli.command()
-@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path),
-              help="model file or run folder")
-@click.option("--split", "split_file", type=click.Path(path_type=Path), default=None,
-              help="split.parquet of a run [the run folder's]")
+@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path), help="model file or run folder")
+@click.option(
+    "--split",
+    "split_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="split.parquet of a run [the run folder's]",
+)
 @click.option("--part", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
-@click.option("--ratings", "ratings_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="evaluate on this ratings file instead of a split")
+@click.option(
+    "--ratings",
+    "ratings_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="evaluate on this ratings file instead of a split",
+)
 @_ratings_file_options
 @click.option("--json", "as_json", is_flag=True, help="print metrics as JSON")
-def evaluate(model_path: Path, split_file: Path | None, part: str, ratings_file: Path | None,
-             as_json: bool, **cols: Any) -> None:
+def evaluate(
+    model_path: Path, split_file: Path | None, part: str, ratings_file: Path | None, as_json: bool, **cols: Any
+) -> None:
     """RMSE and MAE (stars) of a saved model on a split part or a ratings file."""
     from mfrec.data import Columns, load_split, read_ratings
     from mfrec.estimator import MatrixFactorization
@@ -181,7 +242,8 @@ def evaluate(model_path: Path, split_file: Path | None, part: str, ratings_file:
         ratings = read_ratings(
             ratings_file,
             columns=Columns(cols["user_col"], cols["item_col"], cols["rating_col"], cols["timestamp_col"]),
-            sep=cols["sep"], scale=tuple(cols["scale"]),
+            sep=cols["sep"],
+            scale=tuple(cols["scale"]),
         )
         where = str(ratings_file)
     else:
@@ -194,9 +256,11 @@ def evaluate(model_path: Path, split_file: Path | None, part: str, ratings_file:
         click.echo(json.dumps(metrics, indent=2))
         return
     click.echo(f"{where}: {metrics['n']:,} ratings")
-    click.echo(f"RMSE {metrics['rmse']:.4f}  MAE {metrics['mae']:.4f} (stars)  notebook loss "
-               f"{metrics['notebook_loss']:.4f}  unseen users {metrics['unseen_user']:,}, "
-               f"unseen items {metrics['unseen_item']:,}")
+    click.echo(
+        f"RMSE {metrics['rmse']:.4f}  MAE {metrics['mae']:.4f} (stars)  notebook loss "
+        f"{metrics['notebook_loss']:.4f}  unseen users {metrics['unseen_user']:,}, "
+        f"unseen items {metrics['unseen_item']:,}"
+    )
 
 
 # ------------------------------------------------- recommend / similar / predict
@@ -211,7 +275,7 @@ def recommend(model_path: Path, user: str, n: int, include_seen: bool, fmt: str)
     from mfrec.estimator import MatrixFactorization
 
     model = MatrixFactorization.load(model_path)
-    frame = model.recommend(user, n, exclude_seen=not include_seen)
+    frame = model.recommend(model.user_map_.coerce(user), n, exclude_seen=not include_seen)
     _echo_table(frame.drop(columns=["user"]), fmt)
 
 
@@ -225,10 +289,12 @@ def similar(model_path: Path, item: str, n: int, fmt: str) -> None:
     from mfrec.estimator import MatrixFactorization
 
     model = MatrixFactorization.load(model_path)
+    item = model.item_map_.coerce(item)
+    frame = model.similar_items(item, n)
     if fmt == "table":
         title = model.title(item)
         click.echo(f"items like {item}" + (f" ({title})" if title else "") + ":")
-    _echo_table(model.similar_items(item, n), fmt)
+    _echo_table(frame, fmt)
 
 
 @cli.command()
@@ -264,8 +330,10 @@ def datasets_list() -> None:
 
     for spec in REGISTRY.values():
         local = any(p.exists() for p in candidates(spec))
-        click.echo(f"{spec.name:16} {spec.n_ratings:>12,} ratings  {spec.size_mb:>6.0f} MB  "
-                   f"{'local ' if local else 'remote'}  {spec.description}")
+        click.echo(
+            f"{spec.name:16} {spec.n_ratings:>12,} ratings  {spec.size_mb:>6.0f} MB  "
+            f"{'local ' if local else 'remote'}  {spec.description}"
+        )
 
 
 @datasets.command("fetch")
@@ -291,9 +359,11 @@ def datasets_info(name: str, data_path: Path | None, no_download: bool) -> None:
     spec = spec_for(name)
     data = load_dataset(name, data_path, download=not no_download)
     density = len(data) / (data.n_users * data.n_items)
-    click.echo(f"{spec.name}: {spec.description}\nurl: {spec.url}\n"
-               f"ratings {len(data):,}, users {data.n_users:,}, items {data.n_items:,}, density {density:.4%}, "
-               f"scale {data.scale[0]:g}-{data.scale[1]:g}, mean {data.ratings.mean():.3f}")
+    click.echo(
+        f"{spec.name}: {spec.description}\nurl: {spec.url}\n"
+        f"ratings {len(data):,}, users {data.n_users:,}, items {data.n_items:,}, density {density:.4%}, "
+        f"scale {data.scale[0]:g}-{data.scale[1]:g}, mean {data.ratings.mean():.3f}"
+    )
 
 
 # ----------------------------------------------------------------- main
@@ -311,7 +381,11 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.UsageError as exc:
-        hint = f" (see: mfrec {exc.ctx.command_path.split(' ', 1)[1]} --help)" if exc.ctx and " " in exc.ctx.command_path else ""
+        hint = (
+            f" (see: mfrec {exc.ctx.command_path.split(' ', 1)[1]} --help)"
+            if exc.ctx and " " in exc.ctx.command_path
+            else ""
+        )
         click.echo(f"error: {exc.format_message()}{hint}", err=True)
         return EXIT_USAGE
     except click.ClickException as exc:
@@ -334,8 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug, not a user error: still one line unless debugging
         if debug:
             raise
-        click.echo(f"error: internal error ({type(exc).__name__}: {exc}); rerun with MFREC_DEBUG=1 and report it",
-                   err=True)
+        click.echo(
+            f"error: internal error ({type(exc).__name__}: {exc}); rerun with MFREC_DEBUG=1 and report it", err=True
+        )
         return EXIT_INTERNAL
 
 

@@ -172,4 +172,3 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: a config must be a JSON object")
     return values.get("train", values)
-

@@ -65,9 +65,8 @@ class MatrixFactorization:
         config = self.config
         if len(train) == 0:
             raise ConfigError("cannot fit on zero training ratings")
-        if val is not None and (val.user_map is not train.user_map or val.item_map is not train.item_map):
-            if val.user_map != train.user_map or val.item_map != train.item_map:
-                raise ConfigError("train and val must come from one dataset (the same id maps)")
+        if val is not None and (val.user_map != train.user_map or val.item_map != train.item_map):
+            raise ConfigError("train and val must come from one dataset (the same id maps)")
         if config.threads:
             torch.set_num_threads(config.threads)
         device = resolve_device(config.device)
@@ -333,4 +332,3 @@ def _check_n(n: Any) -> int:
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 1 <= n <= MAX_N:
         raise ConfigError(f"n must be an integer from 1 to {MAX_N}, not {n!r}")
     return int(n)
-

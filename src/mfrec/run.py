@@ -126,9 +126,11 @@ def train_run(
         "(predicted from biases and the global mean)"
     )
     device = resolve_device(config.train.device)
-    log(f"model: {config.train.model}, dim {config.train.embedding_dim}, {config.train.optimizer} "
+    log(
+        f"model: {config.train.model}, dim {config.train.embedding_dim}, {config.train.optimizer} "
         f"lr {config.train.learning_rate:g}, batch {config.train.batch_size}, up to {config.train.epochs} epochs "
-        f"on {device}")
+        f"on {device}"
+    )
     fit_started = time.perf_counter()
     model = MatrixFactorization(config.train).fit(split.train, split.val, progress=progress)
     fit_seconds = time.perf_counter() - fit_started
@@ -162,7 +164,9 @@ def _write_run(
         pd.DataFrame([r.to_dict() for r in model.history_]).to_csv(tmp / "history.csv", index=False)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         plot_history(
-            model.history_, tmp / "loss.png", best_epoch=model.best_epoch_,
+            model.history_,
+            tmp / "loss.png",
+            best_epoch=model.best_epoch_,
             title=f"{config.train.model} MF on {metrics['dataset']} ({config.preset} preset)",
         )
         model.save(tmp / MODEL_FILE, metrics=metrics)

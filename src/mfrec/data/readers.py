@@ -148,8 +148,7 @@ def validate_frame(
             k = outside[0]
             raise DataError(
                 f"{source}, row {row_of(k)}: rating {_fmt(ratings[k])} is outside the rating scale "
-                f"[{_fmt(low)}, {_fmt(high)}]"
-                + (f" ({len(outside)} such rows)" if len(outside) > 1 else "")
+                f"[{_fmt(low)}, {_fmt(high)}]" + (f" ({len(outside)} such rows)" if len(outside) > 1 else "")
             )
     else:
         scale = (float(ratings.min()), float(ratings.max()))
@@ -250,7 +249,7 @@ def _numbers(column: pd.Series, what: str, source: str, row_of) -> np.ndarray:
         shown = "" if raw is None else raw.iloc[k]
         if shown == "" or shown.lower() in ("nan", "na", "null", "none"):
             problem = f"{what} is missing"
-        elif np.isinf(values[k]) or np.isnan(values[k]) and shown.lower().lstrip("+-") in ("inf", "infinity"):
+        elif np.isinf(values[k]) or (np.isnan(values[k]) and shown.lower().lstrip("+-") in ("inf", "infinity")):
             problem = f"{what} {shown!r} is not finite"
         else:
             problem = f"{what} {shown!r} is not a number"

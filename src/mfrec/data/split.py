@@ -190,8 +190,8 @@ def _timestamps(data: Ratings) -> np.ndarray:
 
 def _cut(order: np.ndarray, fractions) -> dict[str, np.ndarray]:
     n = len(order)
-    n_train = int(round(fractions[0] * n))
-    n_val = int(round(fractions[1] * n))
+    n_train = round(fractions[0] * n)
+    n_val = round(fractions[1] * n)
     return {"train": order[:n_train], "val": order[n_train : n_train + n_val], "test": order[n_train + n_val :]}
 
 
@@ -209,9 +209,7 @@ def _stratified(ratings: np.ndarray, fractions, seed: int) -> dict[str, np.ndarr
         if fractions[1] == 0:
             return {"train": train, "val": rest[:0], "test": rest}
         test_share = fractions[2] / (fractions[1] + fractions[2])
-        val, test = train_test_split(
-            rest, test_size=test_share, stratify=_merge_rare(labels[rest]), random_state=seed
-        )
+        val, test = train_test_split(rest, test_size=test_share, stratify=_merge_rare(labels[rest]), random_state=seed)
     except ValueError as exc:
         raise DataError(f"cannot make a stratified split of these ratings: {exc}") from None
     return {"train": train, "val": val, "test": test}

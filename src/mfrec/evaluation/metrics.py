@@ -28,9 +28,7 @@ def notebook_loss(predicted_unclipped: np.ndarray, actual: np.ndarray) -> float:
     return float(np.mean(diff * diff) / 5.0) if len(diff) else float("nan")
 
 
-def rating_metrics(
-    predicted_unclipped: np.ndarray, actual: np.ndarray, scale: tuple[float, float]
-) -> dict[str, float]:
+def rating_metrics(predicted_unclipped: np.ndarray, actual: np.ndarray, scale: tuple[float, float]) -> dict[str, float]:
     """RMSE and MAE of predictions clipped to ``scale``, the notebook loss, and the count."""
     clipped = np.clip(predicted_unclipped, *scale)
     return {

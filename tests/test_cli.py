@@ -1,0 +1,198 @@
+"""The command line: one clear line and a non-zero exit for every user error, no traceback."""
+
+import subprocess
+import sys
+
+import pytest
+
+from mfrec.cli import main
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, pattern):
+    import re
+
+    assert code != 0
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in err
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+@pytest.fixture
+def ratings_csv(tmp_path):
+    from tests.conftest import low_rank_ratings
+
+    frame = low_rank_ratings().to_frame()
+    frame["rating"] = (frame["rating"] * 2).round() / 2
+    path = tmp_path / "ratings.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def trained_run(ratings_csv, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, _ = run(
+        capsys,
+        "train",
+        "--ratings",
+        str(ratings_csv),
+        "--timestamp-col",
+        "timestamp",
+        "--split",
+        "random",
+        "--epochs",
+        "5",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "-q",
+    )
+    assert code == 0, stdout
+    return out
+
+
+def test_train_writes_a_complete_run_folder(trained_run, capsys):
+    import json
+
+    names = {p.name for p in trained_run.iterdir()}
+    assert names == {"config.json", "split.parquet", "history.csv", "metrics.json", "loss.png", "model.safetensors"}
+    config = json.loads((trained_run / "config.json").read_text())
+    assert config["train"]["epochs"] == 5 and config["split"]["method"] == "random"
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert set(metrics["baselines"]) == {"global_mean", "bias_only"}
+    assert metrics["model"]["test"]["rmse"] < metrics["baselines"]["global_mean"]["test"]["rmse"]
+    assert (trained_run / "loss.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_commands_on_a_saved_model(trained_run, capsys):
+    code, out, _ = run(capsys, "recommend", "--model", str(trained_run), "--user", "100", "-n", "3")
+    assert code == 0 and len(out.strip().splitlines()) == 4 and "rank" in out
+    code, out, _ = run(capsys, "similar", "--model", str(trained_run), "--item", "1000", "-n", "3", "--format", "csv")
+    assert code == 0 and out.splitlines()[0] == "rank,item,similarity,title" and len(out.splitlines()) == 4
+    code, out, _ = run(capsys, "predict", "--model", str(trained_run), "--user", "100", "--item", "1000")
+    assert code == 0 and 0.5 <= float(out.split()[0]) <= 5.0
+    code, out, _ = run(capsys, "evaluate", "--model", str(trained_run), "--json")
+    assert code == 0 and '"rmse"' in out
+
+
+def test_existing_run_is_not_overwritten_without_flag(trained_run, ratings_csv, capsys):
+    before = (trained_run / "model.safetensors").read_bytes()
+    code, _, err = run(
+        capsys,
+        "train",
+        "--ratings",
+        str(ratings_csv),
+        "--epochs",
+        "1",
+        "--split",
+        "random",
+        "--out",
+        str(trained_run),
+        "-q",
+    )
+    assert_one_line_error(code, err, "already exists; pass --overwrite")
+    assert (trained_run / "model.safetensors").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("content", "pattern"),
+    [
+        ("user,item,score\n1,2,3\n", r"missing column\(s\) 'rating'"),
+        ("user,item,rating\n1,2,good\n", r"row 2: rating 'good' is not a number"),
+        ("user,item,rating\n1,2,NaN\n", r"row 2: rating is missing"),
+        ("user,item,rating\n1,2,\n", r"row 2: rating is missing"),
+        ("user,item,rating\n1,2,4\n1,3,11\n", r"row 3: rating 11 is outside the rating scale"),
+        ("user,item,rating\n", r"no ratings"),
+        ("", r"empty"),
+        ("user;item;rating\n1;2;3\n", r"missing column"),
+    ],
+)
+def test_bad_ratings_files(tmp_path, capsys, content, pattern):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    code, _, err = run(capsys, "train", "--ratings", str(path), "--out", str(tmp_path / "o"), "-q")
+    assert_one_line_error(code, err, pattern)
+    assert not (tmp_path / "o").exists()
+
+
+def test_duplicates_are_reported_or_refused(tmp_path, capsys):
+    rows = "".join(f"{u},{i},{(u + i) % 5 + 1},{u * 10 + i}\n" for u in range(8) for i in range(8))
+    path = tmp_path / "dups.csv"
+    path.write_text("user,item,rating,ts\n" + rows + "0,0,5,999\n")
+    base = ["train", "--ratings", str(path), "--timestamp-col", "ts", "--split", "random", "--epochs", "1"]
+    code, _, err = run(capsys, *base, "--duplicates", "error", "--out", str(tmp_path / "a"), "-q")
+    assert_one_line_error(code, err, r"row 66: duplicate rating for user 0 and item 0")
+    code, _, err = run(capsys, *base, "--out", str(tmp_path / "b"))
+    assert code == 0 and "note:" in err and "dropped 1 duplicate" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (["train", "--dataset", "ml-2m"], r"unknown dataset 'ml-2m'"),
+        (["train", "--ratings", "/nonexistent/r.csv"], r"no such file"),
+        (["train"], r"exactly one of --dataset"),
+        (["train", "--dataset", "ml-latest-small", "--preset", "best"], r"unknown preset 'best'"),
+        (
+            ["train", "--dataset", "ml-latest-small", "--learning-rate", "-1"],
+            r"learning_rate must be positive|must be a positive",
+        ),
+        (["train", "--dataset", "ml-latest-small", "--epochs", "many"], r"'many' is not a valid integer"),
+        (["recommend", "--model", "/nonexistent", "--user", "1"], r"no such model file"),
+        (["datasets", "info", "ml-2m"], r"unknown dataset"),
+        (["frobnicate"], r"No such command"),
+    ],
+)
+def test_usage_and_lookup_errors(capsys, tmp_path, args, pattern):
+    if args[0] == "train":
+        args = [*args, "--out", str(tmp_path / "o"), "-q"]
+    code, _, err = run(capsys, *args)
+    assert_one_line_error(code, err, pattern)
+
+
+def test_unknown_user_item_and_bad_n(trained_run, capsys):
+    code, _, err = run(capsys, "recommend", "--model", str(trained_run), "--user", "999999")
+    assert_one_line_error(code, err, r"unknown user 999999")
+    code, _, err = run(capsys, "recommend", "--model", str(trained_run), "--user", "abc")
+    assert_one_line_error(code, err, r"unknown user 'abc'")
+    code, _, err = run(capsys, "similar", "--model", str(trained_run), "--item", "5")
+    assert_one_line_error(code, err, r"unknown item 5")
+    code, _, err = run(capsys, "predict", "--model", str(trained_run), "--user", "999", "--item", "1000")
+    assert_one_line_error(code, err, r"unknown user 999")
+    code, _, err = run(capsys, "recommend", "--model", str(trained_run), "--user", "100", "-n", "0")
+    assert_one_line_error(code, err, r"n must be an integer from 1")
+
+
+def test_offline_without_a_copy(tmp_path, capsys, monkeypatch):
+    import urllib.error
+
+    from mfrec.data import fetch
+
+    monkeypatch.setenv("MFREC_DATA", str(tmp_path))
+    monkeypatch.setattr(
+        fetch.urllib.request, "urlopen", lambda *a, **k: (_ for _ in ()).throw(urllib.error.URLError("offline"))
+    )
+    code, _, err = run(capsys, "datasets", "fetch", "ml-1m")
+    assert_one_line_error(code, err, r"ml-1m is not on this machine .*put ml-1m.zip or its extracted folder")
+
+
+def test_a_real_process_prints_no_traceback(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user,item,rating\n1,2,x\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mfrec.cli", "train", "--ratings", str(bad), "-q", "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"error: {bad}, row 2: rating 'x' is not a number"
+    assert proc.stdout == ""

@@ -1,0 +1,150 @@
+"""Model files: round trip, no pickle, tamper/truncation/version checks, recommendations."""
+
+import json
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from mfrec import MatrixFactorization, load_model
+from mfrec.data import Ratings, split_ratings
+from mfrec.errors import ConfigError, ModelFileError, UnknownIdError
+
+SAFE_DTYPES = {"F16", "BF16", "F32", "F64", "I8", "I16", "I32", "I64", "U8", "BOOL"}
+
+
+@pytest.fixture
+def fitted(lowrank):
+    split = split_ratings(lowrank, "random", seed=0)
+    return MatrixFactorization(epochs=5, patience=0, device="cpu").fit(split.train, split.val), split
+
+
+def parse_safetensors(path):
+    """Parse the file by hand: 8-byte length, a JSON header, then raw tensor bytes and nothing else."""
+    raw = path.read_bytes()
+    (length,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + length])
+    ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
+    return raw, length, header, ends
+
+
+def test_round_trip_gives_identical_predictions(fitted, tmp_path):
+    model, split = fitted
+    path = model.save(tmp_path / "m.safetensors")
+    loaded = load_model(path)
+    test = split.test
+    assert np.array_equal(model.predict_indices(test.users, test.items), loaded.predict_indices(test.users, test.items))
+    assert model.recommend(100, 5).equals(loaded.recommend(100, 5))
+    assert loaded.history_ == model.history_ and loaded.best_epoch_ == model.best_epoch_
+
+
+def test_file_is_tensors_plus_json_without_pickle(fitted, tmp_path):
+    model, _ = fitted
+    path = model.save(tmp_path / "m.safetensors")
+    raw, length, header, ends = parse_safetensors(path)
+    assert len(raw) == 8 + length + max(ends)  # nothing hidden after the tensors
+    dtypes = {entry["dtype"] for name, entry in header.items() if name != "__metadata__"}
+    assert dtypes <= SAFE_DTYPES
+    meta = json.loads(header["__metadata__"]["mfrec"])
+    assert meta["kind"] == "biased" and meta["format_version"] == 1
+
+
+def test_string_ids_and_titles_survive(tmp_path):
+    titles = __import__("pandas").Series({"a": "Alpha", "b": "Beta", "c": None})
+    data = Ratings.from_arrays(
+        np.array(["u1", "u1", "u2", "u2", "u3"]),
+        np.array(["a", "b", "a", "c", "b"]),
+        np.array([5.0, 1.0, 4.0, 2.0, 1.5]),
+        titles=titles,
+    )
+    model = MatrixFactorization(epochs=3, patience=0, device="cpu", embedding_dim=2).fit(data)
+    loaded = load_model(model.save(tmp_path / "m.safetensors"))
+    assert loaded.title("a") == "Alpha" and loaded.title("c") is None
+    assert loaded.predict(["u1"], ["c"])[0] == pytest.approx(model.predict(["u1"], ["c"])[0])
+
+
+def test_tampered_truncated_and_foreign_files_are_refused(fitted, tmp_path):
+    model, _ = fitted
+    path = model.save(tmp_path / "m.safetensors")
+    raw = bytearray(path.read_bytes())
+    tampered = tmp_path / "tampered.safetensors"
+    raw[-3] ^= 0xFF
+    tampered.write_bytes(bytes(raw))
+    with pytest.raises(ModelFileError, match="checksum mismatch"):
+        load_model(tampered)
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(path.read_bytes()[: len(raw) // 2])
+    with pytest.raises(ModelFileError, match=r"truncated|not a readable"):
+        load_model(truncated)
+    pickled = tmp_path / "pickle.safetensors"
+    pickled.write_bytes(b"\x80\x04\x95" + b"cos\nsystem\n(S'echo pwned'\ntR.")
+    with pytest.raises(ModelFileError):
+        load_model(pickled)
+    from safetensors.torch import save_file
+
+    plain = tmp_path / "plain.safetensors"
+    save_file({"x": torch.zeros(2)}, plain)
+    with pytest.raises(ModelFileError, match="not an mfrec model"):
+        load_model(plain)
+    with pytest.raises(ModelFileError, match="no such model file"):
+        load_model(tmp_path / "missing.safetensors")
+
+
+def test_newer_format_is_refused_with_advice(fitted, tmp_path, monkeypatch):
+    from mfrec import store
+
+    model, _ = fitted
+    monkeypatch.setattr(store, "FORMAT_VERSION", 99)
+    path = model.save(tmp_path / "m.safetensors")
+    monkeypatch.setattr(store, "FORMAT_VERSION", 1)
+    with pytest.raises(ModelFileError, match=r"format 99.*upgrade mfrec"):
+        load_model(path)
+
+
+def test_recommend_excludes_seen_and_untrained_items(fitted):
+    model, _ = fitted
+    user = 100
+    recs = model.recommend(user, n=50)
+    seen = set(model.seen_items(user).tolist())
+    assert seen and not seen & set(recs["item"].tolist())
+    assert all(model.knows_item(i) for i in recs["item"])
+    assert recs["rank"].tolist() == list(range(1, len(recs) + 1))
+    assert (np.diff(recs["score"].to_numpy()) <= 0).all()
+    everything = model.recommend(user, n=50, exclude_seen=False)
+    assert set(everything["item"]) & seen
+    # batch of users equals one at a time
+    both = model.recommend([100, 101], n=5)
+    assert both[both.user == 101].reset_index(drop=True).equals(model.recommend(101, n=5))
+
+
+def test_recommend_scores_match_predict(fitted):
+    model, _ = fitted
+    recs = model.recommend(100, n=5)
+    pred = model.predict(np.full(5, 100), recs["item"].to_numpy())
+    np.testing.assert_allclose(np.clip(recs["score"], 0.5, 5), pred, rtol=1e-5)
+
+
+def test_similar_items_by_cosine(fitted):
+    model, _ = fitted
+    sims = model.similar_items(1000, n=5)
+    factors = model.module_.item_factors().detach().numpy()
+    i = model.item_map_.index_one(1000)
+    j = model.item_map_.index_one(sims["item"].iloc[0])
+    cosine = factors[i] @ factors[j] / np.linalg.norm(factors[i]) / np.linalg.norm(factors[j])
+    assert sims["similarity"].iloc[0] == pytest.approx(cosine, rel=1e-6)
+    assert 1000 not in sims["item"].tolist()
+
+
+def test_unknown_ids_and_bad_n(fitted):
+    model, _ = fitted
+    with pytest.raises(UnknownIdError, match="unknown user 5"):
+        model.recommend(5)
+    with pytest.raises(UnknownIdError, match="unknown item 7"):
+        model.similar_items(7)
+    with pytest.raises(UnknownIdError, match="unknown user"):
+        model.predict([5], [1000], unknown="error")
+    assert np.isfinite(model.predict([5], [1000])[0])  # fallback to what was learned
+    for n in (0, -1, 10**9, 2.5):
+        with pytest.raises(ConfigError, match="n must be an integer"):
+            model.recommend(100, n=n)
