@@ -174,15 +174,25 @@ def train(**kw: Any) -> None:
     )
     name = kw["dataset"] or Path(kw["ratings_file"]).stem
     out = kw["out"] or Path("runs") / f"{name}-{kw['preset']}"
-    log = (lambda _: None) if kw["quiet"] else (lambda line: click.echo(line, err=True))
+    quiet = kw["quiet"]
+    log = (lambda _: None) if quiet else (lambda line: click.echo(line, err=True))
+    interactive = sys.stderr.isatty()
+    every = max(1, train_config.epochs // 20)
+
+    def epoch_line(record) -> None:  # a log line per epoch where no progress bar can be drawn
+        if record.epoch == 1 or record.epoch % every == 0:
+            val = f"{record.val_rmse:.4f}" if record.val_rmse is not None else "-"
+            log(f"epoch {record.epoch:>4}: train RMSE {record.train_rmse:.4f}, val RMSE {val} ({record.seconds:.2f} s)")
+
     result = train_run(
         config,
         out,
         data_path=kw["data_path"],
         overwrite=kw["overwrite"],
-        progress=not kw["quiet"],
+        progress=not quiet and interactive,
         on_duplicates=kw["duplicates"],
         log=log,
+        on_epoch=None if quiet or interactive else epoch_line,
     )
     if kw["as_json"]:
         click.echo(json.dumps(result.metrics, indent=2))

@@ -37,7 +37,7 @@ from mfrec.evaluation.baselines import BiasBaseline, GlobalMean
 from mfrec.evaluation.metrics import rating_metrics
 from mfrec.evaluation.plots import plot_history
 from mfrec.store import MODEL_FILE
-from mfrec.training.loop import resolve_device
+from mfrec.training.loop import EpochRecord, resolve_device
 
 
 @dataclass
@@ -106,6 +106,7 @@ def train_run(
     progress: bool = False,
     on_duplicates: str = "keep-latest",
     log: Callable[[str], None] = lambda _: None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> RunResult:
     """Run ``config`` and write the run folder at ``out`` (see the module docstring)."""
     out = prepare_output(out, overwrite)
@@ -132,7 +133,7 @@ def train_run(
         f"on {device}"
     )
     fit_started = time.perf_counter()
-    model = MatrixFactorization(config.train).fit(split.train, split.val, progress=progress)
+    model = MatrixFactorization(config.train).fit(split.train, split.val, progress=progress, on_epoch=on_epoch)
     fit_seconds = time.perf_counter() - fit_started
     metrics: dict[str, Any] = {
         "dataset": data.name,
