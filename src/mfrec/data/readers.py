@@ -237,27 +237,22 @@ def _ids(column: pd.Series, what: str, source: str, row_of) -> np.ndarray:
 
 
 def _numbers(column: pd.Series, what: str, source: str, row_of) -> np.ndarray:
-    if column.dtype.kind in "iuf":
-        values = column.to_numpy(dtype=np.float64)
-        raw = None
-    else:
-        raw = column.astype(str).str.strip()
-        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    """Float values of ``column``; the first missing, non-numeric or infinite cell is a :class:`DataError`."""
+    text = column.astype(str).str.strip() if column.dtype.kind not in "iuf" else None
+    values = (pd.to_numeric(text, errors="coerce") if text is not None else column).to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(values))
-    if len(bad):
-        k = bad[0]
-        shown = "" if raw is None else raw.iloc[k]
-        if shown == "" or shown.lower() in ("nan", "na", "null", "none"):
-            problem = f"{what} is missing"
-        elif np.isinf(values[k]) or (np.isnan(values[k]) and shown.lower().lstrip("+-") in ("inf", "infinity")):
-            problem = f"{what} {shown!r} is not finite"
-        else:
-            problem = f"{what} {shown!r} is not a number"
-        if raw is None:
-            problem = f"{what} is {'missing' if np.isnan(values[k]) else 'not finite'}"
-        more = f" ({len(bad)} such rows)" if len(bad) > 1 else ""
-        raise DataError(f"{source}, row {row_of(k)}: {problem}{more}")
-    return values
+    if len(bad) == 0:
+        return values
+    k = bad[0]
+    shown = str(column.iloc[k]).strip() if text is None else text.iloc[k]
+    if np.isinf(values[k]):
+        problem = f"{what} {shown!r} is not finite"
+    elif shown.lower() in ("", "nan", "na", "n/a", "null", "none"):
+        problem = f"{what} is missing"
+    else:
+        problem = f"{what} {shown!r} is not a number"
+    more = f" ({len(bad)} such rows)" if len(bad) > 1 else ""
+    raise DataError(f"{source}, row {row_of(k)}: {problem}{more}")
 
 
 def _fmt(value: float) -> str:
