@@ -50,3 +50,15 @@ def test_main_command_writes_a_run_and_recommends_titles(tmp_path, capsys):
     rated = set(model.seen_items(1).tolist())
     recs = model.recommend(1, 10)
     assert not rated & set(recs["item"].tolist())
+
+
+def test_notebook_preset_from_the_command_line(tmp_path, capsys):
+    import json
+
+    out = tmp_path / "nb"
+    args = ["train", "--dataset", "ml-latest-small", "--preset", "notebook", "--epochs", "3", "--out", str(out), "-q"]
+    assert main([*args, "--notebook-einsum"]) == 0
+    config = json.loads((out / "config.json").read_text())["train"]
+    assert config["notebook_einsum"] and config["embedding_dim"] == 16 and config["learning_rate"] == 0.001
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model"]["val"]["rmse"] > 2.0
