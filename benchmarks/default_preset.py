@@ -67,10 +67,16 @@ def main() -> None:
     print("\n| model | test RMSE | test MAE | notebook loss | epochs | fit wall s |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['model']} | {r['rmse']:.4f} | {r['mae']:.4f} | {r['notebook_loss']:.4f} | {r['epochs']} "
-              f"| {r['fit_s']:.2f} |")
-    env = {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-           "cpu": platform.processor() or platform.machine()}
+        print(
+            f"| {r['model']} | {r['rmse']:.4f} | {r['mae']:.4f} | {r['notebook_loss']:.4f} | {r['epochs']} "
+            f"| {r['fit_s']:.2f} |"
+        )
+    env = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+    }
     print(f"\nsplit {split.sizes()}, {env}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"environment": env, "rows": rows}, indent=2) + "\n")

@@ -1,0 +1,144 @@
+"""Top-K ranking metrics, batched over users.
+
+Protocol (binary relevance):
+
+* relevant items of a user: their test ratings ``>= threshold`` (default 4.0 stars);
+* candidates: every item with a training rating that the user did not rate in train
+  (optionally also minus their validation items);
+* a user counts when they have at least one relevant item; metrics are means over them.
+
+For a user with ranked list :math:`L` (length K), relevant set :math:`R` and
+:math:`\\mathrm{hit}_j = [L_j \\in R]`:
+
+* Precision@K = hits / K; Recall@K = hits / |R|; HitRate@K = [hits > 0];
+* NDCG@K = DCG / IDCG with DCG = Σ_j hit_j / log2(j + 1) and IDCG over
+  min(|R|, K) positions;
+* MAP@K = (Σ_j hit_j · Precision@j) / min(|R|, K);
+* MRR@K = 1 / rank of the first hit (0 when none);
+* coverage = distinct items recommended to any user / number of candidate items.
+
+Scores come in chunks of users (``score(users) -> (B, n_items)``), seen items are
+masked, and ``topk`` picks the list, so memory is bounded by the chunk size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from mfrec.data.ratings import Ratings
+
+METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr")
+
+
+def _csr(users: np.ndarray, items: np.ndarray, n_users: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.lexsort((items, users))
+    counts = np.bincount(users, minlength=n_users)
+    return np.r_[0, np.cumsum(counts)].astype(np.int64), items[order].astype(np.int64)
+
+
+def _rows(indptr: np.ndarray, indices: np.ndarray, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row within chunk, item) pairs of ``users`` from a CSR structure, vectorized."""
+    starts = indptr[users]
+    counts = indptr[users + 1] - starts
+    rows = np.repeat(np.arange(len(users)), counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return rows, indices[np.repeat(starts, counts) + offsets]
+
+
+def ranking_metrics_from_lists(ranked: np.ndarray, relevant: list[set] | np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Per-user metrics from ranked item lists ``(U, K)`` and one set of relevant items per user.
+
+    A readable reference for hand-made cases; :func:`evaluate_ranking` uses the
+    vectorized :func:`per_user_metrics` directly.
+    """
+    hits = np.array([[item in rel for item in row[:k]] for row, rel in zip(ranked, relevant, strict=True)])
+    n_rel = np.array([len(rel) for rel in relevant])
+    return per_user_metrics(hits, n_rel, k)
+
+
+def per_user_metrics(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Metrics per user from a boolean hit matrix ``(U, K)`` and relevant-set sizes ``(U,)``."""
+    hits = np.asarray(hits, dtype=np.float64)[:, :k]
+    n_relevant = np.asarray(n_relevant, dtype=np.float64)
+    positions = np.arange(1, hits.shape[1] + 1)
+    discounts = 1.0 / np.log2(positions + 1)
+    n_hits = hits.sum(1)
+    ideal_len = np.minimum(n_relevant, k).astype(np.int64)
+    idcg = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(1, k + 1) + 1))])[ideal_len]
+    precision_at = np.cumsum(hits, 1) / positions
+    first = np.where(hits.any(1), hits.argmax(1) + 1, 0)
+    safe = np.maximum(n_relevant, 1)
+    return {
+        "precision": n_hits / k,
+        "recall": n_hits / safe,
+        "ndcg": (hits * discounts).sum(1) / np.maximum(idcg, 1e-12),
+        "map": (hits * precision_at).sum(1) / np.maximum(ideal_len, 1),
+        "hit_rate": (n_hits > 0).astype(np.float64),
+        "mrr": np.where(first > 0, 1.0 / np.maximum(first, 1), 0.0),
+    }
+
+
+def evaluate_ranking(
+    score: Callable[[torch.Tensor], torch.Tensor],
+    train: Ratings,
+    test: Ratings,
+    *,
+    k: int = 10,
+    threshold: float = 4.0,
+    exclude: Ratings | None = None,
+    chunk_size: int = 1024,
+) -> dict[str, float]:
+    """Mean ranking metrics at ``k`` over test users with a relevant item (see the module docstring).
+
+    ``score(user_indices)`` returns scores of every item, shape ``(B, n_items)``;
+    ``train``, ``test`` (and ``exclude``, e.g. validation) share id maps.
+    """
+    n_users, n_items = train.n_users, train.n_items
+    candidates = np.zeros(n_items, dtype=bool)
+    candidates[train.items] = True
+    seen_ptr, seen_idx = _csr(train.users, train.items, n_users)
+    if exclude is not None and len(exclude):
+        ex_ptr, ex_idx = _csr(exclude.users, exclude.items, n_users)
+    keep = test.ratings >= threshold
+    rel_ptr, rel_idx = _csr(test.users[keep], test.items[keep], n_users)
+    n_relevant = np.diff(rel_ptr)
+    users = np.flatnonzero(n_relevant > 0)
+    totals = dict.fromkeys(METRICS, 0.0)
+    recommended = np.zeros(n_items, dtype=bool)
+    not_candidate = torch.from_numpy(~candidates)
+    for start in range(0, len(users), chunk_size):
+        chunk = users[start : start + chunk_size]
+        with torch.no_grad():
+            scores = score(torch.from_numpy(chunk)).detach().to("cpu", torch.float64)
+        scores[:, not_candidate] = -torch.inf
+        rows, cols = _rows(seen_ptr, seen_idx, chunk)
+        scores[rows, cols] = -torch.inf
+        if exclude is not None and len(exclude):
+            rows, cols = _rows(ex_ptr, ex_idx, chunk)
+            scores[rows, cols] = -torch.inf
+        top_scores, top = torch.topk(scores, min(k, n_items), dim=1)
+        top = top.numpy()
+        valid = np.isfinite(top_scores.numpy())
+        relevant = np.zeros((len(chunk), n_items), dtype=bool)
+        rows, cols = _rows(rel_ptr, rel_idx, chunk)
+        relevant[rows, cols] = True
+        hits = np.take_along_axis(relevant, top, 1) & valid
+        recommended[top[valid]] = True
+        per_user = per_user_metrics(hits, n_relevant[chunk], k)
+        for name in METRICS:
+            totals[name] += float(per_user[name].sum())
+    n = max(len(users), 1)
+    result = {name: totals[name] / n for name in METRICS}
+    result["coverage"] = float(recommended.sum() / max(candidates.sum(), 1))
+    result["users"] = len(users)
+    result["k"] = k
+    return result
+
+
+def popularity_scores(train: Ratings) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Scores every item by its number of training ratings (the popularity baseline)."""
+    counts = torch.from_numpy(np.bincount(train.items, minlength=train.n_items).astype(np.float64))
+    return lambda users: counts.expand(len(users), -1).clone()

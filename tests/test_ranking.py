@@ -1,0 +1,106 @@
+"""Ranking metrics: hand-computed cases, properties, and the batched protocol."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mfrec.data import Ratings
+from mfrec.evaluation.ranking import METRICS, evaluate_ranking, per_user_metrics, ranking_metrics_from_lists
+
+
+def test_hand_computed_case():
+    # list [a, b, c], relevant {a, c, z}: hits at ranks 1 and 3
+    m = ranking_metrics_from_lists(np.array([["a", "b", "c"]]), [{"a", "c", "z"}], k=3)
+    dcg = 1 + 1 / math.log2(4)
+    idcg = 1 + 1 / math.log2(3) + 1 / math.log2(4)
+    assert m["precision"][0] == pytest.approx(2 / 3)
+    assert m["recall"][0] == pytest.approx(2 / 3)
+    assert m["ndcg"][0] == pytest.approx(dcg / idcg)
+    assert m["map"][0] == pytest.approx((1 + 2 / 3) / 3)
+    assert m["hit_rate"][0] == 1.0 and m["mrr"][0] == 1.0
+
+
+def test_idcg_and_map_use_min_of_relevant_and_k():
+    m = ranking_metrics_from_lists(np.array([["x", "a"]]), [{"a"}], k=2)
+    assert m["ndcg"][0] == pytest.approx((1 / math.log2(3)) / 1.0)
+    assert m["map"][0] == pytest.approx(0.5)  # precision@2 = 1/2, divided by min(1, 2)
+    assert m["mrr"][0] == pytest.approx(0.5)
+
+
+@given(
+    hits=st.lists(st.lists(st.booleans(), min_size=5, max_size=5), min_size=1, max_size=20),
+    extra=st.lists(st.integers(0, 10), min_size=20, max_size=20),
+)
+def test_every_metric_is_in_unit_interval(hits, extra):
+    hits = np.array(hits)
+    n_rel = hits.sum(1) + np.array(extra[: len(hits)])
+    n_rel = np.maximum(n_rel, 1)
+    m = per_user_metrics(hits, n_rel, 5)
+    for name in METRICS:
+        assert np.all((m[name] >= 0) & (m[name] <= 1 + 1e-12)), name
+
+
+@given(st.integers(1, 12), st.integers(1, 10))
+def test_a_perfect_ranking_scores_one(n_relevant, k):
+    hits = np.zeros((1, k), dtype=bool)
+    hits[0, : min(n_relevant, k)] = True
+    m = per_user_metrics(hits, np.array([n_relevant]), k)
+    for name in ("ndcg", "map", "hit_rate", "mrr"):
+        assert m[name][0] == pytest.approx(1.0)
+    assert m["precision"][0] == pytest.approx(min(n_relevant, k) / k)
+
+
+def checkerboard(n=6):
+    """User u rated every item except u and u+n; item u is relevant to user u in test."""
+    users, items = [], []
+    for u in range(n):
+        for i in range(n):
+            if i != u:
+                users.append(u)
+                items.append(i)
+    train = Ratings.from_arrays(np.array(users), np.array(items), np.full(len(users), 3.0))
+    test = Ratings.from_arrays(
+        np.arange(n), np.arange(n), np.full(n, 5.0), user_map=train.user_map, item_map=train.item_map
+    )
+    return train, test
+
+
+def test_protocol_masks_train_items_and_scores_oracle_perfectly():
+    train, test = checkerboard()
+    n = train.n_users
+    oracle = lambda users: torch.eye(n, dtype=torch.float64)[users]  # noqa: E731
+    result = evaluate_ranking(oracle, train, test, k=1)
+    assert result["ndcg"] == 1.0 and result["precision"] == 1.0 and result["users"] == n
+    # an anti-oracle that prefers train items still gets everything right: train items are masked
+    anti = lambda users: 1 - torch.eye(n, dtype=torch.float64)[users]  # noqa: E731
+    assert evaluate_ranking(anti, train, test, k=1)["ndcg"] == 1.0
+    assert evaluate_ranking(oracle, train, test, k=1, threshold=5.5)["users"] == 0
+
+
+def test_chunking_does_not_change_results():
+    rng = np.random.default_rng(0)
+    n_users, n_items = 40, 30
+    users, items = np.nonzero(rng.random((n_users, n_items)) < 0.3)
+    ratings = rng.choice([1.0, 3.0, 5.0], len(users))
+    data = Ratings.from_arrays(users, items, ratings)
+    from mfrec.data import split_ratings
+
+    split = split_ratings(data, "random", seed=0)
+    scores = torch.from_numpy(rng.random((data.n_users, data.n_items)))
+    fn = lambda u: scores[u]  # noqa: E731
+    a = evaluate_ranking(fn, split.train, split.test, chunk_size=3)
+    b = evaluate_ranking(fn, split.train, split.test, chunk_size=1000)
+    assert a == pytest.approx(b)
+
+
+@pytest.mark.slow
+def test_popularity_matches_the_measured_baseline(ml_split):
+    from mfrec.evaluation.ranking import popularity_scores
+
+    r = evaluate_ranking(popularity_scores(ml_split.train), ml_split.train, ml_split.test)
+    assert r["users"] == 598
+    assert r["ndcg"] == pytest.approx(0.1296, abs=5e-4) and r["recall"] == pytest.approx(0.0934, abs=5e-4)
