@@ -196,3 +196,19 @@ def test_a_real_process_prints_no_traceback(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip() == f"error: {bad}, row 2: rating 'x' is not a number"
     assert proc.stdout == ""
+
+
+def test_recommend_for_a_new_user(trained_run, capsys):
+    code, out, _ = run(
+        capsys, "recommend", "--model", str(trained_run), "--ratings", "1000=5,1001=1.5", "-n", "4", "--format", "csv"
+    )
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert lines[0] == "rank,item,score,title" and len(lines) == 5
+    assert not {"1000", "1001"} & {line.split(",")[1] for line in lines[1:]}
+    code, _, err = run(capsys, "recommend", "--model", str(trained_run), "--ratings", "1000:5")
+    assert_one_line_error(code, err, r"'1000:5' is not ITEM=RATING")
+    code, _, err = run(capsys, "recommend", "--model", str(trained_run), "--ratings", "424242=4")
+    assert_one_line_error(code, err, r"unknown item 424242")
+    code, _, err = run(capsys, "recommend", "--model", str(trained_run))
+    assert_one_line_error(code, err, r"exactly one of --user")

@@ -148,3 +148,40 @@ def test_unknown_ids_and_bad_n(fitted):
     for n in (0, -1, 10**9, 2.5):
         with pytest.raises(ConfigError, match="n must be an integer"):
             model.recommend(100, n=n)
+
+
+def test_fold_in_of_a_trained_user_reproduces_their_recommendations(lowrank):
+    from scipy.stats import spearmanr
+
+    split = split_ratings(lowrank, "random", seed=0)
+    model = MatrixFactorization(
+        embedding_dim=4,
+        epochs=150,
+        patience=0,
+        device="cpu",
+        learning_rate=0.02,
+        batch_size=128,
+        regularization=0.01,
+        bias_regularization=0.01,
+    ).fit(split.train)
+    train = split.train
+    for user in (100, 105, 110):
+        u = model.user_map_.index_one(user)
+        mine = train.users == u
+        rated = dict(zip(model.item_map_.raw(train.items[mine]).tolist(), train.ratings[mine].tolist(), strict=True))
+        trained = model.recommend(user, n=20).set_index("item")["score"]
+        folded = model.recommend_for_ratings(rated, n=20).set_index("item")["score"]
+        common = trained.index.intersection(folded.index)
+        assert len(common) >= 15
+        assert spearmanr(trained[common], folded[common]).statistic > 0.8
+        assert not set(rated) & set(folded.index)
+
+
+def test_fold_in_errors(fitted):
+    model, _ = fitted
+    with pytest.raises(UnknownIdError, match="unknown item 7"):
+        model.recommend_for_ratings({7: 4.0})
+    with pytest.raises(ConfigError, match="outside"):
+        model.recommend_for_ratings({1000: 9.0})
+    with pytest.raises(ConfigError, match="at least one"):
+        model.recommend_for_ratings({})

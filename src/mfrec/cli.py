@@ -276,17 +276,46 @@ def evaluate(
 # ------------------------------------------------- recommend / similar / predict
 @cli.command()
 @click.option("--model", "model_path", required=True, type=click.Path(path_type=Path))
-@click.option("--user", required=True, help="raw user id")
+@click.option("--user", default=None, help="raw user id")
+@click.option(
+    "--ratings",
+    "new_ratings",
+    default=None,
+    metavar="ITEM=RATING,...",
+    help='a new user\'s ratings, e.g. "318=5,858=4.5" (fold-in, no retraining)',
+)
 @click.option("-n", "n", type=int, default=10, show_default=True)
 @click.option("--include-seen", is_flag=True, help="do not exclude the items the user rated")
 @FORMAT
-def recommend(model_path: Path, user: str, n: int, include_seen: bool, fmt: str) -> None:
-    """Top-N items for a user, with titles, excluding what they rated."""
+def recommend(
+    model_path: Path, user: str | None, new_ratings: str | None, n: int, include_seen: bool, fmt: str
+) -> None:
+    """Top-N items for a user (or a new user's ratings), with titles, excluding what they rated."""
     from mfrec.estimator import MatrixFactorization
 
+    if (user is None) == (new_ratings is None):
+        raise click.UsageError("give exactly one of --user ID or --ratings ITEM=RATING,...")
     model = MatrixFactorization.load(model_path)
+    if new_ratings is not None:
+        _echo_table(model.recommend_for_ratings(_parse_pairs(new_ratings), n), fmt)
+        return
     frame = model.recommend(model.user_map_.coerce(user), n, exclude_seen=not include_seen)
     _echo_table(frame.drop(columns=["user"]), fmt)
+
+
+def _parse_pairs(text: str) -> dict[str, float]:
+    pairs: dict[str, float] = {}
+    for chunk in filter(None, (c.strip() for c in text.split(","))):
+        item, sep, value = chunk.rpartition("=")
+        try:
+            if not sep or not item.strip():
+                raise ValueError
+            pairs[item.strip()] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{chunk!r} is not ITEM=RATING", param_hint="--ratings") from None
+    if not pairs:
+        raise click.BadParameter("no ITEM=RATING pairs given", param_hint="--ratings")
+    return pairs
 
 
 @cli.command()

@@ -7,7 +7,7 @@ state ends in ``_``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -252,6 +252,60 @@ class MatrixFactorization:
         rows = np.repeat(np.arange(len(users)), counts)
         offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
         return rows, self.seen_items_[np.repeat(starts, counts) + offsets]
+
+    def fold_in(self, ratings: Mapping[Any, float]) -> tuple[float, np.ndarray]:
+        """A new user's bias and factors from ``{raw item id: rating in stars}``, without retraining.
+
+        One regularized least-squares solve against the fixed item factors and
+        biases, with the regularization the model was trained with (see
+        :meth:`mfrec.models.base.RatingModel.fold_in`). Items without training
+        ratings carry no information and are skipped.
+        """
+        self._check_fitted()
+        if self.config.notebook_einsum:
+            raise ConfigError("fold-in needs a true dot product; this model reproduces the notebook's einsum")
+        if not ratings:
+            raise ConfigError("fold-in needs at least one (item, rating) pair")
+        raw_items = [self.item_map_.coerce(item) for item in ratings]
+        values = np.array(list(ratings.values()), dtype=np.float64)
+        low, high = self.scale_
+        bad = np.flatnonzero(~np.isfinite(values) | (values < low) | (values > high))
+        if len(bad):
+            raise ConfigError(f"rating {values[bad[0]]:g} for item {raw_items[bad[0]]} is outside [{low:g}, {high:g}]")
+        items = torch.as_tensor(self.item_map_.index(np.array(raw_items, dtype=object)), dtype=torch.long)
+        known = self.module_.item_known[items]
+        if not bool(known.any()):
+            raise ConfigError("none of these items had training ratings, so there is nothing to fold in")
+        targets = torch.as_tensor(values / self.config.rating_divisor, dtype=torch.float32)[known]
+        c = self.config
+        with torch.no_grad():
+            bias, factors = self.module_.fold_in(items[known], targets, c.regularization, c.bias_regularization)
+        return float(bias), factors.numpy()
+
+    def recommend_for_ratings(self, ratings: Mapping[Any, float], n: int = 10) -> pd.DataFrame:
+        """Top-``n`` items for a new user given ``{raw item id: rating}`` (fold-in), excluding those items.
+
+        Columns: ``rank, item, score, title`` (score in stars, unclipped).
+        """
+        n = _check_n(n)
+        bias, factors = self.fold_in(ratings)
+        with torch.no_grad():
+            scores = self.module_.score_vector(torch.tensor(bias), torch.from_numpy(factors)).double()
+        scores = scores * self.config.rating_divisor
+        scores[~self.module_.item_known] = -torch.inf
+        rated = self.item_map_.index(np.array([self.item_map_.coerce(i) for i in ratings], dtype=object))
+        scores[torch.as_tensor(rated, dtype=torch.long)] = -torch.inf
+        k = min(n, int(torch.isfinite(scores).sum()))
+        top, pos = torch.topk(scores, k)
+        pos = pos.numpy()
+        return pd.DataFrame(
+            {
+                "rank": np.arange(1, k + 1),
+                "item": self.item_map_.raw(pos),
+                "score": top.numpy(),
+                "title": self._titles(pos),
+            }
+        )
 
     def similar_items(self, item: Any, n: int = 10) -> pd.DataFrame:
         """The ``n`` items nearest to ``item`` by cosine similarity of item factors.

@@ -81,3 +81,42 @@ class RatingModel(nn.Module):
     def item_factors(self) -> torch.Tensor:  # pragma: no cover
         """The item embedding table, shape ``(n_items, dim)``."""
         raise NotImplementedError
+
+    def item_biases(self) -> torch.Tensor:
+        """Item biases of known items (0 for unknown ones and for models without biases), ``(n_items,)``."""
+        return torch.zeros(self.n_items, device=self.global_mean.device)
+
+    has_bias = False
+
+    def fold_in(
+        self, items: torch.Tensor, targets: torch.Tensor, regularization: float, bias_regularization: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""A new user's bias and factors from their ratings, item side fixed.
+
+        Minimises the training loss restricted to one user,
+        :math:`\sum_{i} (t_i - \mu - b_i - b_u - p^\top q_i)^2 + n(\lambda \lVert p\rVert^2 + \lambda_b b_u^2)`
+        (no :math:`b_u`, :math:`\mu`, :math:`b_i` terms for models without biases), as
+        one regularized least-squares solve. ``items`` must be known items;
+        returns ``(b_u, p)`` with ``b_u = 0`` for models without biases.
+        """
+        q = self.item_factors()[items].detach().double()
+        n, k = len(items), q.shape[1]
+        if self.has_bias:
+            residual = targets.double() - self.global_mean.double() - self.item_biases()[items].double()
+            design = torch.cat([torch.ones(n, 1, dtype=torch.float64), q], dim=1)
+            penalty = torch.tensor([max(bias_regularization, 1e-9)] + [regularization] * k, dtype=torch.float64)
+        else:
+            residual, design = targets.double(), q
+            penalty = torch.full((k,), regularization, dtype=torch.float64)
+        gram = design.T @ design + torch.diag(n * penalty.clamp_min(1e-9))
+        solution = torch.linalg.solve(gram, design.T @ residual)
+        if self.has_bias:
+            return solution[0].float(), solution[1:].float()
+        return torch.zeros((), dtype=torch.float32), solution.float()
+
+    def score_vector(self, bias: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+        """Scores of every item for a user given as ``(b_u, p)``, shape ``(n_items,)``."""
+        dot = self.item_factors() @ factors
+        if self.has_bias:
+            return self.global_mean + bias + self.item_biases() + dot * self.item_known
+        return torch.where(self.item_known, dot, self.global_mean)

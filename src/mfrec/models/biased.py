@@ -62,5 +62,10 @@ class BiasedMF(RatingModel):
         dot = (self.user_embedding(users) @ self.item_embedding.weight.T) * (ku & ki)
         return self.global_mean + bu + bi + dot
 
+    has_bias = True
+
     def item_factors(self) -> torch.Tensor:
         return self.item_embedding.weight
+
+    def item_biases(self) -> torch.Tensor:
+        return self.item_bias.weight.squeeze(-1) * self.item_known
