@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from mfrec.config import TrainConfig, preset
+from mfrec.data.csr import build_csr, csr_pairs
 from mfrec.data.idmap import IdMap
 from mfrec.data.ratings import Ratings
 from mfrec.errors import ConfigError, MfrecError, UnknownIdError
@@ -126,11 +127,7 @@ class MatrixFactorization:
         users = self.user_map_.get_indexer(ratings.user_map.raw(ratings.users))
         items = self.item_map_.get_indexer(ratings.item_map.raw(ratings.items))
         keep = (users >= 0) & (items >= 0)
-        users, items = users[keep], items[keep]
-        order = np.lexsort((items, users))
-        counts = np.bincount(users, minlength=len(self.user_map_))
-        self.seen_indptr_ = np.r_[0, np.cumsum(counts)].astype(np.int64)
-        self.seen_items_ = items[order].astype(np.int64)
+        self.seen_indptr_, self.seen_items_ = build_csr(users[keep], items[keep], len(self.user_map_))
         return self
 
     def seen_items(self, user: Any) -> np.ndarray:
@@ -224,7 +221,7 @@ class MatrixFactorization:
                 scores = self.module_.score_users(chunk).double() * self.config.rating_divisor
             scores[:, untrained] = -torch.inf
             if exclude_seen:
-                rows, cols = self._seen_pairs(chunk.numpy())
+                rows, cols = csr_pairs(self.seen_indptr_, self.seen_items_, chunk.numpy())
                 scores[rows, cols] = -torch.inf
             k = min(n, scores.shape[1])
             top, pos = torch.topk(scores, k, dim=1)
@@ -245,13 +242,6 @@ class MatrixFactorization:
         frame = pd.concat(frames, ignore_index=True)
         frame["title"] = self._titles(self.item_map_.get_indexer(frame["item"].to_numpy()))
         return frame
-
-    def _seen_pairs(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        starts = self.seen_indptr_[users]
-        counts = self.seen_indptr_[users + 1] - starts
-        rows = np.repeat(np.arange(len(users)), counts)
-        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        return rows, self.seen_items_[np.repeat(starts, counts) + offsets]
 
     def fold_in(self, ratings: Mapping[Any, float]) -> tuple[float, np.ndarray]:
         """A new user's bias and factors from ``{raw item id: rating in stars}``, without retraining.
@@ -324,14 +314,18 @@ class MatrixFactorization:
             sims = factors @ factors[index]
         sims[~self.module_.item_known] = -torch.inf
         sims[index] = -torch.inf
-        k = min(n, int(torch.isfinite(sims).sum()))
-        top, pos = torch.topk(sims, k)
+        return self._top_items(sims, n, "similarity")
+
+    def _top_items(self, scores: torch.Tensor, n: int, column: str) -> pd.DataFrame:
+        """The ``n`` best finite entries of a score vector over items, as ``rank, item, <column>, title``."""
+        k = min(n, int(torch.isfinite(scores).sum()))
+        top, pos = torch.topk(scores, k)
         pos = pos.numpy()
         return pd.DataFrame(
             {
                 "rank": np.arange(1, k + 1),
                 "item": self.item_map_.raw(pos),
-                "similarity": top.numpy(),
+                column: top.numpy(),
                 "title": self._titles(pos),
             }
         )

@@ -28,24 +28,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from mfrec.data.csr import build_csr, csr_pairs
 from mfrec.data.ratings import Ratings
 
 METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr")
-
-
-def _csr(users: np.ndarray, items: np.ndarray, n_users: int) -> tuple[np.ndarray, np.ndarray]:
-    order = np.lexsort((items, users))
-    counts = np.bincount(users, minlength=n_users)
-    return np.r_[0, np.cumsum(counts)].astype(np.int64), items[order].astype(np.int64)
-
-
-def _rows(indptr: np.ndarray, indices: np.ndarray, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row within chunk, item) pairs of ``users`` from a CSR structure, vectorized."""
-    starts = indptr[users]
-    counts = indptr[users + 1] - starts
-    rows = np.repeat(np.arange(len(users)), counts)
-    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    return rows, indices[np.repeat(starts, counts) + offsets]
 
 
 def ranking_metrics_from_lists(ranked: np.ndarray, relevant: list[set] | np.ndarray, k: int) -> dict[str, np.ndarray]:
@@ -99,11 +85,11 @@ def evaluate_ranking(
     n_users, n_items = train.n_users, train.n_items
     candidates = np.zeros(n_items, dtype=bool)
     candidates[train.items] = True
-    seen_ptr, seen_idx = _csr(train.users, train.items, n_users)
+    seen_ptr, seen_idx = build_csr(train.users, train.items, n_users)
     if exclude is not None and len(exclude):
-        ex_ptr, ex_idx = _csr(exclude.users, exclude.items, n_users)
+        ex_ptr, ex_idx = build_csr(exclude.users, exclude.items, n_users)
     keep = test.ratings >= threshold
-    rel_ptr, rel_idx = _csr(test.users[keep], test.items[keep], n_users)
+    rel_ptr, rel_idx = build_csr(test.users[keep], test.items[keep], n_users)
     n_relevant = np.diff(rel_ptr)
     users = np.flatnonzero(n_relevant > 0)
     totals = dict.fromkeys(METRICS, 0.0)
@@ -114,16 +100,16 @@ def evaluate_ranking(
         with torch.no_grad():
             scores = score(torch.from_numpy(chunk)).detach().to("cpu", torch.float64)
         scores[:, not_candidate] = -torch.inf
-        rows, cols = _rows(seen_ptr, seen_idx, chunk)
+        rows, cols = csr_pairs(seen_ptr, seen_idx, chunk)
         scores[rows, cols] = -torch.inf
         if exclude is not None and len(exclude):
-            rows, cols = _rows(ex_ptr, ex_idx, chunk)
+            rows, cols = csr_pairs(ex_ptr, ex_idx, chunk)
             scores[rows, cols] = -torch.inf
         top_scores, top = torch.topk(scores, min(k, n_items), dim=1)
         top = top.numpy()
         valid = np.isfinite(top_scores.numpy())
         relevant = np.zeros((len(chunk), n_items), dtype=bool)
-        rows, cols = _rows(rel_ptr, rel_idx, chunk)
+        rows, cols = csr_pairs(rel_ptr, rel_idx, chunk)
         relevant[rows, cols] = True
         hits = np.take_along_axis(relevant, top, 1) & valid
         recommended[top[valid]] = True
