@@ -68,7 +68,8 @@ def test_train_writes_a_complete_run_folder(trained_run, capsys):
     config = json.loads((trained_run / "config.json").read_text())
     assert config["train"]["epochs"] == 5 and config["split"]["method"] == "random"
     metrics = json.loads((trained_run / "metrics.json").read_text())
-    assert set(metrics["baselines"]) == {"global_mean", "bias_only"}
+    assert set(metrics["baselines"]) == {"global_mean", "bias_only", "popularity"}
+    assert 0 <= metrics["model"]["test"]["ndcg@10"] <= 1
     assert metrics["model"]["test"]["rmse"] < metrics["baselines"]["global_mean"]["test"]["rmse"]
     assert (trained_run / "loss.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -212,3 +213,70 @@ def test_recommend_for_a_new_user(trained_run, capsys):
     assert_one_line_error(code, err, r"unknown item 424242")
     code, _, err = run(capsys, "recommend", "--model", str(trained_run))
     assert_one_line_error(code, err, r"exactly one of --user")
+
+
+@pytest.fixture
+def interactions_csv(tmp_path):
+    from tests.conftest import low_rank_ratings
+
+    frame = low_rank_ratings().to_frame()
+    frame = frame[frame["rating"] >= 3.0][["user", "item"]]  # views only, no rating column
+    path = tmp_path / "views.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_implicit_model_on_interactions_end_to_end(interactions_csv, tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    out = tmp_path / "implicit"
+    code, stdout, err = run(capsys, "train", "--ratings", str(interactions_csv), "--rating-col", "none",
+                            "--model", "implicit_als", "--embedding-dim", "8", "--regularization", "1",
+                            "--split", "random", "--out", str(out), "-q")  # fmt: skip
+    assert code == 0, err
+    assert "ndcg" in stdout and "RMSE" not in stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["kind"] == "implicit_als"
+    assert 0 < metrics["model"]["test"]["ndcg@10"] <= 1 and "popularity" in metrics["baselines"]
+    assert json.loads((out / "config.json").read_text())["preset"] == "implicit"
+    code, stdout, _ = run(capsys, "evaluate", "--model", str(out))
+    assert code == 0 and "ndcg" in stdout and "RMSE" not in stdout
+    recs = tmp_path / "recs.parquet"
+    code, stdout, _ = run(capsys, "recommend", "--model", str(out), "--all-users", "--out", str(recs), "-n", "3")
+    assert code == 0
+    frame = pd.read_parquet(recs)
+    assert list(frame.columns) == ["user", "rank", "item", "score", "title"]
+    assert frame.groupby("user").size().eq(3).all() and frame["user"].nunique() > 50
+    code, _, err = run(capsys, "predict", "--model", str(out), "--user", "100", "--item", "1000")
+    assert_one_line_error(code, err, r"needs a rating model")
+
+
+def test_batch_output_for_a_users_file_and_errors(trained_run, tmp_path, capsys):
+    import pandas as pd
+
+    users = tmp_path / "users.txt"
+    users.write_text("100\n101\n")
+    out = tmp_path / "recs.csv"
+    code, stdout, _ = run(capsys, "recommend", "--model", str(trained_run), "--users-file", str(users),
+                          "--out", str(out), "-n", "2")  # fmt: skip
+    assert code == 0 and "4 recommendations written" in stdout
+    assert pd.read_csv(out)["user"].tolist() == [100, 100, 101, 101]
+    code, _, err = run(capsys, "recommend", "--model", str(trained_run), "--all-users")
+    assert_one_line_error(code, err, r"add --out")
+    users.write_text("100\n999999\n")
+    code, _, err = run(capsys, "recommend", "--model", str(trained_run), "--users-file", str(users),
+                       "--out", str(tmp_path / "x.parquet"))  # fmt: skip
+    assert_one_line_error(code, err, r"unknown user 999999")
+    assert not (tmp_path / "x.parquet").exists()
+    code, _, err = run(
+        capsys, "recommend", "--model", str(trained_run), "--all-users", "--out", str(tmp_path / "r.txt")
+    )
+    assert_one_line_error(code, err, r"\.parquet or \.csv")
+
+
+def test_rating_model_refuses_interactions_without_ratings(interactions_csv, tmp_path, capsys):
+    code, _, err = run(capsys, "train", "--ratings", str(interactions_csv), "--rating-col", "none",
+                       "--model", "biased", "--out", str(tmp_path / "o"), "-q")  # fmt: skip
+    assert_one_line_error(code, err, r"predicts ratings, and these interactions have none")

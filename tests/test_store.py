@@ -35,7 +35,7 @@ def test_round_trip_gives_identical_predictions(fitted, tmp_path):
     loaded = load_model(path)
     test = split.test
     assert np.array_equal(model.predict_indices(test.users, test.items), loaded.predict_indices(test.users, test.items))
-    assert model.recommend(100, 5).equals(loaded.recommend(100, 5))
+    assert model.recommend(100, 5).to_frame().equals(loaded.recommend(100, 5).to_frame())
     assert loaded.history_ == model.history_ and loaded.best_epoch_ == model.best_epoch_
 
 
@@ -105,22 +105,24 @@ def test_newer_format_is_refused_with_advice(fitted, tmp_path, monkeypatch):
 def test_recommend_excludes_seen_and_untrained_items(fitted):
     model, _ = fitted
     user = 100
-    recs = model.recommend(user, n=50)
+    recs = model.recommend(user, n=50).to_frame()
     seen = set(model.seen_items(user).tolist())
     assert seen and not seen & set(recs["item"].tolist())
     assert all(model.knows_item(i) for i in recs["item"])
     assert recs["rank"].tolist() == list(range(1, len(recs) + 1))
     assert (np.diff(recs["score"].to_numpy()) <= 0).all()
-    everything = model.recommend(user, n=50, exclude_seen=False)
+    everything = model.recommend(user, n=50, exclude_seen=False).to_frame()
     assert set(everything["item"]) & seen
     # batch of users equals one at a time
     both = model.recommend([100, 101], n=5)
-    assert both[both.user == 101].reset_index(drop=True).equals(model.recommend(101, n=5))
+    assert both.items.shape == (2, 5) and both.scores.shape == (2, 5)
+    frame = both.to_frame()
+    assert frame[frame.user == 101].reset_index(drop=True).equals(model.recommend(101, n=5).to_frame())
 
 
 def test_recommend_scores_match_predict(fitted):
     model, _ = fitted
-    recs = model.recommend(100, n=5)
+    recs = model.recommend(100, n=5).to_frame()
     pred = model.predict(np.full(5, 100), recs["item"].to_numpy())
     np.testing.assert_allclose(np.clip(recs["score"], 0.5, 5), pred, rtol=1e-5)
 
@@ -169,8 +171,8 @@ def test_fold_in_of_a_trained_user_reproduces_their_recommendations(lowrank):
         u = model.user_map_.index_one(user)
         mine = train.users == u
         rated = dict(zip(model.item_map_.raw(train.items[mine]).tolist(), train.ratings[mine].tolist(), strict=True))
-        trained = model.recommend(user, n=20).set_index("item")["score"]
-        folded = model.recommend_for_ratings(rated, n=20).set_index("item")["score"]
+        trained = model.recommend(user, n=20).to_frame().set_index("item")["score"]
+        folded = model.recommend_for_ratings(rated, n=20).to_frame().set_index("item")["score"]
         common = trained.index.intersection(folded.index)
         assert len(common) >= 15
         assert spearmanr(trained[common], folded[common]).statistic > 0.8

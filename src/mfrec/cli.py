@@ -23,7 +23,7 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 
 TRAIN_OPTIONS = (
-    ("--model", "model", click.Choice(["dot", "biased"]), "model kind"),
+    ("--model", "model", click.Choice(["dot", "biased", "implicit_als", "bpr"]), "model kind"),
     ("--embedding-dim", "embedding_dim", int, "factors per user and item"),
     ("--optimizer", "optimizer", click.Choice(["sgd", "adam", "sparse_adam", "adagrad"]), "optimizer"),
     ("--learning-rate", "learning_rate", float, "step size"),
@@ -37,6 +37,11 @@ TRAIN_OPTIONS = (
     ("--device", "device", click.Choice(["auto", "cpu", "cuda"]), "where to train"),
     ("--seed", "seed", int, "seed of init and shuffling"),
     ("--threads", "threads", int, "CPU threads (0 = torch default)"),
+    ("--alpha", "alpha", float, "implicit confidence 1 + alpha * w (implicit_als)"),
+    ("--confidence", "confidence", click.Choice(["rating", "binary"]), "w = the rating/count or 1 (implicit_als)"),
+    ("--unobserved-weight", "unobserved_weight", float, "weight of unobserved pairs (implicit_als)"),
+    ("--reg-exponent", "reg_exponent", float, "lambda scaled by (n_u + a0 n)^this (implicit_als)"),
+    ("--cg-steps", "cg_steps", int, "conjugate-gradient steps per half-iteration (implicit_als)"),
 )
 
 
@@ -50,7 +55,13 @@ def _ratings_file_options(func):
     options = [
         click.option("--user-col", default="user", show_default=True, help="user id column of --ratings"),
         click.option("--item-col", default="item", show_default=True, help="item id column of --ratings"),
-        click.option("--rating-col", default="rating", show_default=True, help="rating column of --ratings"),
+        click.option(
+            "--rating-col",
+            default="rating",
+            show_default=True,
+            help="rating column of --ratings ('none': interactions only)",
+        ),
+        click.option("--implicit", is_flag=True, help="the rating column holds counts/weights (views, plays)"),
         click.option("--timestamp-col", default=None, help="timestamp column of --ratings (optional)"),
         click.option("--sep", default=None, help="field separator of --ratings (default by suffix)"),
         click.option(
@@ -116,7 +127,11 @@ def cli() -> None:
     show_default=True,
     help="what to do with repeated (user, item) pairs",
 )
-@click.option("--preset", default="default", show_default=True, help="default or notebook")
+@click.option(
+    "--preset",
+    default=None,
+    help="default, notebook, implicit or bpr [the --model's preset: default for dot/biased]",
+)
 @click.option(
     "--config",
     "config_file",
@@ -144,7 +159,7 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print metrics as JSON")
 def train(**kw: Any) -> None:
     """Train a model and write a run folder (config, split, history, metrics, plot, model)."""
-    from mfrec.config import RunConfig, SplitConfig, load_config_file, preset
+    from mfrec.config import MODEL_PRESETS, RunConfig, SplitConfig, load_config_file, preset
     from mfrec.run import train_run
 
     if bool(kw["dataset"]) == bool(kw["ratings_file"]):
@@ -153,13 +168,16 @@ def train(**kw: Any) -> None:
     overrides.update({name: kw[name] for _, name, _, _ in TRAIN_OPTIONS if kw[name] is not None})
     if kw["notebook_einsum"]:
         overrides["notebook_einsum"] = True
-    train_config = preset(kw["preset"]).replace(**overrides)
+    preset_name = kw["preset"] or MODEL_PRESETS[overrides.get("model") or "biased"]
+    kw["preset"] = preset_name
+    train_config = preset(preset_name).replace(**overrides)
     columns: dict[str, Any] = {}
     if kw["ratings_file"]:
         columns = {
             "user": kw["user_col"],
             "item": kw["item_col"],
-            "rating": kw["rating_col"],
+            "rating": None if kw["rating_col"].lower() == "none" else kw["rating_col"],
+            "implicit": kw["implicit"],
             "timestamp": kw["timestamp_col"],
             "sep": kw["sep"],
             "scale": list(kw["scale"]),
@@ -181,8 +199,17 @@ def train(**kw: Any) -> None:
 
     def epoch_line(record) -> None:  # a log line per epoch where no progress bar can be drawn
         if record.epoch == 1 or record.epoch % every == 0:
-            val = f"{record.val_rmse:.4f}" if record.val_rmse is not None else "-"
-            log(f"epoch {record.epoch:>4}: train RMSE {record.train_rmse:.4f}, val RMSE {val} ({record.seconds:.2f} s)")
+            parts = [
+                f"{label} {value:.4f}"
+                for label, value in (
+                    ("train RMSE", record.train_rmse),
+                    ("train loss", record.train_loss),
+                    ("val RMSE", record.val_rmse),
+                    ("val NDCG@10", record.val_ndcg),
+                )
+                if value is not None
+            ]
+            log(f"epoch {record.epoch:>4}: {', '.join(parts)} ({record.seconds:.2f} s)")
 
     result = train_run(
         config,
@@ -208,15 +235,32 @@ def train(**kw: Any) -> None:
     )
 
 
+RANKING_NAMES = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr")
+RANKING_COLUMNS = ("ndcg@10", "recall@10", "precision@10", "map@10", "hit_rate@10", "mrr@10", "coverage")
+
+
 def _metrics_table(metrics: dict) -> str:
-    rows = [("model", metrics["model"])] + [(name, parts) for name, parts in metrics["baselines"].items()]
-    lines = [f"{'':14}{'val RMSE':>10}{'val MAE':>9}{'test RMSE':>11}{'test MAE':>10}{'notebook loss':>15}"]
+    rows = [("model", metrics["model"]), *metrics["baselines"].items()]
+    lines = []
+    rating_rows = [(name, parts) for name, parts in rows if "rmse" in parts["test"]]
+    if rating_rows:
+        lines.append(f"{'':14}{'val RMSE':>10}{'val MAE':>9}{'test RMSE':>11}{'test MAE':>10}{'notebook loss':>15}")
+        for name, parts in rating_rows:
+            v, t = parts["val"], parts["test"]
+            lines.append(
+                f"{name:14}{v['rmse']:>10.4f}{v['mae']:>9.4f}{t['rmse']:>11.4f}{t['mae']:>10.4f}"
+                f"{t['notebook_loss']:>15.4f}"
+            )
+        lines.append("(RMSE/MAE in stars, predictions clipped to the rating scale; notebook loss = test MSE / 5)\n")
+    lines.append(f"{'test top-10':14}" + "".join(f"{c.split('@')[0]:>10}" for c in RANKING_COLUMNS))
     for name, parts in rows:
-        v, t = parts["val"], parts["test"]
-        lines.append(
-            f"{name:14}{v['rmse']:>10.4f}{v['mae']:>9.4f}{t['rmse']:>11.4f}{t['mae']:>10.4f}{t['notebook_loss']:>15.4f}"
-        )
-    lines.append("(RMSE/MAE in stars, predictions clipped to the rating scale; notebook loss = test MSE in stars / 5)")
+        t = parts["test"]
+        if "ndcg@10" in t:
+            lines.append(f"{name:14}" + "".join(f"{t[c]:>10.4f}" for c in RANKING_COLUMNS))
+    users = metrics["model"]["test"].get("users")
+    lines.append(
+        f"(relevant = test ratings >= the threshold; candidates = train items the user did not rate; {users} users)"
+    )
     return "\n".join(lines)
 
 
@@ -243,33 +287,45 @@ def _metrics_table(metrics: dict) -> str:
 def evaluate(
     model_path: Path, split_file: Path | None, part: str, ratings_file: Path | None, as_json: bool, **cols: Any
 ) -> None:
-    """RMSE and MAE (stars) of a saved model on a split part or a ratings file."""
+    """RMSE and MAE (stars) and top-10 ranking metrics of a saved model on a split part or a ratings file."""
     from mfrec.data import Columns, load_split, read_ratings
     from mfrec.estimator import MatrixFactorization
 
     model = MatrixFactorization.load(model_path)
+    train = None
     if ratings_file is not None:
+        rating_col = None if cols["rating_col"].lower() == "none" else cols["rating_col"]
         ratings = read_ratings(
             ratings_file,
-            columns=Columns(cols["user_col"], cols["item_col"], cols["rating_col"], cols["timestamp_col"]),
+            columns=Columns(cols["user_col"], cols["item_col"], rating_col, cols["timestamp_col"]),
             sep=cols["sep"],
             scale=tuple(cols["scale"]),
+            implicit=cols["implicit"],
         )
         where = str(ratings_file)
     else:
         if split_file is None:
             split_file = (model_path if model_path.is_dir() else model_path.parent) / "split.parquet"
-        ratings = load_split(split_file).part(part)
+        split = load_split(split_file)
+        ratings, train = split.part(part), (split.train if part != "train" else None)
         where = f"{split_file} [{part}]"
-    metrics = model.evaluate(ratings)
+    metrics = model.evaluate(ratings) if model.predicts_ratings else {"n": len(ratings)}
+    ranking = model.evaluate_ranking(ratings, train=train, k=10)
+    metrics.update({f"{k}@10" if k in RANKING_NAMES else k: v for k, v in ranking.items() if k != "k"})
     if as_json:
         click.echo(json.dumps(metrics, indent=2))
         return
     click.echo(f"{where}: {metrics['n']:,} ratings")
+    if model.predicts_ratings:
+        click.echo(
+            f"RMSE {metrics['rmse']:.4f}  MAE {metrics['mae']:.4f} (stars)  notebook loss "
+            f"{metrics['notebook_loss']:.4f}  unseen users {metrics['unseen_user']:,}, "
+            f"unseen items {metrics['unseen_item']:,}"
+        )
     click.echo(
-        f"RMSE {metrics['rmse']:.4f}  MAE {metrics['mae']:.4f} (stars)  notebook loss "
-        f"{metrics['notebook_loss']:.4f}  unseen users {metrics['unseen_user']:,}, "
-        f"unseen items {metrics['unseen_item']:,}"
+        "top-10: "
+        + "  ".join(f"{c.split('@')[0]} {metrics[c]:.4f}" for c in RANKING_COLUMNS)
+        + f"  ({metrics['users']} users)"
     )
 
 
@@ -284,23 +340,57 @@ def evaluate(
     metavar="ITEM=RATING,...",
     help='a new user\'s ratings, e.g. "318=5,858=4.5" (fold-in, no retraining)',
 )
+@click.option("--all-users", is_flag=True, help="every user with training data (needs --out)")
+@click.option(
+    "--users-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="a file of user ids, one per line (needs --out)",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="write user, rank, item, score, title to this .parquet or .csv",
+)
 @click.option("-n", "n", type=int, default=10, show_default=True)
 @click.option("--include-seen", is_flag=True, help="do not exclude the items the user rated")
+@click.option("--exclude", default=None, metavar="ITEM,...", help="item ids never to recommend")
 @FORMAT
-def recommend(
-    model_path: Path, user: str | None, new_ratings: str | None, n: int, include_seen: bool, fmt: str
-) -> None:
-    """Top-N items for a user (or a new user's ratings), with titles, excluding what they rated."""
+def recommend(model_path: Path, user: str | None, new_ratings: str | None, all_users: bool,
+              users_file: Path | None, out: Path | None, n: int, include_seen: bool, exclude: str | None,
+              fmt: str) -> None:  # fmt: skip
+    """Top-N items with titles for a user, a new user's ratings, or every user (to a file)."""
     from mfrec.estimator import MatrixFactorization
 
-    if (user is None) == (new_ratings is None):
-        raise click.UsageError("give exactly one of --user ID or --ratings ITEM=RATING,...")
+    chosen = [user is not None, new_ratings is not None, all_users, users_file is not None]
+    if sum(chosen) != 1:
+        raise click.UsageError("give exactly one of --user ID, --ratings ITEM=RATING,..., --all-users, --users-file")
+    if (all_users or users_file) and out is None:
+        raise click.UsageError("--all-users and --users-file write to a file: add --out recs.parquet (or .csv)")
     model = MatrixFactorization.load(model_path)
     if new_ratings is not None:
-        _echo_table(model.recommend_for_ratings(_parse_pairs(new_ratings), n), fmt)
+        _echo_table(model.recommend_for_ratings(_parse_pairs(new_ratings), n).to_frame().drop(columns=["user"]), fmt)
         return
-    frame = model.recommend(model.user_map_.coerce(user), n, exclude_seen=not include_seen)
-    _echo_table(frame.drop(columns=["user"]), fmt)
+    if user is not None and out is None:
+        excluded = [model.item_map_.coerce(x.strip()) for x in exclude.split(",") if x.strip()] if exclude else None
+        recs = model.recommend(model.user_map_.coerce(user), n, exclude_seen=not include_seen, exclude=excluded)
+        _echo_table(recs.to_frame().drop(columns=["user"]), fmt)
+        return
+    from mfrec.recommend import write_recommendations
+
+    users = None
+    if user is not None:
+        users = [model.user_map_.coerce(user)]
+    elif users_file is not None:
+        try:
+            lines = users_file.read_text().split()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.BadParameter(f"{users_file}: cannot be read ({exc})", param_hint="--users-file") from None
+        users = [model.user_map_.coerce(x) for x in lines]
+    rows = write_recommendations(model, out, users=users, n=n, exclude_seen=not include_seen,
+                                 progress=sys.stderr.isatty())  # fmt: skip
+    click.echo(f"{rows:,} recommendations written to {out}")
 
 
 def _parse_pairs(text: str) -> dict[str, float]:

@@ -14,7 +14,9 @@ from typing import Any
 
 from mfrec.errors import ConfigError
 
-MODEL_KINDS = ("dot", "biased")
+MODEL_KINDS = ("dot", "biased", "implicit_als", "bpr")
+RATING_MODELS = ("dot", "biased")
+CONFIDENCES = ("rating", "binary")
 OPTIMIZERS = ("sgd", "adam", "sparse_adam", "adagrad")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -34,20 +36,27 @@ class TrainConfig:
     """How a model is built and trained.
 
     Attributes:
-        model: ``"dot"`` (the notebook's model) or ``"biased"``.
+        model: ``"dot"`` (the notebook's model) or ``"biased"`` predict ratings;
+            ``"implicit_als"`` and ``"bpr"`` rank items from interactions.
         embedding_dim: factors per user and item.
         optimizer: ``sgd`` and ``adagrad`` use sparse embedding gradients,
             ``sparse_adam`` is Adam on sparse rows, ``adam`` is dense Adam.
         learning_rate: optimizer step size.
         batch_size: ratings per step.
-        epochs: maximum passes over the training ratings.
+        epochs: maximum passes over the training ratings (ALS iterations for ``implicit_als``).
         regularization: L2 weight λ on the factors, per rating (see the model docstrings).
         bias_regularization: L2 weight λ_b on the biases (``biased`` only).
         init_std: factors start from N(0, init_std²); the notebook's ``nn.Embedding`` default is 1.
         rating_divisor: the model learns ``rating / rating_divisor``; the notebook divides by 5.
         notebook_einsum: reproduce the notebook's ``einsum('bi,bj->b')`` bug (``dot`` only).
-        patience: stop after this many epochs without a better validation RMSE and
-            restore the best epoch; ``0`` trains all ``epochs``.
+        patience: stop after this many epochs without a better validation score
+            (RMSE for rating models, NDCG@10 for ranking models) and restore the best
+            epoch; ``0`` trains all ``epochs``.
+        alpha: implicit confidence :math:`c = 1 + \alpha w` (``implicit_als``).
+        confidence: what :math:`w` is: the ``rating`` value (or count) or ``binary`` (1).
+        unobserved_weight: weight :math:`\alpha_0` of unobserved pairs (``implicit_als``).
+        reg_exponent: scales λ by :math:`(n_u + \alpha_0 n)^\nu` (``implicit_als``; 0 = plain λ).
+        cg_steps: conjugate-gradient steps per ALS half-iteration.
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         seed: seeds the initialisation and the per-epoch permutations.
         threads: CPU threads for torch; ``0`` keeps torch's default.
@@ -68,18 +77,28 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 42
     threads: int = 0
+    alpha: float = 1.0
+    confidence: str = "rating"
+    unobserved_weight: float = 1.0
+    reg_exponent: float = 0.0
+    cg_steps: int = 3
+
+    @property
+    def predicts_ratings(self) -> bool:
+        return self.model in RATING_MODELS
 
     def __post_init__(self) -> None:
         _choice("model", self.model, MODEL_KINDS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("device", self.device, DEVICES)
-        for name in ("embedding_dim", "batch_size", "epochs"):
+        _choice("confidence", self.confidence, CONFIDENCES)
+        for name in ("embedding_dim", "batch_size", "epochs", "cg_steps"):
             _positive_int(name, getattr(self, name))
         for name in ("learning_rate", "rating_divisor"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and value > 0 and value < float("inf")):
                 raise ConfigError(f"{name} must be a positive number, not {value!r}")
-        for name in ("regularization", "bias_regularization", "init_std"):
+        for name in ("regularization", "bias_regularization", "init_std", "alpha", "unobserved_weight", "reg_exponent"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0 <= value < float("inf")):
                 raise ConfigError(f"{name} must be a non-negative number, not {value!r}")
@@ -149,7 +168,27 @@ NOTEBOOK = TrainConfig(
 # Measured best on ml-latest-small (stratified 60/20/20, seed 42): see benchmarks/default_preset.py.
 DEFAULT = TrainConfig()
 
-PRESETS: dict[str, TrainConfig] = {"default": DEFAULT, "notebook": NOTEBOOK}
+# Top-N: implicit ALS chosen on validation NDCG@10 of ml-latest-small (benchmarks/ranking.py).
+IMPLICIT = TrainConfig(
+    model="implicit_als", embedding_dim=128, regularization=40.0, alpha=1.0, epochs=15, patience=0, init_std=0.01
+)
+
+# BPR with Adam on sampled (user, positive, negative) triples; see benchmarks/ranking.py.
+BPR = TrainConfig(
+    model="bpr",
+    embedding_dim=64,
+    optimizer="adam",
+    learning_rate=0.001,
+    batch_size=2048,
+    epochs=100,
+    regularization=0.0001,
+    init_std=0.01,
+    patience=8,
+)
+
+PRESETS: dict[str, TrainConfig] = {"default": DEFAULT, "notebook": NOTEBOOK, "implicit": IMPLICIT, "bpr": BPR}
+#: The preset a model kind starts from when only ``--model`` is given.
+MODEL_PRESETS = {"dot": "default", "biased": "default", "implicit_als": "implicit", "bpr": "bpr"}
 
 
 def preset(name: str) -> TrainConfig:

@@ -2,7 +2,9 @@
 
 ``MatrixFactorization`` owns training (an ``nn.Module`` from :mod:`mfrec.models`
 holds only the math) and the mapping between raw ids and indices. Fitted
-state ends in ``_``.
+state ends in ``_``. One class serves the rating models (``dot``, ``biased``)
+and the ranking models (``implicit_als``, ``bpr``); rating-only methods
+(:meth:`predict`, :meth:`evaluate`) refuse ranking models with a clear error.
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mfrec.config import TrainConfig, preset
+from mfrec.config import MODEL_PRESETS, TrainConfig, preset
 from mfrec.data.csr import build_csr, csr_pairs
 from mfrec.data.idmap import IdMap
 from mfrec.data.ratings import Ratings
 from mfrec.errors import ConfigError, MfrecError, UnknownIdError
 from mfrec.evaluation.metrics import rating_metrics
-from mfrec.models import MODELS, RatingModel
-from mfrec.training.loop import EpochRecord, fit_module, resolve_device
+from mfrec.evaluation.ranking import evaluate_ranking
+from mfrec.models import MODELS, FactorModel
+from mfrec.recommend import Recommendations, masked_topk
+from mfrec.training.loop import EpochRecord, fit_als, fit_bpr, fit_module, resolve_device
 
 MAX_N = 100_000
 SCORE_CHUNK = 1024
@@ -33,22 +37,28 @@ class NotFittedError(MfrecError, RuntimeError):
 
 
 class MatrixFactorization:
-    """A matrix-factorization rating model.
+    """A matrix-factorization model for rating prediction or top-N ranking.
 
     Example::
 
         model = MatrixFactorization.from_preset("default").fit(split.train, val=split.val)
-        model.evaluate(split.test)        # {'rmse': ..., 'mae': ...}
-        model.recommend(1, n=10)          # DataFrame: user, rank, item, score, title
+        model.evaluate(split.test)                      # {'rmse': ..., 'mae': ...}
+        model.evaluate_ranking(split.test, train=split.train)   # NDCG@10, ...
+        model.recommend([1, 2], n=10).to_frame()        # user, rank, item, score, title
     """
 
     def __init__(self, config: TrainConfig | None = None, **overrides: Any) -> None:
-        config = config or TrainConfig()
+        if config is None:
+            config = preset(MODEL_PRESETS.get(overrides.get("model", "biased"), "default"))
         self.config = config.replace(**overrides) if overrides else config
 
     @classmethod
     def from_preset(cls, name: str = "default", **overrides: Any) -> MatrixFactorization:
         return cls(preset(name), **overrides)
+
+    @property
+    def predicts_ratings(self) -> bool:
+        return self.config.predicts_ratings
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -59,15 +69,21 @@ class MatrixFactorization:
         progress: bool = False,
         on_epoch: Callable[[EpochRecord], None] | None = None,
     ) -> MatrixFactorization:
-        """Train on ``train``; with ``val``, early-stop on its RMSE. Returns ``self``.
+        """Train on ``train``; with ``val``, early-stop on its RMSE (NDCG@10 for ranking models).
 
         ``train`` and ``val`` must share id maps (parts of one :class:`~mfrec.data.Split`).
+        Returns ``self``.
         """
         config = self.config
         if len(train) == 0:
             raise ConfigError("cannot fit on zero training ratings")
         if val is not None and (val.user_map != train.user_map or val.item_map != train.item_map):
             raise ConfigError("train and val must come from one dataset (the same id maps)")
+        if config.predicts_ratings and train.kind == "implicit":
+            raise ConfigError(
+                f"the {config.model!r} model predicts ratings, and these interactions have none; "
+                "use --model implicit_als or bpr"
+            )
         if config.threads:
             torch.set_num_threads(config.threads)
         device = resolve_device(config.device)
@@ -76,29 +92,39 @@ class MatrixFactorization:
         train_t = self._tensors(train, device)
         module.to(device)
         module.mark_known(*train_t)
-        val_t = self._tensors(val, device) if val is not None and len(val) else None
-        history, best_epoch = fit_module(
-            module,
-            train_t,
-            val_t,
-            config,
-            scale=train.scale,
-            generator=generator,
-            progress=progress,
-            on_epoch=on_epoch,
-        )
-        self.module_ = module.cpu()
+        has_val = val is not None and len(val) > 0
+        if config.predicts_ratings:
+            history, kept = fit_module(
+                module, train_t, self._tensors(val, device) if has_val else None, config,
+                scale=train.scale, generator=generator, progress=progress, on_epoch=on_epoch,
+            )  # fmt: skip
+        else:
+            validate = None
+            if has_val:
+
+                def validate() -> float:
+                    return evaluate_ranking(module.score_users, train, val, k=10,
+                                            threshold=val.relevance_threshold)["ndcg"]  # fmt: skip
+
+            if config.model == "implicit_als":
+                history, kept = fit_als(module, train_t, config, validate=validate, progress=progress,
+                                        on_epoch=on_epoch)  # fmt: skip
+            else:
+                history, kept = fit_bpr(module, train_t, config, generator=generator, validate=validate,
+                                        progress=progress, on_epoch=on_epoch)  # fmt: skip
+        self.module_ = module.cpu().eval()
         self.history_ = history
-        self.best_epoch_ = best_epoch
+        self.best_epoch_ = kept
         self.user_map_ = train.user_map
         self.item_map_ = train.item_map
         self.scale_ = train.scale
         self.titles_ = train.titles
         self.dataset_ = train.name
+        self.data_kind_ = train.kind
         self.set_seen(train)
         return self
 
-    def _build(self, n_users: int, n_items: int, generator: torch.Generator | None) -> RatingModel:
+    def _build(self, n_users: int, n_items: int, generator: torch.Generator | None) -> FactorModel:
         c = self.config
         kwargs: dict[str, Any] = {
             "init_std": c.init_std,
@@ -110,15 +136,21 @@ class MatrixFactorization:
         return MODELS[c.model](n_users, n_items, c.embedding_dim, **kwargs)
 
     def _tensors(self, ratings: Ratings, device: torch.device) -> tuple[torch.Tensor, ...]:
+        divisor = self.config.rating_divisor if self.predicts_ratings else 1.0
         return (
             torch.as_tensor(ratings.users, dtype=torch.long, device=device),
             torch.as_tensor(ratings.items, dtype=torch.long, device=device),
-            torch.as_tensor(ratings.ratings / self.config.rating_divisor, dtype=torch.float32, device=device),
+            torch.as_tensor(ratings.ratings / divisor, dtype=torch.float32, device=device),
         )
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "module_"):
             raise NotFittedError("this model is not fitted yet: call fit() or MatrixFactorization.load()")
+
+    def _check_rating_model(self, what: str) -> None:
+        self._check_fitted()
+        if not self.predicts_ratings:
+            raise ConfigError(f"{what} needs a rating model; {self.config.model!r} only ranks items")
 
     # ------------------------------------------------------------ seen items
     def set_seen(self, ratings: Ratings) -> MatrixFactorization:
@@ -137,11 +169,6 @@ class MatrixFactorization:
         return self.item_map_.raw(self.seen_items_[self.seen_indptr_[u] : self.seen_indptr_[u + 1]])
 
     # ------------------------------------------------------------- predict
-    @property
-    def known_users(self) -> int:
-        self._check_fitted()
-        return int(self.module_.user_known.sum())
-
     def knows_user(self, user: Any) -> bool:
         """True when ``user`` had training ratings."""
         self._check_fitted()
@@ -156,12 +183,13 @@ class MatrixFactorization:
 
     def predict_indices(self, users: np.ndarray, items: np.ndarray, *, clip: bool = True) -> np.ndarray:
         """Predicted ratings in stars for index pairs; index ``-1`` means an unknown id."""
-        self._check_fitted()
+        self._check_rating_model("predicting ratings")
         out = []
+        chunk = 1 << 20
         with torch.no_grad():
-            for start in range(0, len(users), 1 << 20):
-                u = torch.as_tensor(np.asarray(users[start : start + (1 << 20)]), dtype=torch.long)
-                i = torch.as_tensor(np.asarray(items[start : start + (1 << 20)]), dtype=torch.long)
+            for start in range(0, len(users), chunk):
+                u = torch.as_tensor(np.asarray(users[start : start + chunk]), dtype=torch.long)
+                i = torch.as_tensor(np.asarray(items[start : start + chunk]), dtype=torch.long)
                 out.append(self.module_(u, i).double().numpy() * self.config.rating_divisor)
         pred = np.concatenate(out) if out else np.empty(0)
         return np.clip(pred, *self.scale_) if clip else pred
@@ -172,7 +200,7 @@ class MatrixFactorization:
         ``unknown="fallback"`` predicts unknown ids from what was learned (biases,
         global mean); ``unknown="error"`` raises :class:`UnknownIdError` instead.
         """
-        self._check_fitted()
+        self._check_rating_model("predicting ratings")
         users = np.atleast_1d(np.asarray(users))
         items = np.atleast_1d(np.asarray(items))
         if len(users) != len(items):
@@ -183,14 +211,18 @@ class MatrixFactorization:
             u, i = self.user_map_.get_indexer(users), self.item_map_.get_indexer(items)
         return self.predict_indices(u, i)
 
+    def _indices_of(self, ratings: Ratings) -> tuple[np.ndarray, np.ndarray]:
+        if ratings.user_map is self.user_map_ and ratings.item_map is self.item_map_:
+            return ratings.users, ratings.items
+        return (
+            self.user_map_.get_indexer(ratings.user_map.raw(ratings.users)),
+            self.item_map_.get_indexer(ratings.item_map.raw(ratings.items)),
+        )
+
     def evaluate(self, ratings: Ratings) -> dict[str, float]:
         """RMSE/MAE in stars (clipped), the notebook loss, and cold-start counts on ``ratings``."""
-        self._check_fitted()
-        if ratings.user_map is self.user_map_ and ratings.item_map is self.item_map_:
-            u, i = ratings.users, ratings.items
-        else:
-            u = self.user_map_.get_indexer(ratings.user_map.raw(ratings.users))
-            i = self.item_map_.get_indexer(ratings.item_map.raw(ratings.items))
+        self._check_rating_model("RMSE")
+        u, i = self._indices_of(ratings)
         pred = self.predict_indices(u, i, clip=False)
         metrics = rating_metrics(pred, ratings.ratings, self.scale_)
         known_u = np.where(u >= 0, self.module_.user_known.numpy()[np.maximum(u, 0)], False)
@@ -199,57 +231,102 @@ class MatrixFactorization:
         metrics["unseen_item"] = int((~known_i).sum())
         return metrics
 
+    def evaluate_ranking(
+        self,
+        test: Ratings,
+        *,
+        train: Ratings | None = None,
+        k: int = 10,
+        threshold: float | None = None,
+        exclude: Ratings | None = None,
+        chunk_size: int = SCORE_CHUNK,
+    ) -> dict[str, float]:
+        """Ranking metrics at ``k`` (see :mod:`mfrec.evaluation.ranking`) on ``test``.
+
+        Candidates are the items with training data minus each user's ``train``
+        items (default: the items remembered by :meth:`set_seen`, which after
+        :meth:`fit` are the training items). ``exclude`` (e.g. validation) is
+        also removed. ``threshold`` defaults to the test data's relevance threshold.
+        """
+        self._check_fitted()
+        if train is None:
+            users = np.repeat(np.arange(len(self.user_map_)), np.diff(self.seen_indptr_))
+            train = Ratings(users, self.seen_items_, np.ones(len(users), np.float32), self.user_map_, self.item_map_)
+        train = _remap(train, self.user_map_, self.item_map_)
+        test = _remap(test, self.user_map_, self.item_map_)
+        exclude = None if exclude is None else _remap(exclude, self.user_map_, self.item_map_)
+        known = self.module_.item_known
+        candidates_train = train.subset(np.flatnonzero(known.numpy()[train.items]))
+        result = evaluate_ranking(
+            self.module_.score_users, candidates_train, test, k=k,
+            threshold=test.relevance_threshold if threshold is None else threshold,
+            exclude=exclude, chunk_size=chunk_size,
+        )  # fmt: skip
+        return result
+
     # ----------------------------------------------------------- recommend
     def recommend(
-        self, users: Any, n: int = 10, *, exclude_seen: bool = True, chunk_size: int = SCORE_CHUNK
-    ) -> pd.DataFrame:
-        """Top-``n`` items for one or more raw user ids, by predicted rating.
+        self,
+        users: Any,
+        n: int = 10,
+        *,
+        exclude_seen: bool = True,
+        items: Any = None,
+        exclude: Any = None,
+        chunk_size: int = SCORE_CHUNK,
+    ) -> Recommendations:
+        """Top-``n`` items for one or more raw user ids, batch-first.
 
         Scores every item at once per chunk of users (``U[users] @ V.T``), masks
-        the items each user rated (``exclude_seen``) and items without any
-        training rating, then takes ``topk``. Returns a DataFrame with columns
-        ``user, rank, item, score, title`` (score in stars, unclipped).
+        items without training data, each user's rated items (``exclude_seen``),
+        everything outside ``items`` (a raw-id whitelist) and the raw ids in
+        ``exclude``, then takes ``topk``. Scores are stars for rating models.
         """
         self._check_fitted()
         n = _check_n(n)
-        idx = self.user_map_.index(np.atleast_1d(np.asarray(users)))
-        frames = []
-        untrained = ~self.module_.item_known
+        idx = self.user_map_.index(np.atleast_1d(np.asarray(users, dtype=object)))
+        base_mask = self._item_mask(items, exclude)
+        items_out, scores_out = [], []
         for start in range(0, len(idx), chunk_size):
             chunk = torch.as_tensor(idx[start : start + chunk_size], dtype=torch.long)
             with torch.no_grad():
-                scores = self.module_.score_users(chunk).double() * self.config.rating_divisor
-            scores[:, untrained] = -torch.inf
+                scores = self._scale(self.module_.score_users(chunk).double())
+            scores[:, base_mask] = -torch.inf
             if exclude_seen:
                 rows, cols = csr_pairs(self.seen_indptr_, self.seen_items_, chunk.numpy())
                 scores[rows, cols] = -torch.inf
-            k = min(n, scores.shape[1])
-            top, pos = torch.topk(scores, k, dim=1)
-            top, pos = top.numpy(), pos.numpy()
-            valid = np.isfinite(top)
-            user_col = np.repeat(self.user_map_.raw(chunk.numpy()), k).reshape(-1, k)
-            ranks = np.tile(np.arange(1, k + 1), (len(chunk), 1))
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "user": user_col[valid],
-                        "rank": ranks[valid],
-                        "item": self.item_map_.raw(pos[valid]),
-                        "score": top[valid],
-                    }
-                )
-            )
-        frame = pd.concat(frames, ignore_index=True)
-        frame["title"] = self._titles(self.item_map_.get_indexer(frame["item"].to_numpy()))
-        return frame
+            pos, top = masked_topk(scores, n)
+            items_out.append(pos)
+            scores_out.append(top)
+        return self._package(self.user_map_.raw(idx), np.concatenate(items_out), np.concatenate(scores_out))
 
+    def _scale(self, scores: torch.Tensor) -> torch.Tensor:
+        return scores * self.config.rating_divisor if self.predicts_ratings else scores
+
+    def _item_mask(self, items: Any, exclude: Any) -> torch.Tensor:
+        """True for items that must never be recommended: untrained, outside ``items``, in ``exclude``."""
+        mask = ~self.module_.item_known.clone()
+        if items is not None:
+            allowed = torch.zeros_like(mask)
+            allowed[torch.as_tensor(self.item_map_.index(np.atleast_1d(np.asarray(items, dtype=object))))] = True
+            mask |= ~allowed
+        if exclude is not None:
+            mask[torch.as_tensor(self.item_map_.index(np.atleast_1d(np.asarray(exclude, dtype=object))))] = True
+        return mask
+
+    def _package(self, users: np.ndarray, positions: np.ndarray, scores: np.ndarray) -> Recommendations:
+        return Recommendations(users, self.item_map_.raw(positions), scores, self._titles(positions))
+
+    # ---------------------------------------------------------- new users
     def fold_in(self, ratings: Mapping[Any, float]) -> tuple[float, np.ndarray]:
-        """A new user's bias and factors from ``{raw item id: rating in stars}``, without retraining.
+        """A new user's bias and factors from ``{raw item id: rating}``, without retraining.
 
-        One regularized least-squares solve against the fixed item factors and
-        biases, with the regularization the model was trained with (see
-        :meth:`mfrec.models.base.RatingModel.fold_in`). Items without training
-        ratings carry no information and are skipped.
+        Rating models: one regularized least-squares solve against the fixed item
+        factors and biases, with the training regularization
+        (:meth:`mfrec.models.base.RatingModel.fold_in`). Ranking models: the
+        implicit-ALS user solve (:func:`mfrec.models.base.implicit_fold_in`);
+        values are ratings or counts (used as confidence weights). Items without
+        training data carry no information and are skipped.
         """
         self._check_fitted()
         if self.config.notebook_einsum:
@@ -259,48 +336,39 @@ class MatrixFactorization:
         raw_items = [self.item_map_.coerce(item) for item in ratings]
         values = np.array(list(ratings.values()), dtype=np.float64)
         low, high = self.scale_
+        if self.data_kind_ == "implicit":
+            low, high = 0.0, np.inf
         bad = np.flatnonzero(~np.isfinite(values) | (values < low) | (values > high))
         if len(bad):
             raise ConfigError(f"rating {values[bad[0]]:g} for item {raw_items[bad[0]]} is outside [{low:g}, {high:g}]")
         items = torch.as_tensor(self.item_map_.index(np.array(raw_items, dtype=object)), dtype=torch.long)
         known = self.module_.item_known[items]
         if not bool(known.any()):
-            raise ConfigError("none of these items had training ratings, so there is nothing to fold in")
-        targets = torch.as_tensor(values / self.config.rating_divisor, dtype=torch.float32)[known]
-        c = self.config
+            raise ConfigError("none of these items had training data, so there is nothing to fold in")
+        divisor = self.config.rating_divisor if self.predicts_ratings else 1.0
+        targets = torch.as_tensor(values / divisor, dtype=torch.float32)[known]
         with torch.no_grad():
-            bias, factors = self.module_.fold_in(items[known], targets, c.regularization, c.bias_regularization)
+            bias, factors = self.module_.fold_in(items[known], targets, self.config)
         return float(bias), factors.numpy()
 
-    def recommend_for_ratings(self, ratings: Mapping[Any, float], n: int = 10) -> pd.DataFrame:
-        """Top-``n`` items for a new user given ``{raw item id: rating}`` (fold-in), excluding those items.
-
-        Columns: ``rank, item, score, title`` (score in stars, unclipped).
-        """
+    def recommend_for_ratings(self, ratings: Mapping[Any, float], n: int = 10) -> Recommendations:
+        """Top-``n`` items for a new user given ``{raw item id: rating}`` (fold-in), excluding those items."""
         n = _check_n(n)
         bias, factors = self.fold_in(ratings)
         with torch.no_grad():
-            scores = self.module_.score_vector(torch.tensor(bias), torch.from_numpy(factors)).double()
-        scores = scores * self.config.rating_divisor
-        scores[~self.module_.item_known] = -torch.inf
+            scores = self._scale(self.module_.score_vector(torch.tensor(bias), torch.from_numpy(factors)).double())
         rated = self.item_map_.index(np.array([self.item_map_.coerce(i) for i in ratings], dtype=object))
-        scores[torch.as_tensor(rated, dtype=torch.long)] = -torch.inf
-        k = min(n, int(torch.isfinite(scores).sum()))
-        top, pos = torch.topk(scores, k)
-        pos = pos.numpy()
-        return pd.DataFrame(
-            {
-                "rank": np.arange(1, k + 1),
-                "item": self.item_map_.raw(pos),
-                "score": top.numpy(),
-                "title": self._titles(pos),
-            }
-        )
+        mask = self._item_mask(None, None)
+        mask[torch.as_tensor(rated, dtype=torch.long)] = True
+        scores[mask] = -torch.inf
+        pos, top = masked_topk(scores[None, :], n)
+        return self._package(np.array([None], dtype=object), pos, top)
 
+    # ------------------------------------------------------------ similar
     def similar_items(self, item: Any, n: int = 10) -> pd.DataFrame:
         """The ``n`` items nearest to ``item`` by cosine similarity of item factors.
 
-        Items without training ratings (untrained factors) are never returned, and
+        Items without training data (untrained factors) are never returned, and
         asking about one raises :class:`UnknownIdError`. Columns: ``rank, item,
         similarity, title``.
         """
@@ -314,25 +382,17 @@ class MatrixFactorization:
             sims = factors @ factors[index]
         sims[~self.module_.item_known] = -torch.inf
         sims[index] = -torch.inf
-        return self._top_items(sims, n, "similarity")
-
-    def _top_items(self, scores: torch.Tensor, n: int, column: str) -> pd.DataFrame:
-        """The ``n`` best finite entries of a score vector over items, as ``rank, item, <column>, title``."""
-        k = min(n, int(torch.isfinite(scores).sum()))
-        top, pos = torch.topk(scores, k)
-        pos = pos.numpy()
+        pos, top = masked_topk(sims, n)
+        keep = np.isfinite(top)
+        pos, top = pos[keep], top[keep]
         return pd.DataFrame(
-            {
-                "rank": np.arange(1, k + 1),
-                "item": self.item_map_.raw(pos),
-                column: top.numpy(),
-                "title": self._titles(pos),
-            }
-        )
+            {"rank": np.arange(1, len(pos) + 1), "item": self.item_map_.raw(pos), "similarity": top,
+             "title": self._titles(pos)}
+        )  # fmt: skip
 
     def _titles(self, indices: np.ndarray) -> np.ndarray:
         if self.titles_ is None:
-            return np.full(len(indices), None, dtype=object)
+            return np.full(np.shape(indices), None, dtype=object)
         return self.titles_[indices]
 
     def title(self, item: Any) -> str | None:
@@ -357,7 +417,7 @@ class MatrixFactorization:
 
     def _restore(
         self,
-        module: RatingModel,
+        module: FactorModel,
         user_map: IdMap,
         item_map: IdMap,
         scale: tuple[float, float],
@@ -371,9 +431,23 @@ class MatrixFactorization:
         self.titles_ = titles
         self.seen_indptr_, self.seen_items_ = seen
         self.dataset_ = meta.get("dataset", "")
+        self.data_kind_ = meta.get("data_kind", "explicit")
         self.history_ = [EpochRecord(**r) for r in meta.get("history", [])]
         self.best_epoch_ = meta.get("best_epoch", 0)
         self.metrics_ = meta.get("metrics") or {}
+
+
+def _remap(ratings: Ratings, user_map: IdMap, item_map: IdMap) -> Ratings:
+    """``ratings`` expressed in the given id maps; pairs with ids they lack are dropped."""
+    if ratings.user_map is user_map and ratings.item_map is item_map:
+        return ratings
+    u = user_map.get_indexer(ratings.user_map.raw(ratings.users))
+    i = item_map.get_indexer(ratings.item_map.raw(ratings.items))
+    keep = (u >= 0) & (i >= 0)
+    return Ratings(
+        u[keep], i[keep], ratings.ratings[keep], user_map, item_map, ratings.scale,
+        None if ratings.timestamps is None else ratings.timestamps[keep], None, ratings.name, {}, ratings.kind,
+    )  # fmt: skip
 
 
 def _check_n(n: Any) -> int:

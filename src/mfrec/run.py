@@ -36,6 +36,7 @@ from mfrec.estimator import MatrixFactorization
 from mfrec.evaluation.baselines import BiasBaseline, GlobalMean
 from mfrec.evaluation.metrics import rating_metrics
 from mfrec.evaluation.plots import plot_history
+from mfrec.evaluation.ranking import METRICS, evaluate_ranking, popularity_scores
 from mfrec.store import MODEL_FILE
 from mfrec.training.loop import EpochRecord, resolve_device
 
@@ -61,6 +62,7 @@ def load_data(config: RunConfig, data_path: str | Path | None = None, on_duplica
             sep=config.columns.get("sep"),
             scale=tuple(scale) if scale else None,
             on_duplicates=on_duplicates,
+            implicit=bool(config.columns.get("implicit")),
         )
     if not config.dataset:
         raise ConfigError("give a dataset name (--dataset) or a ratings file (--ratings)")
@@ -79,6 +81,17 @@ def baseline_metrics(split: Split) -> dict[str, dict[str, dict[str, float]]]:
             pred = baseline.predict(ratings.users, ratings.items)
             out[name][part] = rating_metrics(pred, ratings.ratings, train.scale)
     return out
+
+
+def ranking_baselines(split: Split, k: int = 10) -> dict[str, dict[str, dict[str, float]]]:
+    """The popularity ranking (items by training count) on val and test."""
+    score = popularity_scores(split.train)
+    return {
+        "popularity": {
+            "val": evaluate_ranking(score, split.train, split.val, k=k, threshold=split.data.relevance_threshold),
+            "test": evaluate_ranking(score, split.train, split.test, k=k, threshold=split.data.relevance_threshold),
+        }
+    }
 
 
 def prepare_output(out: str | Path, overwrite: bool) -> Path:
@@ -135,12 +148,22 @@ def train_run(
     fit_started = time.perf_counter()
     model = MatrixFactorization(config.train).fit(split.train, split.val, progress=progress, on_epoch=on_epoch)
     fit_seconds = time.perf_counter() - fit_started
+    ranking = {part: model.evaluate_ranking(split.part(part), train=split.train, k=10) for part in ("val", "test")}
+    model_metrics = (
+        {part: {**model.evaluate(split.part(part)), **_prefixed(ranking[part])} for part in ("val", "test")}
+        if model.predicts_ratings
+        else {part: _prefixed(ranking[part]) for part in ("val", "test")}
+    )
+    baselines = baseline_metrics(split) if model.predicts_ratings else {}
+    for name, parts in ranking_baselines(split).items():
+        baselines[name] = {part: _prefixed(values) for part, values in parts.items()}
     metrics: dict[str, Any] = {
         "dataset": data.name,
         "preset": config.preset,
+        "kind": config.train.model,
         "split": {"method": s.method, "seed": s.seed, "sizes": sizes, "cold_start": cold},
-        "model": {"val": model.evaluate(split.val), "test": model.evaluate(split.test)},
-        "baselines": baseline_metrics(split),
+        "model": model_metrics,
+        "baselines": baselines,
         "epochs_run": len(model.history_),
         "best_epoch": model.best_epoch_,
         "fit_seconds": fit_seconds,
@@ -150,6 +173,12 @@ def train_run(
     metrics["total_seconds"] = time.perf_counter() - started
     path = _write_run(out, config, split, model, metrics, overwrite)
     return RunResult(path, model, split, metrics)
+
+
+def _prefixed(ranking: dict[str, float]) -> dict[str, float]:
+    """Ranking metrics named like ``ndcg@10``, ``recall@10``; coverage and users unchanged."""
+    k = ranking["k"]
+    return {(f"{name}@{k}" if name in METRICS else name): value for name, value in ranking.items() if name != "k"}
 
 
 def _write_run(

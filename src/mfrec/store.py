@@ -79,6 +79,7 @@ def save_model(model: MatrixFactorization, path: str | Path, *, metrics: dict | 
         "n_users": len(model.user_map_),
         "n_items": len(model.item_map_),
         "dataset": model.dataset_,
+        "data_kind": model.data_kind_,
         "best_epoch": model.best_epoch_,
         "history": [r.to_dict() for r in model.history_],
         "metrics": metrics if metrics is not None else getattr(model, "metrics_", {}),

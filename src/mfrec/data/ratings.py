@@ -28,6 +28,8 @@ class Ratings:
         scale: ``(lowest, highest)`` rating allowed.
         titles: item titles aligned with item indices (``None`` where unknown), or ``None``.
         name: where the ratings came from, for reports.
+        kind: ``"explicit"`` (ratings on a scale) or ``"implicit"`` (interactions:
+            ``ratings`` holds 1 or a count, and every interaction is relevant).
     """
 
     users: np.ndarray
@@ -40,6 +42,7 @@ class Ratings:
     titles: np.ndarray | None = None
     name: str = "ratings"
     info: dict = field(default_factory=dict)
+    kind: str = "explicit"
 
     def __post_init__(self) -> None:
         n = len(self.users)
@@ -79,6 +82,12 @@ class Ratings:
         """Number of ratings per item index, shape ``(n_items,)``."""
         return np.bincount(self.items, minlength=self.n_items)
 
+    @property
+    def relevance_threshold(self) -> float:
+        """Ratings at or above this are relevant in ranking metrics: 80% of the top of the
+        scale (4 stars on 0.5-5) for explicit data; every interaction for implicit data."""
+        return -np.inf if self.kind == "implicit" else 0.8 * self.scale[1]
+
     def title(self, item_index: int) -> str | None:
         if self.titles is None:
             return None
@@ -111,6 +120,7 @@ class Ratings:
         name: str = "ratings",
         user_map: IdMap | None = None,
         item_map: IdMap | None = None,
+        kind: str = "explicit",
     ) -> Ratings:
         """Map raw ids to indices (new maps unless given) and build the container.
 
@@ -138,4 +148,5 @@ class Ratings:
             scale=(float(scale[0]), float(scale[1])),
             titles=title_array,
             name=name,
+            kind=kind,
         )

@@ -24,11 +24,11 @@ DUPLICATE_POLICIES = ("keep-latest", "error")
 
 @dataclass(frozen=True)
 class Columns:
-    """Column names of a ratings table; ``timestamp`` is optional."""
+    """Column names of a ratings table; ``timestamp`` is optional, ``rating=None`` means interactions only."""
 
     user: str = "user"
     item: str = "item"
-    rating: str = "rating"
+    rating: str | None = "rating"
     timestamp: str | None = None
 
 
@@ -115,6 +115,7 @@ def validate_frame(
     on_duplicates: str = "keep-latest",
     titles: pd.Series | None = None,
     name: str | None = None,
+    implicit: bool = False,
 ) -> Ratings:
     """Check a raw table and turn it into :class:`Ratings`.
 
@@ -124,10 +125,15 @@ def validate_frame(
     (user, item) pairs keep the latest by timestamp (the last row without
     timestamps); how many were dropped is in ``ratings.info["duplicates_dropped"]``
     and a warning. ``on_duplicates="error"`` refuses them instead.
+
+    Implicit feedback (``implicit=True`` or no rating column): the rating column,
+    if any, holds counts or weights (finite, >= 0, no scale); without one every
+    interaction has weight 1. The result has ``kind="implicit"``.
     """
+    implicit = implicit or columns.rating is None
     if on_duplicates not in DUPLICATE_POLICIES:
         raise DataError(f"on_duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, not {on_duplicates!r}")
-    wanted = [columns.user, columns.item, columns.rating] + ([columns.timestamp] if columns.timestamp else [])
+    wanted = [c for c in (columns.user, columns.item, columns.rating, columns.timestamp) if c]
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
         found = ", ".join(map(str, frame.columns)) or "nothing"
@@ -140,8 +146,17 @@ def validate_frame(
 
     users = _ids(frame[columns.user], "user", source, row_of)
     items = _ids(frame[columns.item], "item", source, row_of)
-    ratings = _numbers(frame[columns.rating], "rating", source, row_of)
-    if scale is not None:
+    if columns.rating is None:
+        ratings = np.ones(len(frame))
+    else:
+        ratings = _numbers(frame[columns.rating], "rating", source, row_of)
+    if implicit:
+        negative = np.flatnonzero(ratings < 0)
+        if len(negative):
+            k = negative[0]
+            raise DataError(f"{source}, row {row_of(k)}: interaction weight {_fmt(ratings[k])} is negative")
+        scale = (0.0, float(ratings.max()))
+    elif scale is not None:
         low, high = scale
         outside = np.flatnonzero((ratings < low) | (ratings > high))
         if len(outside):
@@ -186,7 +201,14 @@ def validate_frame(
             stacklevel=2,
         )
     result = Ratings.from_arrays(
-        users, items, ratings, timestamps=timestamps, scale=scale, titles=titles, name=name or source
+        users,
+        items,
+        ratings,
+        timestamps=timestamps,
+        scale=scale,
+        titles=titles,
+        name=name or source,
+        kind="implicit" if implicit else "explicit",
     )
     result.info["duplicates_dropped"] = dropped
     return result
@@ -203,6 +225,7 @@ def read_ratings(
     sep: str | None = None,
     scale: tuple[float, float] | None = (0.5, 5.0),
     on_duplicates: str = "keep-latest",
+    implicit: bool = False,
 ) -> Ratings:
     """Read any CSV/TSV/Parquet ratings file with the given column names.
 
@@ -212,11 +235,19 @@ def read_ratings(
         sep: field separator; default by suffix (``,``, tab for ``.tsv``, ``::`` for ``.dat``).
         scale: the allowed rating range in stars; ``None`` takes it from the data.
         on_duplicates: ``"keep-latest"`` or ``"error"``.
+        implicit: the rating column holds counts/weights (views, plays); with
+            ``columns.rating=None`` there is no rating column at all.
     """
     columns = columns or Columns()
     frame = read_table(path, sep=sep)
     return validate_frame(
-        frame, columns, source=str(path), scale=scale, on_duplicates=on_duplicates, name=Path(path).name
+        frame,
+        columns,
+        source=str(path),
+        scale=scale,
+        on_duplicates=on_duplicates,
+        name=Path(path).name,
+        implicit=implicit,
     )
 
 

@@ -86,7 +86,12 @@ class Split:
         import pyarrow.parquet as pq
 
         table = pa.Table.from_pandas(self.to_frame(), preserve_index=False)
-        meta = {b"mfrec.split.method": self.method.encode(), b"mfrec.split.seed": str(self.seed).encode()}
+        meta = {
+            b"mfrec.split.method": self.method.encode(),
+            b"mfrec.split.seed": str(self.seed).encode(),
+            b"mfrec.split.kind": self.data.kind.encode(),
+            b"mfrec.split.scale": f"{self.data.scale[0]},{self.data.scale[1]}".encode(),
+        }
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
         pq.write_table(table, path)
 
@@ -112,12 +117,15 @@ def load_split(path: str | Path, like: Ratings | None = None) -> Split:
     meta = table.schema.metadata or {}
     method = meta.get(b"mfrec.split.method", b"unknown").decode()
     seed_text = meta.get(b"mfrec.split.seed", b"None").decode()
+    low, high = (float(v) for v in meta.get(b"mfrec.split.scale", b"0.5,5").decode().split(","))
     data = Ratings.from_arrays(
         frame["user"].to_numpy(),
         frame["item"].to_numpy(),
         frame["rating"].to_numpy(),
         timestamps=frame["timestamp"].to_numpy() if "timestamp" in frame else None,
         name=path.name,
+        scale=(low, high),
+        kind=meta.get(b"mfrec.split.kind", b"explicit").decode(),
     )
     labels = frame["split"].to_numpy()
     rows = {name: np.flatnonzero(labels == name) for name in PARTS}

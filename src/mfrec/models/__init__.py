@@ -1,11 +1,13 @@
-"""Rating models: each an ``nn.Module`` whose docstring states its equation and loss."""
+"""Models: each an ``nn.Module`` whose docstring states its equation and loss."""
 
 from __future__ import annotations
 
-from mfrec.models.base import RatingModel
+from mfrec.models.base import FactorModel, RatingModel
 from mfrec.models.biased import BiasedMF
+from mfrec.models.bpr import BPR
 from mfrec.models.dot import DotMF
+from mfrec.models.implicit_als import ImplicitALS
 
-MODELS: dict[str, type[RatingModel]] = {"dot": DotMF, "biased": BiasedMF}
+MODELS: dict[str, type[FactorModel]] = {"dot": DotMF, "biased": BiasedMF, "implicit_als": ImplicitALS, "bpr": BPR}
 
-__all__ = ["MODELS", "BiasedMF", "DotMF", "RatingModel"]
+__all__ = ["BPR", "MODELS", "BiasedMF", "DotMF", "FactorModel", "ImplicitALS", "RatingModel"]

@@ -1,4 +1,4 @@
-"""What every rating model shares: known-row masks, the global mean, init."""
+"""What every factor model shares: known-row masks, the global mean, init, fold-in."""
 
 from __future__ import annotations
 
@@ -17,15 +17,20 @@ def embedding(rows: int, dim: int, std: float, generator: torch.Generator | None
     return table
 
 
-class RatingModel(nn.Module):
-    """Base of the rating models.
+class FactorModel(nn.Module):
+    """Base of every model: users and items as vectors, scores for every item at once.
 
-    Predictions are in *target units* (ratings divided by the config's
-    ``rating_divisor``). Rows of users or items that had no training rating are
-    marked unknown (``user_known``/``item_known`` buffers, set by the trainer);
-    their untrained embeddings never reach a prediction: the learned parts that
-    exist (global mean, the other side's bias) are used instead.
+    Rows of users or items that had no training data are marked unknown
+    (``user_known``/``item_known`` buffers, set by the trainer); their
+    untrained embeddings never reach a score: the learned parts that exist
+    (global mean, the other side's bias) are used instead, and unknown items
+    are never recommended.
     """
+
+    #: True when scores include a user and item bias (the explicit fold-in solves for ``b_u``).
+    has_bias = False
+    #: True for models that predict ratings (RMSE applies); False for ranking-only models.
+    predicts_ratings = False
 
     def __init__(self, n_users: int, n_items: int) -> None:
         super().__init__()
@@ -63,6 +68,62 @@ class RatingModel(nn.Module):
         items = items.clamp(min=0)
         return users, items, self.user_known[users] & users_ok, self.item_known[items] & items_ok
 
+    def score_users(self, users: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        """Scores (predicted targets for rating models) of ``users`` for every item, shape ``(B, n_items)``."""
+        raise NotImplementedError
+
+    def item_factors(self) -> torch.Tensor:  # pragma: no cover
+        """The item embedding table, shape ``(n_items, dim)``."""
+        raise NotImplementedError
+
+    def item_biases(self) -> torch.Tensor:
+        """Item biases of known items (0 for unknown ones and for models without biases), ``(n_items,)``."""
+        return torch.zeros(self.n_items, device=self.global_mean.device)
+
+    def score_vector(self, bias: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+        """Scores of every item for a user given as ``(b_u, p)``, shape ``(n_items,)``."""
+        dot = self.item_factors() @ factors
+        if self.has_bias:
+            return self.global_mean + bias + self.item_biases() + dot * self.item_known
+        return torch.where(self.item_known, dot, self.global_mean)
+
+    def fold_in(self, items: torch.Tensor, values: torch.Tensor, config) -> tuple[torch.Tensor, torch.Tensor]:
+        """A new user's ``(bias, factors)`` from their items and ratings (or weights), item side fixed."""
+        return implicit_fold_in(self, items, values, config)
+
+
+def implicit_fold_in(
+    model: FactorModel, items: torch.Tensor, weights: torch.Tensor, config
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The implicit-ALS user solve against fixed item factors :math:`Y`.
+
+    .. math::  (\alpha_0 Y^\top Y + \sum_{i \in I_u} (c_{ui} - \alpha_0) y_i y_i^\top + \lambda_u I)\, x
+               = \sum_{i \in I_u} c_{ui}\, y_i, \qquad c_{ui} = 1 + \alpha w_{ui}
+
+    with :math:`\lambda_u = \lambda (|I_u| + \alpha_0 n_{items})^\nu`; exact (a Cholesky-backed
+    solve), so for an ALS model it reproduces a trained user's last update.
+    """
+    factors = model.item_factors()
+    y = factors.detach().double()
+    yi = y[items]
+    a0 = config.unobserved_weight
+    conf = 1.0 + config.alpha * weights.double()
+    lam = config.regularization * (len(items) + a0 * len(y)) ** config.reg_exponent
+    key = (factors.data_ptr(), factors._version)
+    cached = getattr(model, "_item_gram", None)
+    if cached is None or cached[0] != key:  # Y^T Y is shared by every fold-in until the factors change
+        cached = (key, y.T @ y)
+        model._item_gram = cached
+    gram = a0 * cached[1] + yi.T @ ((conf - a0)[:, None] * yi) + lam * torch.eye(y.shape[1], dtype=torch.float64)
+    x = torch.linalg.solve(gram, yi.T @ conf)
+    return torch.zeros((), dtype=torch.float32), x.float()
+
+
+class RatingModel(FactorModel):
+    """Base of the rating models: predictions in *target units* (ratings / ``rating_divisor``)."""
+
+    predicts_ratings = True
+
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
@@ -74,23 +135,7 @@ class RatingModel(nn.Module):
         """Per-rating L2 penalty of the parameters touched by each (user, item) pair, shape ``(B,)``."""
         raise NotImplementedError
 
-    def score_users(self, users: torch.Tensor) -> torch.Tensor:  # pragma: no cover
-        """Predicted targets of ``users`` for every item, shape ``(B, n_items)``."""
-        raise NotImplementedError
-
-    def item_factors(self) -> torch.Tensor:  # pragma: no cover
-        """The item embedding table, shape ``(n_items, dim)``."""
-        raise NotImplementedError
-
-    def item_biases(self) -> torch.Tensor:
-        """Item biases of known items (0 for unknown ones and for models without biases), ``(n_items,)``."""
-        return torch.zeros(self.n_items, device=self.global_mean.device)
-
-    has_bias = False
-
-    def fold_in(
-        self, items: torch.Tensor, targets: torch.Tensor, regularization: float, bias_regularization: float
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def fold_in(self, items: torch.Tensor, targets: torch.Tensor, config) -> tuple[torch.Tensor, torch.Tensor]:
         r"""A new user's bias and factors from their ratings, item side fixed.
 
         Minimises the training loss restricted to one user,
@@ -99,6 +144,7 @@ class RatingModel(nn.Module):
         one regularized least-squares solve. ``items`` must be known items;
         returns ``(b_u, p)`` with ``b_u = 0`` for models without biases.
         """
+        regularization, bias_regularization = config.regularization, config.bias_regularization
         q = self.item_factors()[items].detach().double()
         n, k = len(items), q.shape[1]
         if self.has_bias:
@@ -113,10 +159,3 @@ class RatingModel(nn.Module):
         if self.has_bias:
             return solution[0].float(), solution[1:].float()
         return torch.zeros((), dtype=torch.float32), solution.float()
-
-    def score_vector(self, bias: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
-        """Scores of every item for a user given as ``(b_u, p)``, shape ``(n_items,)``."""
-        dot = self.item_factors() @ factors
-        if self.has_bias:
-            return self.global_mean + bias + self.item_biases() + dot * self.item_known
-        return torch.where(self.item_known, dot, self.global_mean)

@@ -1,7 +1,11 @@
-"""The epoch loop: device-resident tensors, a permutation per epoch, slicing.
+"""Training loops: device-resident tensors, a permutation per epoch, slicing.
 
-One host sync per epoch (the epoch's summed loss and the validation RMSE);
-none per batch.
+One host sync per epoch (the epoch's summed loss and the validation score);
+none per batch. Three procedures share the early-stopping rule:
+
+* :func:`fit_module`: rating models (squared error, SGD/Adam/Adagrad);
+* :func:`fit_bpr`: BPR on sampled (user, positive, negative) triples;
+* :func:`fit_als`: implicit ALS, one closed-form alternating pass per epoch.
 """
 
 from __future__ import annotations
@@ -15,26 +19,39 @@ import torch
 
 from mfrec.config import TrainConfig
 from mfrec.errors import ConfigError, DivergenceError
-from mfrec.models.base import RatingModel
+from mfrec.models.base import FactorModel, RatingModel
 
 SPARSE_OPTIMIZERS = ("sgd", "sparse_adam", "adagrad")
+Tensors = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """One epoch of history. RMSEs are in stars; ``val_rmse`` is clipped to the rating scale.
+    """One epoch of history.
 
-    ``train_rmse`` is the root of the mean squared error of the predictions made
-    during the epoch (before each batch's update), unregularized and unclipped.
+    ``train_rmse`` (stars; rating models) is the root of the mean squared error
+    of the predictions made during the epoch, before each batch's update.
+    ``val_rmse`` is in stars with predictions clipped to the rating scale.
+    ``train_loss`` is the mean BPR loss; ``val_ndcg`` the validation NDCG@10
+    (ranking models). Fields that do not apply are ``None``.
     """
 
     epoch: int
-    train_rmse: float
+    train_rmse: float | None
     val_rmse: float | None
     seconds: float
+    train_loss: float | None = None
+    val_ndcg: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def val_score(self) -> float | None:
+        """The early-stopping score: lower is better (RMSE, or minus NDCG)."""
+        if self.val_rmse is not None:
+            return self.val_rmse
+        return None if self.val_ndcg is None else -self.val_ndcg
 
 
 def resolve_device(name: str) -> torch.device:
@@ -47,7 +64,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def make_optimizer(config: TrainConfig, module: torch.nn.Module) -> torch.optim.Optimizer:
-    params = list(module.parameters())
+    params = [p for p in module.parameters() if p.requires_grad]
     lr = config.learning_rate
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr)
@@ -58,16 +75,44 @@ def make_optimizer(config: TrainConfig, module: torch.nn.Module) -> torch.optim.
     return torch.optim.Adam(params, lr=lr)
 
 
-def _rmse_stars(
-    module: RatingModel,
-    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-    divisor: float,
-    scale: tuple[float, float],
-    chunk: int = 1 << 20,
-) -> torch.Tensor:
+class EarlyStopping:
+    """Keeps the best epoch's parameters; says when ``patience`` epochs brought nothing better."""
+
+    def __init__(self, module: torch.nn.Module, patience: int) -> None:
+        self.module = module
+        self.patience = patience
+        self.best_score = math.inf
+        self.best_epoch = 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.stale = 0
+
+    def update(self, record: EpochRecord) -> bool:
+        """Record an epoch; True when training should stop."""
+        score = record.val_score
+        if score is None:
+            self.best_epoch = record.epoch
+            return False
+        if score < self.best_score:
+            self.best_score, self.best_epoch, self.stale = score, record.epoch, 0
+            if self.patience:
+                self.best_state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+            return False
+        self.stale += 1
+        return bool(self.patience) and self.stale >= self.patience
+
+    def finish(self, epochs_run: int) -> int:
+        """Restore the best parameters (with patience) and return the epoch the model now holds."""
+        if self.best_state is not None:
+            self.module.load_state_dict(self.best_state)
+            return self.best_epoch
+        return epochs_run
+
+
+def _rmse_stars(module: RatingModel, data: Tensors, divisor: float, scale: tuple[float, float]) -> torch.Tensor:
     """RMSE in stars of clipped predictions, as a 0-d tensor (no host sync)."""
     users, items, targets = data
     total = torch.zeros((), dtype=torch.float64, device=targets.device)
+    chunk = 1 << 20
     with torch.no_grad():
         for start in range(0, len(targets), chunk):
             stop = start + chunk
@@ -76,10 +121,34 @@ def _rmse_stars(
     return (total / max(len(targets), 1)).sqrt()
 
 
+def _bar(config: TrainConfig, progress: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(range(1, config.epochs + 1), desc="training", unit="epoch", disable=not progress, leave=False)
+
+
+def _finish(record: EpochRecord, bar, on_epoch) -> None:
+    if on_epoch is not None:
+        on_epoch(record)
+    shown = {}
+    for name in ("train_rmse", "train_loss", "val_rmse", "val_ndcg"):
+        value = getattr(record, name)
+        if value is not None:
+            shown[name] = f"{value:.4f}"
+    bar.set_postfix(shown)
+
+
+def _diverged(epoch: int, value: float, config: TrainConfig) -> DivergenceError:
+    return DivergenceError(
+        f"training diverged at epoch {epoch} (loss is {value}); "
+        f"try a smaller learning rate than {config.learning_rate:g}"
+    )
+
+
 def fit_module(
     module: RatingModel,
-    train: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-    val: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None,
+    train: Tensors,
+    val: Tensors | None,
     config: TrainConfig,
     *,
     scale: tuple[float, float],
@@ -87,7 +156,7 @@ def fit_module(
     progress: bool = False,
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> tuple[list[EpochRecord], int]:
-    """Train ``module`` in place on (users, items, targets) tensors already on its device.
+    """Train a rating model in place on (users, items, targets) tensors already on its device.
 
     Targets are ratings divided by ``config.rating_divisor``. Each epoch draws a
     permutation from ``generator`` and walks it in slices of ``batch_size``.
@@ -95,23 +164,17 @@ def fit_module(
     ``patience`` epochs without a lower validation RMSE and the best epoch's
     parameters are restored.
 
-    Returns the per-epoch history and the best epoch (1-based; the last epoch
-    without validation). Raises :class:`DivergenceError` on a non-finite loss.
+    Returns the per-epoch history and the epoch whose parameters the model
+    holds. Raises :class:`DivergenceError` on a non-finite loss.
     """
     users, items, targets = train
     n = len(targets)
     device = targets.device
     optimizer = make_optimizer(config, module)
-    reg = config.regularization
-    bias_reg = config.bias_regularization
-    divisor = config.rating_divisor
+    reg, bias_reg, divisor = config.regularization, config.bias_regularization, config.rating_divisor
     history: list[EpochRecord] = []
-    best_rmse, best_epoch, best_state = math.inf, 0, None
-    stale = 0
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(range(1, config.epochs + 1), desc="training", unit="epoch", disable=not progress, leave=False)
+    stopper = EarlyStopping(module, config.patience)
+    bar = _bar(config, progress)
     module.train()
     for epoch in bar:
         started = time.perf_counter()
@@ -120,8 +183,7 @@ def fit_module(
         for start in range(0, n, config.batch_size):
             batch = order[start : start + config.batch_size]
             u, i, r = users[batch], items[batch], targets[batch]
-            error = module(u, i) - r
-            sse = error.pow(2).sum()
+            sse = (module(u, i) - r).pow(2).sum()
             loss = sse
             if reg:
                 loss = loss + reg * module.penalty(u, i).sum()
@@ -135,40 +197,103 @@ def fit_module(
             squared += sse.detach()
         train_mse = squared.item() / n
         if not math.isfinite(train_mse):
-            raise DivergenceError(
-                f"training diverged at epoch {epoch} (loss is {train_mse}); "
-                f"try a smaller learning rate than {config.learning_rate:g}"
-            )
+            raise _diverged(epoch, train_mse, config)
         module.eval()
         val_rmse = _rmse_stars(module, val, divisor, scale).item() if val is not None and len(val[2]) else None
         module.train()
         record = EpochRecord(epoch, math.sqrt(train_mse) * divisor, val_rmse, time.perf_counter() - started)
         history.append(record)
-        if on_epoch is not None:
-            on_epoch(record)
-        bar.set_postfix(train_rmse=f"{record.train_rmse:.4f}", val_rmse=f"{val_rmse:.4f}" if val_rmse else "-")
-        if val_rmse is None:
-            best_epoch = epoch
-            continue
-        if val_rmse < best_rmse:
-            best_rmse, best_epoch, stale = val_rmse, epoch, 0
-            if config.patience:
-                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        else:
-            stale += 1
-            if config.patience and stale >= config.patience:
-                break
+        _finish(record, bar, on_epoch)
+        if stopper.update(record):
+            break
     bar.close()
-    if best_state is not None:
-        module.load_state_dict(best_state)
-    elif not config.patience:
-        best_epoch = len(history)  # no restore: the model is the last epoch's
+    return _done(module, history, stopper)
+
+
+def _done(module: FactorModel, history: list[EpochRecord], stopper: EarlyStopping) -> tuple[list[EpochRecord], int]:
+    kept = stopper.finish(len(history))
     module.eval()
-    _check_finite(module)
-    return history, best_epoch
-
-
-def _check_finite(module: torch.nn.Module) -> None:
     for name, tensor in module.state_dict().items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise DivergenceError(f"parameter {name} holds NaN or inf after training; nothing was saved")
+    return history, kept
+
+
+def fit_bpr(
+    module: FactorModel,
+    train: Tensors,
+    config: TrainConfig,
+    *,
+    generator: torch.Generator,
+    validate: Callable[[], float] | None = None,
+    progress: bool = False,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> tuple[list[EpochRecord], int]:
+    """Train BPR in place: each epoch, every observed pair once with one uniformly drawn known item as negative.
+
+    ``validate()`` returns the validation NDCG@10 (higher is better) for early stopping.
+    """
+    users, items, _ = train
+    n = len(users)
+    device = users.device
+    known_items = torch.nonzero(module.item_known).squeeze(1).cpu()
+    optimizer = make_optimizer(config, module)
+    history: list[EpochRecord] = []
+    stopper = EarlyStopping(module, config.patience)
+    bar = _bar(config, progress)
+    module.train()
+    for epoch in bar:
+        started = time.perf_counter()
+        order = torch.randperm(n, generator=generator).to(device)
+        negatives_all = known_items[torch.randint(len(known_items), (n,), generator=generator)].to(device)
+        total = torch.zeros((), dtype=torch.float64, device=device)
+        for start in range(0, n, config.batch_size):
+            batch = order[start : start + config.batch_size]
+            ranking, penalty = module.loss(
+                users[batch], items[batch], negatives_all[start : start + len(batch)], config.regularization
+            )
+            optimizer.zero_grad(set_to_none=True)
+            ((ranking + penalty) / len(batch)).backward()
+            optimizer.step()
+            total += ranking.detach()
+        train_loss = total.item() / n
+        if not math.isfinite(train_loss):
+            raise _diverged(epoch, train_loss, config)
+        module.eval()
+        val_ndcg = validate() if validate is not None else None
+        module.train()
+        record = EpochRecord(epoch, None, None, time.perf_counter() - started, train_loss, val_ndcg)
+        history.append(record)
+        _finish(record, bar, on_epoch)
+        if stopper.update(record):
+            break
+    bar.close()
+    return _done(module, history, stopper)
+
+
+def fit_als(
+    module: FactorModel,
+    train: Tensors,
+    config: TrainConfig,
+    *,
+    validate: Callable[[], float] | None = None,
+    progress: bool = False,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> tuple[list[EpochRecord], int]:
+    """Run ``config.epochs`` implicit-ALS iterations in place; weights are ratings/counts or 1 (``confidence``)."""
+    users, items, values = train
+    weights = values if config.confidence == "rating" else torch.ones_like(values)
+    history: list[EpochRecord] = []
+    stopper = EarlyStopping(module, config.patience)
+    bar = _bar(config, progress)
+    for epoch in bar:
+        started = time.perf_counter()
+        module.als_iteration(users, items, weights.to(torch.float32), config)
+        val_ndcg = validate() if validate is not None else None
+        record = EpochRecord(epoch, None, None, time.perf_counter() - started, None, val_ndcg)
+        history.append(record)
+        _finish(record, bar, on_epoch)
+        if stopper.update(record):
+            break
+    bar.close()
+    return _done(module, history, stopper)

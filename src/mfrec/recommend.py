@@ -1,0 +1,123 @@
+"""Top-N results as arrays, and the masked top-k they come from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    """Top-N for a batch of users, batch-first.
+
+    Attributes:
+        users: raw user ids, shape ``(U,)`` (``None`` entries for folded-in new users).
+        items: raw item ids, shape ``(U, N)``; rows with fewer candidates than N are padded.
+        scores: shape ``(U, N)``; ``-inf`` marks padding. Stars for rating models.
+        titles: item titles, shape ``(U, N)``, ``None`` where unknown.
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    scores: np.ndarray
+    titles: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    @property
+    def valid(self) -> np.ndarray:
+        return np.isfinite(self.scores)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per recommendation: ``user, rank, item, score, title`` (padding dropped)."""
+        n = self.items.shape[1] if self.items.ndim == 2 else 0
+        valid = self.valid
+        return pd.DataFrame(
+            {
+                "user": np.repeat(self.users, n).reshape(-1, n)[valid] if n else [],
+                "rank": np.tile(np.arange(1, n + 1), (len(self.users), 1))[valid] if n else [],
+                "item": self.items[valid],
+                "score": self.scores[valid],
+                "title": self.titles[valid],
+            }
+        )
+
+
+def masked_topk(scores: torch.Tensor, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(indices, scores)`` of the ``n`` best entries per row; masked entries are ``-inf``."""
+    k = min(n, scores.shape[-1])
+    top, pos = torch.topk(scores, k, dim=-1)
+    return pos.numpy(), top.numpy()
+
+
+def write_recommendations(
+    model,
+    path,
+    *,
+    users=None,
+    n: int = 10,
+    exclude_seen: bool = True,
+    chunk_size: int = 2048,
+    progress: bool = False,
+) -> int:
+    """Write top-``n`` for ``users`` (default: every user with training data) to Parquet or CSV.
+
+    Columns ``user, rank, item, score, title``. Users are scored chunk by chunk
+    and each chunk is appended, so memory stays bounded by ``chunk_size``; the
+    file appears under its name only when complete. Returns the rows written.
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+    from tqdm.auto import tqdm
+
+    from mfrec.errors import OutputError
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise OutputError(f"{path}: recommendations are written as .parquet or .csv")
+    if users is None:
+        known = model.module_.user_known.numpy()
+        users = model.user_map_.raw(np.flatnonzero(known))
+    users = np.atleast_1d(np.asarray(users, dtype=object))
+    model.user_map_.index(users)  # fail on an unknown id before writing anything
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    writer = None
+    rows = 0
+    try:
+        for start in tqdm(range(0, len(users), chunk_size), desc="recommending", unit="chunk", disable=not progress):
+            frame = model.recommend(users[start : start + chunk_size], n, exclude_seen=exclude_seen).to_frame()
+            frame["title"] = frame["title"].astype(object).where(frame["title"].notna(), None)
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                writer = (pq.ParquetWriter(tmp, table.schema) if suffix == ".parquet"
+                          else pacsv.CSVWriter(tmp, table.schema))  # fmt: skip
+            writer.write_table(table)
+            rows += len(frame)
+        if writer is not None:
+            writer.close()
+            writer = None
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if writer is not None:
+            writer.close()
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return rows
