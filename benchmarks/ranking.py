@@ -1,11 +1,13 @@
-"""Top-10 ranking on ml-latest-small: popularity, rating models, implicit ALS; several split seeds.
+"""Top-10 ranking with mfrec's own models on ml-latest-small, over several split seeds.
 
 Protocol (mfrec.evaluation.ranking): relevant = test ratings >= 4 stars; candidates =
 every train item the user did not rate in train; K = 10; means over users with a
-relevant item. Prints a Markdown table per seed and the mean over seeds, and the
-wall time of ranking every user (scoring, masking, top-k, metrics).
+relevant item. For each model: the metrics, the fit time, the wall time of
+``recommend`` for every user (score, mask, top-k) and of the full evaluation, and
+the score-chunk memory bound (chunk users x items x 8 bytes). The peers are in
+benchmarks/peers_ranking.py.
 
-    python benchmarks/ranking.py [--seeds 42 0 1 2]
+    python benchmarks/ranking.py [--seeds 42 0 1 2] [--chunk-size 1024]
 """
 
 from __future__ import annotations
@@ -16,55 +18,58 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from mfrec import MatrixFactorization, load_dataset, split_ratings
 from mfrec.evaluation.ranking import evaluate_ranking, popularity_scores
-from mfrec.models.implicit_als import ImplicitALS
 
 COLUMNS = ("ndcg", "recall", "precision", "map", "hit_rate", "mrr", "coverage")
-
-
-def models(split):
-    train = split.train
-    u, i = torch.from_numpy(train.users), torch.from_numpy(train.items)
-    w = torch.from_numpy(train.ratings)
-    yield "popularity", 0.0, popularity_scores(train)
-    started = time.perf_counter()
-    mf = MatrixFactorization.from_preset("default", device="cpu").fit(train, split.val)
-    yield "biased MF (default preset), by predicted rating", time.perf_counter() - started, mf.module_.score_users
-    for name, options in (
-        (
-            "implicit ALS, 32 factors, alpha 2, reg 0.1 (the peer's tuned setting)",
-            {"factors": 32, "alpha": 2.0, "regularization": 0.1},
-        ),
-        ("implicit ALS, mfrec defaults (128 factors, alpha 1, reg 40)", {}),
-    ):
-        started = time.perf_counter()
-        model = ImplicitALS(**options).fit(u, i, w, train.n_users, train.n_items)
-        yield name, time.perf_counter() - started, model.score_users
+PRESETS = (
+    ("biased MF (preset default), by predicted rating", "default"),
+    ("BPR (preset bpr)", "bpr"),
+    ("implicit ALS (preset implicit)", "implicit"),
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 0, 1, 2])
+    parser.add_argument("--chunk-size", type=int, default=1024)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "ranking.json")
     args = parser.parse_args()
     data = load_dataset("ml-latest-small")
     results: dict[str, list[dict]] = {}
     for seed in args.seeds:
         split = split_ratings(data, "stratified", seed=seed)
-        print(f"\nseed {seed}\n| model | " + " | ".join(COLUMNS) + " | fit s | rank all users s |")
-        print("|---|" + "---:|" * (len(COLUMNS) + 2))
-        for name, fit_s, score in models(split):
+        print(f"\nseed {seed}\n| model | " + " | ".join(COLUMNS) + " | fit s | recommend all users s | evaluate s |")
+        print("|---|" + "---:|" * (len(COLUMNS) + 3))
+        r = evaluate_ranking(popularity_scores(split.train), split.train, split.test)
+        results.setdefault("popularity", []).append({**r, "seed": seed})
+        print("| popularity | " + " | ".join(f"{r[c]:.4f}" for c in COLUMNS) + " | 0 | - | - |")
+        for name, preset in PRESETS:
             started = time.perf_counter()
-            r = evaluate_ranking(score, split.train, split.test, k=10)
-            rank_s = time.perf_counter() - started
-            results.setdefault(name, []).append({**r, "seed": seed, "fit_s": fit_s, "rank_s": rank_s})
-            print(
-                f"| {name} | " + " | ".join(f"{r[c]:.4f}" for c in COLUMNS) + f" | {fit_s:.2f} | {rank_s:.2f} |",
-                flush=True,
+            model = MatrixFactorization.from_preset(preset, device="cpu").fit(split.train, split.val)
+            fit_s = time.perf_counter() - started
+            started = time.perf_counter()
+            everyone = model.user_map_.raw(np.flatnonzero(model.module_.user_known.numpy()))
+            model.recommend(everyone, n=10, chunk_size=args.chunk_size)
+            recommend_s = time.perf_counter() - started
+            started = time.perf_counter()
+            r = model.evaluate_ranking(split.test, train=split.train, chunk_size=args.chunk_size)
+            evaluate_s = time.perf_counter() - started
+            results.setdefault(name, []).append(
+                {
+                    **r,
+                    "seed": seed,
+                    "fit_s": fit_s,
+                    "recommend_all_s": recommend_s,
+                    "evaluate_s": evaluate_s,
+                    "users": len(everyone),
+                }
             )
+            print(f"| {name} | " + " | ".join(f"{r[c]:.4f}" for c in COLUMNS)
+                  + f" | {fit_s:.2f} | {recommend_s:.3f} | {evaluate_s:.3f} |", flush=True)  # fmt: skip
+    bound = min(args.chunk_size, data.n_users) * data.n_items * 8 / 2**20
+    print(f"\nscore chunk: {min(args.chunk_size, data.n_users)} users x {data.n_items} items x 8 B = {bound:.0f} MiB")
     print(f"\nmean over seeds {args.seeds}\n| model | " + " | ".join(COLUMNS) + " |")
     print("|---|" + "---:|" * len(COLUMNS))
     for name, rows in results.items():
