@@ -69,7 +69,8 @@ def test_fold_in_and_similar_items(fitted):
     recs = model.recommend_for_ratings({1000: 5.0, 1001: 4.0}, n=5)
     assert recs.items.shape == (1, 5) and not {1000, 1001} & set(recs.items[0].tolist())
     sims = model.similar_items(1000, n=3)
-    assert len(sims) == 3 and 1000 not in sims["item"].tolist()
+    assert sims.items.shape == (1, 3) and 1000 not in sims.items[0].tolist()
+    assert np.all(np.abs(sims.scores) <= 1 + 1e-9)
 
 
 def test_rating_only_methods_refuse_ranking_models(fitted):

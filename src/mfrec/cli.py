@@ -419,7 +419,7 @@ def similar(model_path: Path, item: str, n: int, fmt: str) -> None:
 
     model = MatrixFactorization.load(model_path)
     item = model.item_map_.coerce(item)
-    frame = model.similar_items(item, n)
+    frame = model.similar_items(item, n).to_frame(query="query", score="similarity").drop(columns=["query"])
     if fmt == "table":
         title = model.title(item)
         click.echo(f"items like {item}" + (f" ({title})" if title else "") + ":")

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from mfrec.config import MODEL_PRESETS, TrainConfig, preset
@@ -365,30 +364,29 @@ class MatrixFactorization:
         return self._package(np.array([None], dtype=object), pos, top)
 
     # ------------------------------------------------------------ similar
-    def similar_items(self, item: Any, n: int = 10) -> pd.DataFrame:
-        """The ``n`` items nearest to ``item`` by cosine similarity of item factors.
+    def similar_items(self, items: Any, n: int = 10) -> Recommendations:
+        """The ``n`` items nearest to each of ``items`` by cosine similarity of item factors, batch-first.
 
+        Returns :class:`~mfrec.recommend.Recommendations` whose ``users`` are the
+        query items and whose ``scores`` are cosine similarities in [-1, 1].
         Items without training data (untrained factors) are never returned, and
-        asking about one raises :class:`UnknownIdError`. Columns: ``rank, item,
-        similarity, title``.
+        asking about one raises :class:`UnknownIdError`.
         """
         self._check_fitted()
         n = _check_n(n)
-        index = self.item_map_.index_one(item)
-        if not bool(self.module_.item_known[index]):
-            raise UnknownIdError(f"item {item} has no training ratings, so it has no learned factors")
+        queries = np.atleast_1d(np.asarray(items, dtype=object))
+        index = self.item_map_.index(queries)
+        untrained = ~self.module_.item_known[torch.as_tensor(index)]
+        if bool(untrained.any()):
+            bad = queries[int(torch.nonzero(untrained)[0])]
+            raise UnknownIdError(f"item {bad} has no training ratings, so it has no learned factors")
         with torch.no_grad():
             factors = torch.nn.functional.normalize(self.module_.item_factors().double(), dim=1)
-            sims = factors @ factors[index]
-        sims[~self.module_.item_known] = -torch.inf
-        sims[index] = -torch.inf
+            sims = factors[torch.as_tensor(index)] @ factors.T
+        sims[:, ~self.module_.item_known] = -torch.inf
+        sims[torch.arange(len(index)), torch.as_tensor(index)] = -torch.inf
         pos, top = masked_topk(sims, n)
-        keep = np.isfinite(top)
-        pos, top = pos[keep], top[keep]
-        return pd.DataFrame(
-            {"rank": np.arange(1, len(pos) + 1), "item": self.item_map_.raw(pos), "similarity": top,
-             "title": self._titles(pos)}
-        )  # fmt: skip
+        return self._package(self.item_map_.raw(index), pos, top)
 
     def _titles(self, indices: np.ndarray) -> np.ndarray:
         if self.titles_ is None:

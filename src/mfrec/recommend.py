@@ -14,7 +14,8 @@ class Recommendations:
     """Top-N for a batch of users, batch-first.
 
     Attributes:
-        users: raw user ids, shape ``(U,)`` (``None`` entries for folded-in new users).
+        users: raw user ids, shape ``(U,)`` (``None`` entries for folded-in new users);
+            for :meth:`~mfrec.estimator.MatrixFactorization.similar_items`, the query items.
         items: raw item ids, shape ``(U, N)``; rows with fewer candidates than N are padded.
         scores: shape ``(U, N)``; ``-inf`` marks padding. Stars for rating models.
         titles: item titles, shape ``(U, N)``, ``None`` where unknown.
@@ -32,16 +33,16 @@ class Recommendations:
     def valid(self) -> np.ndarray:
         return np.isfinite(self.scores)
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self, query: str = "user", score: str = "score") -> pd.DataFrame:
         """One row per recommendation: ``user, rank, item, score, title`` (padding dropped)."""
         n = self.items.shape[1] if self.items.ndim == 2 else 0
         valid = self.valid
         return pd.DataFrame(
             {
-                "user": np.repeat(self.users, n).reshape(-1, n)[valid] if n else [],
+                query: np.repeat(self.users, n).reshape(-1, n)[valid] if n else [],
                 "rank": np.tile(np.arange(1, n + 1), (len(self.users), 1))[valid] if n else [],
                 "item": self.items[valid],
-                "score": self.scores[valid],
+                score: self.scores[valid],
                 "title": self.titles[valid],
             }
         )

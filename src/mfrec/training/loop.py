@@ -236,7 +236,9 @@ def fit_bpr(
     users, items, _ = train
     n = len(users)
     device = users.device
-    known_items = torch.nonzero(module.item_known).squeeze(1).cpu()
+    known_items = torch.nonzero(module.item_known).squeeze(1)  # on the module's device
+    # negatives are drawn on the device, from a device generator seeded by the run's generator
+    device_generator = torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
     optimizer = make_optimizer(config, module)
     history: list[EpochRecord] = []
     stopper = EarlyStopping(module, config.patience)
@@ -245,7 +247,7 @@ def fit_bpr(
     for epoch in bar:
         started = time.perf_counter()
         order = torch.randperm(n, generator=generator).to(device)
-        negatives_all = known_items[torch.randint(len(known_items), (n,), generator=generator)].to(device)
+        negatives_all = known_items[torch.randint(len(known_items), (n,), generator=device_generator, device=device)]
         total = torch.zeros((), dtype=torch.float64, device=device)
         for start in range(0, n, config.batch_size):
             batch = order[start : start + config.batch_size]
