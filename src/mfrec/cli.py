@@ -412,14 +412,22 @@ def _parse_pairs(text: str) -> dict[str, float]:
 @click.option("--model", "model_path", required=True, type=click.Path(path_type=Path))
 @click.option("--item", required=True, help="raw item id")
 @click.option("-n", "n", type=int, default=10, show_default=True)
+@click.option(
+    "--shrinkage",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="weight cosine by n/(n+this), n = the item's ratings; 0 = plain cosine",
+)
 @FORMAT
-def similar(model_path: Path, item: str, n: int, fmt: str) -> None:
-    """Nearest items by cosine similarity of item factors, with titles."""
+def similar(model_path: Path, item: str, n: int, shrinkage: float, fmt: str) -> None:
+    """Nearest items by (support-weighted) cosine similarity of item factors, with titles."""
     from mfrec.estimator import MatrixFactorization
 
     model = MatrixFactorization.load(model_path)
     item = model.item_map_.coerce(item)
-    frame = model.similar_items(item, n).to_frame(query="query", score="similarity").drop(columns=["query"])
+    frame = model.similar_items(item, n, shrinkage=shrinkage).to_frame(query="query", score="similarity")
+    frame = frame.drop(columns=["query"])
     if fmt == "table":
         title = model.title(item)
         click.echo(f"items like {item}" + (f" ({title})" if title else "") + ":")
@@ -443,6 +451,30 @@ def predict(model_path: Path, user: str, item: str, fallback: bool) -> None:
     value = model.predict(np.array([u]), np.array([i]), unknown="fallback" if fallback else "error")[0]
     title = model.title(i)
     click.echo(f"{value:.3f}" + (f"  (user {user}, {title})" if title else ""))
+
+
+# ---------------------------------------------------------------- serve
+@cli.command()
+@click.argument("model_path", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to bind (loopback unless told)")
+@click.option("--port", default=8000, type=int, show_default=True)
+@click.option("--threads", default=1, type=int, show_default=True, help="torch threads per request")
+def serve(model_path: Path, host: str, port: int, threads: int) -> None:
+    """Serve MODEL over HTTP: the API under /v1 (OpenAPI at /docs) and a web page at /."""
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn
+    except ImportError:
+        raise click.ClickException("serving needs the serve extra: pip install 'mfrec[serve]'") from None
+    import torch
+
+    from mfrec.serve import create_app
+    from mfrec.store import load_model
+
+    torch.set_num_threads(max(1, threads))
+    app = create_app(load_model(model_path))
+    click.echo(f"serving {model_path} on http://{host}:{port}/ (API docs at /docs)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 # ------------------------------------------------------------- datasets

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from mfrec.config import MODEL_PRESETS, TrainConfig, preset
-from mfrec.data.csr import build_csr, csr_pairs
+from mfrec.data.csr import csr_order, csr_pairs
 from mfrec.data.idmap import IdMap
 from mfrec.data.ratings import Ratings
 from mfrec.errors import ConfigError, MfrecError, UnknownIdError
@@ -158,7 +159,11 @@ class MatrixFactorization:
         users = self.user_map_.get_indexer(ratings.user_map.raw(ratings.users))
         items = self.item_map_.get_indexer(ratings.item_map.raw(ratings.items))
         keep = (users >= 0) & (items >= 0)
-        self.seen_indptr_, self.seen_items_ = build_csr(users[keep], items[keep], len(self.user_map_))
+        users, items, values = users[keep], items[keep], ratings.ratings[keep]
+        self.seen_indptr_, order = csr_order(users, items, len(self.user_map_))
+        self.seen_items_ = items[order].astype(np.int64)
+        self.seen_ratings_ = values[order].astype(np.float32)
+        self.item_counts_ = np.bincount(self.seen_items_, minlength=len(self.item_map_))
         return self
 
     def seen_items(self, user: Any) -> np.ndarray:
@@ -166,6 +171,17 @@ class MatrixFactorization:
         self._check_fitted()
         u = self.user_map_.index_one(user)
         return self.item_map_.raw(self.seen_items_[self.seen_indptr_[u] : self.seen_indptr_[u + 1]])
+
+    def user_ratings(self, user: Any, n: int | None = None) -> pd.DataFrame:
+        """What ``user`` rated, best first: ``item, rating, title`` (the first ``n`` rows)."""
+        self._check_fitted()
+        u = self.user_map_.index_one(user)
+        span = slice(self.seen_indptr_[u], self.seen_indptr_[u + 1])
+        items, values = self.seen_items_[span], self.seen_ratings_[span]
+        order = np.argsort(-values, kind="stable")[: None if n is None else _check_n(n)]
+        return pd.DataFrame(
+            {"item": self.item_map_.raw(items[order]), "rating": values[order], "title": self._titles(items[order])}
+        )
 
     # ------------------------------------------------------------- predict
     def knows_user(self, user: Any) -> bool:
@@ -364,11 +380,16 @@ class MatrixFactorization:
         return self._package(np.array([None], dtype=object), pos, top)
 
     # ------------------------------------------------------------ similar
-    def similar_items(self, items: Any, n: int = 10) -> Recommendations:
-        """The ``n`` items nearest to each of ``items`` by cosine similarity of item factors, batch-first.
+    def similar_items(self, items: Any, n: int = 10, *, shrinkage: float = 20.0) -> Recommendations:
+        r"""The ``n`` items nearest to each of ``items`` in embedding space, batch-first.
 
-        Returns :class:`~mfrec.recommend.Recommendations` whose ``users`` are the
-        query items and whose ``scores`` are cosine similarities in [-1, 1].
+        Similarity is the cosine of item factors weighted by support,
+        :math:`\cos(q_i, q_j)\, n_j / (n_j + s)` with :math:`n_j` the ratings of
+        item ``j`` and :math:`s` = ``shrinkage``: rarely rated items have noisy
+        factor directions, and without the weight they crowd the top
+        (``shrinkage=0`` gives the plain cosine). Returns
+        :class:`~mfrec.recommend.Recommendations` whose ``users`` are the query
+        items and whose ``scores`` lie in [-1, 1].
         Items without training data (untrained factors) are never returned, and
         asking about one raises :class:`UnknownIdError`.
         """
@@ -383,6 +404,11 @@ class MatrixFactorization:
         with torch.no_grad():
             factors = torch.nn.functional.normalize(self.module_.item_factors().double(), dim=1)
             sims = factors[torch.as_tensor(index)] @ factors.T
+        if shrinkage < 0:
+            raise ConfigError(f"shrinkage must be >= 0, not {shrinkage}")
+        if shrinkage:
+            counts = torch.as_tensor(self.item_counts_, dtype=torch.float64)
+            sims = sims * counts / (counts + shrinkage)
         sims[:, ~self.module_.item_known] = -torch.inf
         sims[torch.arange(len(index)), torch.as_tensor(index)] = -torch.inf
         pos, top = masked_topk(sims, n)
@@ -420,14 +446,15 @@ class MatrixFactorization:
         item_map: IdMap,
         scale: tuple[float, float],
         titles: np.ndarray | None,
-        seen: tuple[np.ndarray, np.ndarray],
+        seen: tuple[np.ndarray, np.ndarray, np.ndarray],
         meta: dict,
     ) -> None:
         self.module_ = module.eval()
         self.user_map_, self.item_map_ = user_map, item_map
         self.scale_ = scale
         self.titles_ = titles
-        self.seen_indptr_, self.seen_items_ = seen
+        self.seen_indptr_, self.seen_items_, self.seen_ratings_ = seen
+        self.item_counts_ = np.bincount(self.seen_items_, minlength=len(item_map))
         self.dataset_ = meta.get("dataset", "")
         self.data_kind_ = meta.get("data_kind", "explicit")
         self.history_ = [EpochRecord(**r) for r in meta.get("history", [])]

@@ -2,8 +2,8 @@
 
 Layout of ``model.safetensors``:
 
-* tensors ``module.<name>`` (the ``nn.Module`` state), ``seen_indptr`` and
-  ``seen_items`` (CSR of the items each user rated), and ``user_ids`` /
+* tensors ``module.<name>`` (the ``nn.Module`` state), ``seen_indptr``,
+  ``seen_items`` and ``seen_ratings`` (CSR of what each user rated), and ``user_ids`` /
   ``item_ids`` when ids are integers;
 * metadata key ``mfrec``: JSON with the format version, mfrec version, model
   kind, the full training config, rating scale, string ids (when ids are
@@ -69,6 +69,7 @@ def save_model(model: MatrixFactorization, path: str | Path, *, metrics: dict | 
     tensors = {f"module.{k}": v.detach().cpu().contiguous() for k, v in model.module_.state_dict().items()}
     tensors["seen_indptr"] = torch.from_numpy(np.ascontiguousarray(model.seen_indptr_))
     tensors["seen_items"] = torch.from_numpy(np.ascontiguousarray(model.seen_items_))
+    tensors["seen_ratings"] = torch.from_numpy(np.ascontiguousarray(model.seen_ratings_))
     meta: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -158,7 +159,12 @@ def load_model(path: str | Path) -> MatrixFactorization:
         user_map = _idmap(tensors, meta, "user")
         item_map = _idmap(tensors, meta, "item")
         titles = np.array(meta["titles"], dtype=object) if meta.get("titles") is not None else None
-        seen = (tensors["seen_indptr"].numpy(), tensors["seen_items"].numpy())
+        seen_items = tensors["seen_items"].numpy()
+        # files written before seen ratings were stored: every seen item counts as rated 1
+        seen_ratings = (
+            tensors["seen_ratings"].numpy() if "seen_ratings" in tensors else np.ones(len(seen_items), np.float32)
+        )
+        seen = (tensors["seen_indptr"].numpy(), seen_items, seen_ratings)
         scale = (float(meta["scale"][0]), float(meta["scale"][1]))
     except MfrecError as exc:
         raise ModelFileError(f"{path}: {exc}") from None

@@ -1,0 +1,249 @@
+"""The HTTP API and page over one loaded model, built by a factory (no module-level app or model).
+
+Raw ids in and out; titles attached where the dataset has them. Every error is
+JSON ``{"status": code, "message": "..."}``: unknown user or item 404, invalid
+input 422 (FastAPI's ``detail`` list is kept beside the message), bodies over
+``max_body_bytes`` 413. A client cannot cause a 500.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+
+from mfrec._version import __version__
+from mfrec.errors import ConfigError, DataError, MfrecError, UnknownIdError
+
+MAX_BODY_BYTES = 1_000_000
+MAX_N = 1000
+RawId = int | str
+
+
+class Pair(BaseModel):
+    user: RawId
+    item: RawId
+
+
+class PredictRequest(BaseModel):
+    pairs: list[Pair] = Field(min_length=1, max_length=10_000)
+
+
+class ItemRating(BaseModel):
+    item: RawId
+    rating: float
+
+
+class NewUserRequest(BaseModel):
+    ratings: list[ItemRating] = Field(min_length=1, max_length=10_000)
+    n: int = Field(10, ge=1, le=MAX_N)
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"status": status, "message": message, **extra}, status_code=status)
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over ``limit`` bytes with 413, declared or streamed."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _error(413, f"request body over {self.limit:,} bytes")(scope, receive, send)
+            return
+        if declared is not None:
+            await self.app(scope, receive, send)
+            return
+        # No declared length (chunked): read the body up to the limit, then replay it.
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, receive, send)
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.limit:
+                await _error(413, f"request body over {self.limit:,} bytes")(scope, receive, send)
+                return
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _items(frame: pd.DataFrame, score: str) -> list[dict[str, Any]]:
+    return [
+        {"item": _plain(item), score: float(value), "title": title}
+        for item, value, title in zip(frame["item"], frame[score], frame["title"], strict=True)
+    ]
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """A FastAPI app serving ``model`` (a fitted or loaded :class:`~mfrec.MatrixFactorization`)."""
+    app = FastAPI(
+        title="mfrec",
+        version=__version__,
+        description="Recommendations from a matrix-factorization model. Raw ids in and out.",
+    )
+    titles = pd.Series(model.titles_ if model.titles_ is not None else [None] * len(model.item_map_), dtype=object)
+    searchable = titles.fillna("").str.lower()
+    trained_items = np.flatnonzero(model.module_.item_known.numpy())
+    trained_users = model.user_map_.raw(np.flatnonzero(model.module_.user_known.numpy()))
+    popularity = np.bincount(model.seen_items_, minlength=len(model.item_map_))  # ratings per item, for search order
+
+    @app.exception_handler(UnknownIdError)
+    async def unknown_id(request: Request, exc: UnknownIdError) -> JSONResponse:
+        return _error(404, str(exc))
+
+    @app.exception_handler(MfrecError)
+    async def invalid(request: Request, exc: MfrecError) -> JSONResponse:
+        status = 422 if isinstance(exc, ConfigError | DataError) else 500
+        return _error(status, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        message = f"{where}: {first.get('msg', 'invalid input')}" if where else "invalid input"
+        return _error(422, message, detail=jsonable(errors))
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/model")
+    def model_info() -> dict[str, Any]:
+        config = model.config
+        return {
+            "kind": config.model,
+            "predicts_ratings": model.predicts_ratings,
+            "embedding_dim": config.embedding_dim,
+            "n_users": len(model.user_map_),
+            "n_items": len(model.item_map_),
+            "trained_users": int(model.module_.user_known.sum()),
+            "trained_items": len(trained_items),
+            "dataset": model.dataset_,
+            "rating_scale": list(model.scale_),
+            "metrics": jsonable(getattr(model, "metrics_", {}) or {}),
+            "mfrec_version": __version__,
+        }
+
+    @app.get("/v1/users")
+    def users(offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=MAX_N)) -> dict[str, Any]:
+        page = trained_users[offset : offset + limit]
+        return {"total": len(trained_users), "offset": offset, "limit": limit, "users": [_plain(u) for u in page]}
+
+    @app.get("/v1/users/{user_id}/recommendations")
+    def recommendations(user_id: str, n: int = Query(10, ge=1, le=MAX_N), exclude_seen: bool = True) -> dict[str, Any]:
+        user = model.user_map_.coerce(user_id)
+        frame = model.recommend(user, n, exclude_seen=exclude_seen).to_frame()
+        return {"user": _plain(user), "items": _items(frame, "score")}
+
+    @app.get("/v1/users/{user_id}/ratings")
+    def user_ratings(user_id: str, n: int = Query(10, ge=1, le=MAX_N)) -> dict[str, Any]:
+        user = model.user_map_.coerce(user_id)
+        return {"user": _plain(user), "items": _items(model.user_ratings(user, n), "rating")}
+
+    @app.get("/v1/items/{item_id}/similar")
+    def similar(
+        item_id: str, n: int = Query(10, ge=1, le=MAX_N), shrinkage: float = Query(20.0, ge=0, le=1e6)
+    ) -> dict[str, Any]:
+        item = model.item_map_.coerce(item_id)
+        frame = model.similar_items(item, n, shrinkage=shrinkage).to_frame(query="query", score="similarity")
+        return {"item": _plain(item), "title": model.title(item), "items": _items(frame, "similarity")}
+
+    @app.get("/v1/items")
+    def search(
+        query: str = Query("", max_length=200),
+        offset: int = Query(0, ge=0),
+        limit: int = Query(20, ge=1, le=MAX_N),
+    ) -> dict[str, Any]:
+        """Items with training data whose title contains ``query`` (case-insensitive), most rated first."""
+        needle = query.strip().lower()
+        candidates = trained_items
+        if needle:
+            hits = searchable.iloc[trained_items].str.contains(needle, regex=False).to_numpy()
+            candidates = trained_items[hits]
+        counts = popularity
+        ordered = candidates[np.argsort(-counts[candidates], kind="stable")]
+        page = ordered[offset : offset + limit]
+        return {
+            "total": len(ordered),
+            "offset": offset,
+            "limit": limit,
+            "items": [
+                {"item": _plain(i), "title": t, "ratings": int(c)}
+                for i, t, c in zip(model.item_map_.raw(page), titles.iloc[page], counts[page], strict=True)
+            ],
+        }
+
+    @app.post("/v1/predict")
+    def predict(body: PredictRequest) -> dict[str, Any]:
+        users = np.array([model.user_map_.coerce(p.user) for p in body.pairs], dtype=object)
+        items = np.array([model.item_map_.coerce(p.item) for p in body.pairs], dtype=object)
+        values = model.predict(users, items, unknown="error")
+        return {
+            "predictions": [
+                {"user": _plain(u), "item": _plain(i), "rating": float(v)}
+                for u, i, v in zip(users, items, values, strict=True)
+            ]
+        }
+
+    @app.post("/v1/recommendations")
+    def new_user(body: NewUserRequest) -> dict[str, Any]:
+        ratings = {model.item_map_.coerce(r.item): r.rating for r in body.ratings}
+        frame = model.recommend_for_ratings(ratings, body.n).to_frame()
+        return {"items": _items(frame, "score")}
+
+    page = resources.files("mfrec.serve").joinpath("static/index.html").read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> str:
+        return page
+
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    return app
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types (numpy scalars and arrays, NaN as None)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)

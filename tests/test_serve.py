@@ -1,0 +1,148 @@
+"""The HTTP API: every endpoint's success case and each error code (404, 413, 422), never a 500."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient
+
+from mfrec import MatrixFactorization
+from mfrec.data import Ratings, split_ratings
+from mfrec.serve import create_app
+
+
+@pytest.fixture(scope="module")
+def model():
+    from tests.conftest import low_rank_ratings
+
+    data = low_rank_ratings()
+    titles = {raw: f"Movie {raw} ({1990 + raw % 30})" for raw in data.item_map.to_list()}
+    import pandas as pd
+
+    data = Ratings.from_arrays(
+        data.user_map.raw(data.users), data.item_map.raw(data.items), np.round(data.ratings * 2) / 2,
+        titles=pd.Series(titles), name="lowrank",
+    )  # fmt: skip
+    split = split_ratings(data, "random", seed=0)
+    return MatrixFactorization(epochs=5, patience=0, device="cpu", embedding_dim=4).fit(split.train, split.val)
+
+
+@pytest.fixture(scope="module")
+def client(model):
+    return TestClient(create_app(model, max_body_bytes=2000), raise_server_exceptions=False)
+
+
+def test_health_model_and_openapi(client):
+    assert client.get("/health").json() == {"status": "ok"}
+    info = client.get("/v1/model").json()
+    assert info["kind"] == "biased" and info["embedding_dim"] == 4 and info["n_items"] == 40
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/users/{user_id}/recommendations", "/v1/items/{item_id}/similar", "/v1/predict",
+            "/v1/recommendations", "/v1/items", "/v1/model", "/health"} <= set(paths)  # fmt: skip
+
+
+def test_user_recommendations(client, model):
+    body = client.get("/v1/users/100/recommendations?n=5").json()
+    assert body["user"] == 100 and len(body["items"]) == 5
+    assert [i["item"] for i in body["items"]] == model.recommend(100, 5).items[0].tolist()
+    assert body["items"][0]["title"].startswith("Movie ")
+    seen = set(model.seen_items(100).tolist())
+    assert not seen & {i["item"] for i in body["items"]}
+    everything = client.get("/v1/users/100/recommendations?n=40&exclude_seen=false").json()
+    assert seen & {i["item"] for i in everything["items"]}
+
+
+def test_user_ratings_and_user_list(client):
+    body = client.get("/v1/users/100/ratings?n=3").json()
+    ratings = [i["rating"] for i in body["items"]]
+    assert len(ratings) == 3 and ratings == sorted(ratings, reverse=True)
+    users = client.get("/v1/users?limit=5&offset=2").json()
+    assert users["total"] == 60 and len(users["users"]) == 5
+
+
+def test_similar_items(client):
+    body = client.get("/v1/items/1000/similar?n=3").json()
+    assert body["item"] == 1000 and len(body["items"]) == 3 and body["title"].startswith("Movie 1000")
+    assert all(-1 <= i["similarity"] <= 1 for i in body["items"])
+
+
+def test_predict(client, model):
+    body = client.post("/v1/predict", json={"pairs": [{"user": 100, "item": 1000}, {"user": "101", "item": 1001}]})
+    assert body.status_code == 200
+    values = [p["rating"] for p in body.json()["predictions"]]
+    np.testing.assert_allclose(values, model.predict([100, 101], [1000, 1001]), rtol=1e-6)
+
+
+def test_new_user_recommendations(client):
+    body = client.post("/v1/recommendations", json={"ratings": [{"item": 1000, "rating": 5}], "n": 4})
+    assert body.status_code == 200
+    items = [i["item"] for i in body.json()["items"]]
+    assert len(items) == 4 and 1000 not in items
+
+
+def test_title_search_with_pagination(client):
+    first = client.get("/v1/items?query=movie 101&limit=2").json()
+    assert first["total"] == 10  # Movie 1010 .. Movie 1019
+    second = client.get("/v1/items?query=MOVIE 101&limit=2&offset=2").json()
+    assert {i["item"] for i in first["items"]}.isdisjoint({i["item"] for i in second["items"]})
+    assert client.get("/v1/items?query=zzz").json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "pattern"),
+    [
+        ("get", "/v1/users/999/recommendations", None, 404, "unknown user 999"),
+        ("get", "/v1/users/abc/recommendations", None, 404, "unknown user 'abc'"),
+        ("get", "/v1/users/999/ratings", None, 404, "unknown user"),
+        ("get", "/v1/items/5/similar", None, 404, "unknown item 5"),
+        ("post", "/v1/predict", {"pairs": [{"user": 999, "item": 1000}]}, 404, "unknown user 999"),
+        ("post", "/v1/predict", {"pairs": [{"user": 100, "item": 5}]}, 404, "unknown item 5"),
+        ("post", "/v1/recommendations", {"ratings": [{"item": 5, "rating": 4}]}, 404, "unknown item 5"),
+        ("get", "/v1/users/100/recommendations?n=0", None, 422, "n"),
+        ("get", "/v1/users/100/recommendations?n=1001", None, 422, "n"),
+        ("get", "/v1/users/100/recommendations?n=ten", None, 422, "n"),
+        ("get", "/v1/items/1000/similar?n=-3", None, 422, "n"),
+        ("get", "/v1/items?limit=0", None, 422, "limit"),
+        ("post", "/v1/predict", {"pairs": []}, 422, "pairs"),
+        ("post", "/v1/predict", {"wrong": 1}, 422, "pairs"),
+        ("post", "/v1/recommendations", {"ratings": [{"item": 1000, "rating": 9}]}, 422, "outside"),
+        ("post", "/v1/recommendations", {"ratings": [{"item": 1000, "rating": 4}], "n": 5000}, 422, "n"),
+        ("post", "/v1/recommendations", {"ratings": [{"item": 1000}]}, 422, "rating"),
+    ],
+)
+def test_errors_are_json_with_a_message(client, method, path, body, status, pattern):
+    response = getattr(client, method)(path, **({"json": body} if body is not None else {}))
+    assert response.status_code == status, response.text
+    payload = response.json()
+    assert payload["status"] == status and pattern in payload["message"]
+
+
+def test_malformed_json_and_oversized_bodies(client):
+    response = client.post("/v1/predict", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 422 and "message" in response.json()
+    big = {"pairs": [{"user": 100, "item": 1000}] * 200}
+    response = client.post("/v1/predict", json=big)
+    assert response.status_code == 413 and "over 2,000 bytes" in response.json()["message"]
+
+    def chunks():
+        for _ in range(10):
+            yield b" " * 500
+
+    response = client.post("/v1/predict", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_ranking_model_predict_is_a_client_error(model):
+    from tests.conftest import low_rank_ratings
+
+    data = low_rank_ratings()
+    ranker = MatrixFactorization(model="implicit_als", embedding_dim=4, epochs=2, device="cpu").fit(data)
+    client = TestClient(create_app(ranker), raise_server_exceptions=False)
+    response = client.post("/v1/predict", json={"pairs": [{"user": 100, "item": 1000}]})
+    assert response.status_code == 422 and "needs a rating model" in response.json()["message"]
+    assert client.get("/v1/users/100/recommendations").status_code == 200
+
+
+def test_page_is_served(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "<title>mfrec</title>" in page.text and "/v1/recommendations" in page.text
