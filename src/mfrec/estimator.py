@@ -112,6 +112,7 @@ class MatrixFactorization:
             else:
                 history, kept = fit_bpr(module, train_t, config, generator=generator, validate=validate,
                                         progress=progress, on_epoch=on_epoch)  # fmt: skip
+        module.zero_unknown_rows()
         self.module_ = module.cpu().eval()
         self.history_ = history
         self.best_epoch_ = kept
@@ -305,7 +306,7 @@ class MatrixFactorization:
         for start in range(0, len(idx), chunk_size):
             chunk = torch.as_tensor(idx[start : start + chunk_size], dtype=torch.long)
             with torch.no_grad():
-                scores = self._scale(self.module_.score_users(chunk).double())
+                scores = self._scale(self.module_.score_users(chunk))
             scores[:, base_mask] = -torch.inf
             if exclude_seen:
                 rows, cols = csr_pairs(self.seen_indptr_, self.seen_items_, chunk.numpy())
@@ -320,7 +321,7 @@ class MatrixFactorization:
 
     def _item_mask(self, items: Any, exclude: Any) -> torch.Tensor:
         """True for items that must never be recommended: untrained, outside ``items``, in ``exclude``."""
-        mask = ~self.module_.item_known.clone()
+        mask = ~self.module_.item_known
         if items is not None:
             allowed = torch.zeros_like(mask)
             allowed[torch.as_tensor(self.item_map_.index(np.atleast_1d(np.asarray(items, dtype=object))))] = True
@@ -449,6 +450,7 @@ class MatrixFactorization:
         seen: tuple[np.ndarray, np.ndarray, np.ndarray],
         meta: dict,
     ) -> None:
+        module.zero_unknown_rows()
         self.module_ = module.eval()
         self.user_map_, self.item_map_ = user_map, item_map
         self.scale_ = scale

@@ -52,7 +52,7 @@ def masked_topk(scores: torch.Tensor, n: int) -> tuple[np.ndarray, np.ndarray]:
     """``(indices, scores)`` of the ``n`` best entries per row; masked entries are ``-inf``."""
     k = min(n, scores.shape[-1])
     top, pos = torch.topk(scores, k, dim=-1)
-    return pos.numpy(), top.numpy()
+    return pos.numpy(), top.double().numpy()
 
 
 def write_recommendations(

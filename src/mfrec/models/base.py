@@ -54,6 +54,21 @@ class FactorModel(nn.Module):
             self.user_known[users] = True
             self.item_known[items] = True
             self.global_mean.fill_(targets.double().mean().item() if len(targets) else 0.0)
+        self.zero_unknown_rows()
+
+    @torch.no_grad()
+    def zero_unknown_rows(self) -> None:
+        """Zero every ``user_*``/``item_*`` embedding row of an unknown user or item.
+
+        Unknown rows never receive a gradient, so zeroing them changes no trained
+        value; afterwards their factors and biases contribute exactly nothing, and
+        scoring needs no masks (a user without training data scores by the
+        learned item side, an unknown item by the user side).
+        """
+        for name, child in self.named_children():
+            if isinstance(child, nn.Embedding) and name.startswith(("user_", "item_")):
+                known = self.user_known if name.startswith("user_") else self.item_known
+                child.weight[~known] = 0.0
 
     def known(
         self, users: torch.Tensor, items: torch.Tensor

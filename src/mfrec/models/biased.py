@@ -55,12 +55,11 @@ class BiasedMF(RatingModel):
         return self.user_bias(users).squeeze(-1).pow(2) + self.item_bias(items).squeeze(-1).pow(2)
 
     def score_users(self, users: torch.Tensor) -> torch.Tensor:
-        ku = self.user_known[users][:, None]
-        ki = self.item_known[None, :]
-        bu = self.user_bias(users) * ku
-        bi = (self.item_bias.weight.squeeze(-1) * self.item_known)[None, :]
-        dot = (self.user_embedding(users) @ self.item_embedding.weight.T) * (ku & ki)
-        return self.global_mean + bu + bi + dot
+        # unknown rows are zero after training (zero_unknown_rows), so no masks are needed here
+        offsets = self.global_mean + self.user_bias(users)  # (B, 1)
+        return torch.addmm(self.item_bias.weight.T, self.user_embedding(users), self.item_embedding.weight.T).add_(
+            offsets
+        )
 
     has_bias = True
 

@@ -93,6 +93,17 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+def _top(recs, score: str = "score") -> list[dict[str, Any]]:
+    """The first row of a :class:`~mfrec.recommend.Recommendations` as JSON-ready dicts (padding dropped)."""
+    valid = np.isfinite(recs.scores[0])
+    return [
+        {"item": item, score: value, "title": title}
+        for item, value, title in zip(
+            recs.items[0][valid].tolist(), recs.scores[0][valid].tolist(), recs.titles[0][valid].tolist(), strict=True
+        )
+    ]
+
+
 def _items(frame: pd.DataFrame, score: str) -> list[dict[str, Any]]:
     return [
         {"item": _plain(item), score: float(value), "title": title}
@@ -161,10 +172,12 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
         return {"total": len(trained_users), "offset": offset, "limit": limit, "users": [_plain(u) for u in page]}
 
     @app.get("/v1/users/{user_id}/recommendations")
-    def recommendations(user_id: str, n: int = Query(10, ge=1, le=MAX_N), exclude_seen: bool = True) -> dict[str, Any]:
+    async def recommendations(
+        user_id: str, n: int = Query(10, ge=1, le=MAX_N), exclude_seen: bool = True
+    ) -> dict[str, Any]:
+        # async: about a millisecond of torch work, cheaper inline than a thread-pool hop
         user = model.user_map_.coerce(user_id)
-        frame = model.recommend(user, n, exclude_seen=exclude_seen).to_frame()
-        return {"user": _plain(user), "items": _items(frame, "score")}
+        return {"user": _plain(user), "items": _top(model.recommend(user, n, exclude_seen=exclude_seen))}
 
     @app.get("/v1/users/{user_id}/ratings")
     def user_ratings(user_id: str, n: int = Query(10, ge=1, le=MAX_N)) -> dict[str, Any]:
@@ -176,8 +189,8 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
         item_id: str, n: int = Query(10, ge=1, le=MAX_N), shrinkage: float = Query(20.0, ge=0, le=1e6)
     ) -> dict[str, Any]:
         item = model.item_map_.coerce(item_id)
-        frame = model.similar_items(item, n, shrinkage=shrinkage).to_frame(query="query", score="similarity")
-        return {"item": _plain(item), "title": model.title(item), "items": _items(frame, "similarity")}
+        recs = model.similar_items(item, n, shrinkage=shrinkage)
+        return {"item": _plain(item), "title": model.title(item), "items": _top(recs, "similarity")}
 
     @app.get("/v1/items")
     def search(
@@ -219,8 +232,7 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     @app.post("/v1/recommendations")
     def new_user(body: NewUserRequest) -> dict[str, Any]:
         ratings = {model.item_map_.coerce(r.item): r.rating for r in body.ratings}
-        frame = model.recommend_for_ratings(ratings, body.n).to_frame()
-        return {"items": _items(frame, "score")}
+        return {"items": _top(model.recommend_for_ratings(ratings, body.n))}
 
     page = resources.files("mfrec.serve").joinpath("static/index.html").read_text(encoding="utf-8")
 
