@@ -146,3 +146,14 @@ def test_ranking_model_predict_is_a_client_error(model):
 def test_page_is_served(client):
     page = client.get("/")
     assert page.status_code == 200 and "<title>mfrec</title>" in page.text and "/v1/recommendations" in page.text
+
+
+def test_oversized_new_user_body_is_413(client):
+    ratings = [{"item": 1000, "rating": 4}] * 100
+    response = client.post("/v1/recommendations", json={"ratings": ratings, "n": 5})
+    assert response.status_code == 413 and response.json()["status"] == 413
+
+
+def test_unknown_path_is_a_json_404(client):
+    response = client.get("/v1/nothing-here")
+    assert response.status_code == 404
