@@ -165,3 +165,34 @@ def test_cuda_without_gpu_is_a_clear_error(lowrank, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="no CUDA GPU"):
         MatrixFactorization(device="cuda").fit(lowrank)
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [
+        ("biased", {"optimizer": "adam", "patience": 2}),
+        ("dot", {"optimizer": "sgd", "learning_rate": 0.5}),
+        ("biased", {"optimizer": "sparse_adam"}),
+        ("biased", {"optimizer": "adagrad", "learning_rate": 0.05}),
+        ("implicit_als", {"regularization": 1.0}),
+        ("bpr", {"patience": 0}),
+    ],
+)
+def test_an_interrupted_fit_resumes_to_the_same_model(lowrank, tmp_path, kind, options):
+    split = split_ratings(lowrank, "random", seed=0)
+    config = {"model": kind, "epochs": 10, "patience": 0, "device": "cpu", "embedding_dim": 4, "batch_size": 128}
+    config.update(options)
+    reference = MatrixFactorization(**config).fit(split.train, split.val)
+
+    def interrupt(record):
+        if record.epoch == 4:
+            raise KeyboardInterrupt
+
+    path = tmp_path / "checkpoint.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        MatrixFactorization(**config).fit(split.train, split.val, on_epoch=interrupt, checkpoint=path)
+    resumed = MatrixFactorization(**config).fit(split.train, split.val, checkpoint=path)
+    for key, value in reference.module_.state_dict().items():
+        assert torch.equal(value, resumed.module_.state_dict()[key]), key
+    assert [r.epoch for r in resumed.history_] == [r.epoch for r in reference.history_]
+    assert resumed.best_epoch_ == reference.best_epoch_

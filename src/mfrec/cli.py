@@ -155,13 +155,24 @@ def cli() -> None:
 @click.option("--holdout", type=int, default=1, show_default=True, help="k for --split temporal-user")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="run folder [runs/<dataset>-<preset>]")
 @click.option("--overwrite", is_flag=True, help="replace an existing run folder (only once the new one is complete)")
+@click.option(
+    "--resume",
+    "resume",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="continue the interrupted run that was writing this run folder (its own config is used)",
+)
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar or log lines")
 @click.option("--json", "as_json", is_flag=True, help="print metrics as JSON")
 def train(**kw: Any) -> None:
     """Train a model and write a run folder (config, split, history, metrics, plot, model)."""
     from mfrec.config import MODEL_PRESETS, RunConfig, SplitConfig, load_config_file, preset
-    from mfrec.run import train_run
 
+    if kw["resume"] is not None:
+        from mfrec.run import resume_config
+
+        config = resume_config(kw["resume"])
+        return _train(config, kw["resume"], kw, resume=True)
     if bool(kw["dataset"]) == bool(kw["ratings_file"]):
         raise click.UsageError("give exactly one of --dataset NAME or --ratings FILE")
     overrides = load_config_file(kw["config_file"]) if kw["config_file"] else {}
@@ -192,6 +203,13 @@ def train(**kw: Any) -> None:
     )
     name = kw["dataset"] or Path(kw["ratings_file"]).stem
     out = kw["out"] or Path("runs") / f"{name}-{kw['preset']}"
+    _train(config, out, kw, resume=False)
+
+
+def _train(config, out: Path, kw: dict[str, Any], *, resume: bool) -> None:
+    from mfrec.run import train_run
+
+    train_config = config.train
     quiet = kw["quiet"]
     log = (lambda _: None) if quiet else (lambda line: click.echo(line, err=True))
     interactive = sys.stderr.isatty()
@@ -220,6 +238,7 @@ def train(**kw: Any) -> None:
         on_duplicates=kw["duplicates"],
         log=log,
         on_epoch=None if quiet or interactive else epoch_line,
+        resume=resume,
     )
     if kw["as_json"]:
         click.echo(json.dumps(result.metrics, indent=2))

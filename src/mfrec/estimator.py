@@ -68,11 +68,14 @@ class MatrixFactorization:
         *,
         progress: bool = False,
         on_epoch: Callable[[EpochRecord], None] | None = None,
+        checkpoint: str | Path | None = None,
     ) -> MatrixFactorization:
         """Train on ``train``; with ``val``, early-stop on its RMSE (NDCG@10 for ranking models).
 
         ``train`` and ``val`` must share id maps (parts of one :class:`~mfrec.data.Split`).
-        Returns ``self``.
+        With ``checkpoint`` (a file path), the training state is written there
+        after every epoch, atomically, and an existing checkpoint is resumed:
+        the result is the same as an uninterrupted fit. Returns ``self``.
         """
         config = self.config
         if len(train) == 0:
@@ -93,10 +96,15 @@ class MatrixFactorization:
         module.to(device)
         module.mark_known(*train_t)
         has_val = val is not None and len(val) > 0
+        saver = None
+        if checkpoint is not None:
+            from mfrec.training.checkpoint import Checkpoint
+
+            saver = Checkpoint(checkpoint)
         if config.predicts_ratings:
             history, kept = fit_module(
                 module, train_t, self._tensors(val, device) if has_val else None, config,
-                scale=train.scale, generator=generator, progress=progress, on_epoch=on_epoch,
+                scale=train.scale, generator=generator, progress=progress, on_epoch=on_epoch, checkpoint=saver,
             )  # fmt: skip
         else:
             validate = None
@@ -108,10 +116,10 @@ class MatrixFactorization:
 
             if config.model == "implicit_als":
                 history, kept = fit_als(module, train_t, config, validate=validate, progress=progress,
-                                        on_epoch=on_epoch)  # fmt: skip
+                                        on_epoch=on_epoch, checkpoint=saver)  # fmt: skip
             else:
                 history, kept = fit_bpr(module, train_t, config, generator=generator, validate=validate,
-                                        progress=progress, on_epoch=on_epoch)  # fmt: skip
+                                        progress=progress, on_epoch=on_epoch, checkpoint=saver)  # fmt: skip
         module.zero_unknown_rows()
         self.module_ = module.cpu().eval()
         self.history_ = history
@@ -459,7 +467,7 @@ class MatrixFactorization:
         self.item_counts_ = np.bincount(self.seen_items_, minlength=len(item_map))
         self.dataset_ = meta.get("dataset", "")
         self.data_kind_ = meta.get("data_kind", "explicit")
-        self.history_ = [EpochRecord(**r) for r in meta.get("history", [])]
+        self.history_ = [EpochRecord(**{"seconds": 0.0, **r}) for r in meta.get("history", [])]
         self.best_epoch_ = meta.get("best_epoch", 0)
         self.metrics_ = meta.get("metrics") or {}
 

@@ -94,13 +94,24 @@ def ranking_baselines(split: Split, k: int = 10) -> dict[str, dict[str, dict[str
     }
 
 
-def prepare_output(out: str | Path, overwrite: bool) -> Path:
+def work_folder(out: str | Path) -> Path:
+    """Where an unfinished run keeps its config and per-epoch checkpoint: ``.<name>.work`` beside ``out``."""
+    out = Path(out)
+    return out.parent / f".{out.name}.work"
+
+
+def prepare_output(out: str | Path, overwrite: bool, resume: bool = False) -> Path:
     """Check that ``out`` can be written before any training time is spent."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise OutputError(f"{out}: a run folder already exists; pass --overwrite or choose another --out")
+    if work_folder(out).exists() and not resume and not overwrite:
+        raise OutputError(
+            f"{out}: an interrupted run of this folder can be resumed (mfrec train --resume {out}); "
+            "pass --overwrite to start over"
+        )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=out.parent, prefix=".mfrec-probe-", delete=True)  # noqa: SIM115
@@ -120,9 +131,23 @@ def train_run(
     on_duplicates: str = "keep-latest",
     log: Callable[[str], None] = lambda _: None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    resume: bool = False,
 ) -> RunResult:
-    """Run ``config`` and write the run folder at ``out`` (see the module docstring)."""
-    out = prepare_output(out, overwrite)
+    """Run ``config`` and write the run folder at ``out`` (see the module docstring).
+
+    While training, ``.<name>.work/`` beside ``out`` holds the config and a checkpoint
+    written after every epoch; ``resume=True`` continues from it (see
+    :func:`resume_config`). The work folder is removed once the run folder is complete.
+    """
+    out = prepare_output(out, overwrite, resume)
+    work = work_folder(out)
+    if not resume and work.exists():
+        shutil.rmtree(work)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write to {work}: {exc.strerror or exc}") from None
     started = time.perf_counter()
     data = load_data(config, data_path, on_duplicates)
     dropped = data.info.get("duplicates_dropped", 0)
@@ -146,7 +171,12 @@ def train_run(
         f"on {device}"
     )
     fit_started = time.perf_counter()
-    model = MatrixFactorization(config.train).fit(split.train, split.val, progress=progress, on_epoch=on_epoch)
+    checkpoint = work / "checkpoint.safetensors"
+    if resume and checkpoint.exists():
+        log(f"resuming from {checkpoint}")
+    model = MatrixFactorization(config.train).fit(
+        split.train, split.val, progress=progress, on_epoch=on_epoch, checkpoint=checkpoint
+    )
     fit_seconds = time.perf_counter() - fit_started
     ranking = {part: model.evaluate_ranking(split.part(part), train=split.train, k=10) for part in ("val", "test")}
     model_metrics = (
@@ -171,8 +201,31 @@ def train_run(
     }
     model.set_seen(data)  # recommendations exclude everything a user rated, in any part
     metrics["total_seconds"] = time.perf_counter() - started
-    path = _write_run(out, config, split, model, metrics, overwrite)
+    path = _write_run(out, config, split, model, metrics, overwrite or resume)
+    shutil.rmtree(work, ignore_errors=True)
     return RunResult(path, model, split, metrics)
+
+
+def resume_config(out: str | Path) -> RunConfig:
+    """The config of the interrupted run that was writing ``out``."""
+    from mfrec.config import RunConfig, SplitConfig, train_config_from_dict
+
+    work = work_folder(out)
+    try:
+        values = json.loads((work / "config.json").read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{out}: no interrupted run to resume (no {work / 'config.json'})") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{work / 'config.json'}: unreadable ({exc})") from None
+    split = values["split"]
+    return RunConfig(
+        preset=values["preset"],
+        dataset=values["dataset"],
+        ratings_file=values["ratings_file"],
+        columns=values["columns"],
+        split=SplitConfig(split["method"], tuple(split["fractions"]), split["seed"], split["holdout"]),
+        train=train_config_from_dict(values["train"]),
+    )
 
 
 def _prefixed(ranking: dict[str, float]) -> dict[str, float]:

@@ -82,8 +82,8 @@ def save_model(model: MatrixFactorization, path: str | Path, *, metrics: dict | 
         "dataset": model.dataset_,
         "data_kind": model.data_kind_,
         "best_epoch": model.best_epoch_,
-        "history": [r.to_dict() for r in model.history_],
-        "metrics": metrics if metrics is not None else getattr(model, "metrics_", {}),
+        "history": [_without_timing(r.to_dict()) for r in model.history_],
+        "metrics": _without_timing(metrics if metrics is not None else getattr(model, "metrics_", {})),
     }
     for side, idmap in (("user", model.user_map_), ("item", model.item_map_)):
         if idmap.is_integer:
@@ -107,6 +107,11 @@ def save_model(model: MatrixFactorization, path: str | Path, *, metrics: dict | 
     except OSError as exc:
         raise OutputError(f"cannot write the model to {path}: {exc.strerror or exc}") from None
     return path
+
+
+def _without_timing(values: dict) -> dict:
+    """Drop wall-clock fields (``seconds``, ``*_seconds``) so one seed gives one byte-identical file."""
+    return {k: v for k, v in values.items() if k != "seconds" and not k.endswith("_seconds")}
 
 
 def read_header(path: str | Path) -> dict[str, Any]:

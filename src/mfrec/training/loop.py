@@ -121,10 +121,39 @@ def _rmse_stars(module: RatingModel, data: Tensors, divisor: float, scale: tuple
     return (total / max(len(targets), 1)).sqrt()
 
 
-def _bar(config: TrainConfig, progress: bool):
+def _bar(config: TrainConfig, progress: bool, start: int = 1):
     from tqdm.auto import tqdm
 
-    return tqdm(range(1, config.epochs + 1), desc="training", unit="epoch", disable=not progress, leave=False)
+    return tqdm(
+        range(start, config.epochs + 1),
+        desc="training",
+        unit="epoch",
+        disable=not progress,
+        leave=False,
+        initial=start - 1,
+        total=config.epochs,
+    )
+
+
+def _resume(checkpoint, module, optimizer, generators, stopper, config) -> tuple[int, list[EpochRecord]]:
+    """Restore a checkpoint when there is one: returns ``(first epoch to run, history so far)``."""
+    if checkpoint is None or not checkpoint.exists():
+        return 1, []
+    last, history, finished = checkpoint.restore(
+        module=module, optimizer=optimizer, generators=generators, stopper=stopper
+    )
+    return (config.epochs + 1 if finished else last + 1), history
+
+
+def _end_epoch(checkpoint, record, history, stopper, config, module, optimizer, generators) -> bool:
+    """Early-stopping decision for the epoch just run, then a checkpoint; True to stop."""
+    stop = stopper.update(record)
+    if checkpoint is not None:
+        checkpoint.save(
+            epoch=record.epoch, module=module, optimizer=optimizer, generators=generators, stopper=stopper,
+            history=history, finished=stop or record.epoch >= config.epochs,
+        )  # fmt: skip
+    return stop
 
 
 def _finish(record: EpochRecord, bar, on_epoch) -> None:
@@ -155,6 +184,7 @@ def fit_module(
     generator: torch.Generator,
     progress: bool = False,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    checkpoint=None,
 ) -> tuple[list[EpochRecord], int]:
     """Train a rating model in place on (users, items, targets) tensors already on its device.
 
@@ -172,9 +202,10 @@ def fit_module(
     device = targets.device
     optimizer = make_optimizer(config, module)
     reg, bias_reg, divisor = config.regularization, config.bias_regularization, config.rating_divisor
-    history: list[EpochRecord] = []
     stopper = EarlyStopping(module, config.patience)
-    bar = _bar(config, progress)
+    generators = {"shuffle": generator}
+    start, history = _resume(checkpoint, module, optimizer, generators, stopper, config)
+    bar = _bar(config, progress, start)
     module.train()
     for epoch in bar:
         started = time.perf_counter()
@@ -204,7 +235,7 @@ def fit_module(
         record = EpochRecord(epoch, math.sqrt(train_mse) * divisor, val_rmse, time.perf_counter() - started)
         history.append(record)
         _finish(record, bar, on_epoch)
-        if stopper.update(record):
+        if _end_epoch(checkpoint, record, history, stopper, config, module, optimizer, generators):
             break
     bar.close()
     return _done(module, history, stopper)
@@ -228,6 +259,7 @@ def fit_bpr(
     validate: Callable[[], float] | None = None,
     progress: bool = False,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    checkpoint=None,
 ) -> tuple[list[EpochRecord], int]:
     """Train BPR in place: each epoch, every observed pair once with one uniformly drawn known item as negative.
 
@@ -240,9 +272,10 @@ def fit_bpr(
     # negatives are drawn on the device, from a device generator seeded by the run's generator
     device_generator = torch.Generator(device=device).manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
     optimizer = make_optimizer(config, module)
-    history: list[EpochRecord] = []
     stopper = EarlyStopping(module, config.patience)
-    bar = _bar(config, progress)
+    generators = {"shuffle": generator, "negatives": device_generator}
+    start, history = _resume(checkpoint, module, optimizer, generators, stopper, config)
+    bar = _bar(config, progress, start)
     module.train()
     for epoch in bar:
         started = time.perf_counter()
@@ -267,7 +300,7 @@ def fit_bpr(
         record = EpochRecord(epoch, None, None, time.perf_counter() - started, train_loss, val_ndcg)
         history.append(record)
         _finish(record, bar, on_epoch)
-        if stopper.update(record):
+        if _end_epoch(checkpoint, record, history, stopper, config, module, optimizer, generators):
             break
     bar.close()
     return _done(module, history, stopper)
@@ -281,13 +314,14 @@ def fit_als(
     validate: Callable[[], float] | None = None,
     progress: bool = False,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    checkpoint=None,
 ) -> tuple[list[EpochRecord], int]:
     """Run ``config.epochs`` implicit-ALS iterations in place; weights are ratings/counts or 1 (``confidence``)."""
     users, items, values = train
     weights = values if config.confidence == "rating" else torch.ones_like(values)
-    history: list[EpochRecord] = []
     stopper = EarlyStopping(module, config.patience)
-    bar = _bar(config, progress)
+    start, history = _resume(checkpoint, module, None, {}, stopper, config)
+    bar = _bar(config, progress, start)
     for epoch in bar:
         started = time.perf_counter()
         module.als_iteration(users, items, weights.to(torch.float32), config)
@@ -295,7 +329,7 @@ def fit_als(
         record = EpochRecord(epoch, None, None, time.perf_counter() - started, None, val_ndcg)
         history.append(record)
         _finish(record, bar, on_epoch)
-        if stopper.update(record):
+        if _end_epoch(checkpoint, record, history, stopper, config, module, None, {}):
             break
     bar.close()
     return _done(module, history, stopper)
