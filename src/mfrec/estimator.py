@@ -21,7 +21,7 @@ from mfrec.config import MODEL_PRESETS, TrainConfig, preset
 from mfrec.data.csr import csr_order, csr_pairs
 from mfrec.data.idmap import IdMap
 from mfrec.data.ratings import Ratings
-from mfrec.errors import ConfigError, MfrecError, UnknownIdError
+from mfrec.errors import ConfigError, DataError, MfrecError, UnknownIdError
 from mfrec.evaluation.metrics import rating_metrics
 from mfrec.evaluation.ranking import evaluate_ranking
 from mfrec.models import MODELS, FactorModel
@@ -82,6 +82,17 @@ class MatrixFactorization:
             raise ConfigError("cannot fit on zero training ratings")
         if val is not None and (val.user_map != train.user_map or val.item_map != train.item_map):
             raise ConfigError("train and val must come from one dataset (the same id maps)")
+        check_trainable(train)
+        if (
+            config.predicts_ratings
+            and train.kind == "explicit"
+            and len(train)
+            and train.ratings.min() == train.ratings.max()
+        ):
+            raise DataError(
+                f"{train.name}: all {len(train):,} training ratings are {float(train.ratings[0]):g}, so a rating model "
+                "has nothing to learn; use --model implicit_als for interactions"
+            )
         if config.predicts_ratings and train.kind == "implicit":
             raise ConfigError(
                 f"the {config.model!r} model predicts ratings, and these interactions have none; "
@@ -470,6 +481,15 @@ class MatrixFactorization:
         self.history_ = [EpochRecord(**{"seconds": 0.0, **r}) for r in meta.get("history", [])]
         self.best_epoch_ = meta.get("best_epoch", 0)
         self.metrics_ = meta.get("metrics") or {}
+
+
+def check_trainable(data: Ratings) -> None:
+    """Refuse data with fewer than two users or two items: there is nothing to factorize."""
+    users, items = np.unique(data.users).size, np.unique(data.items).size
+    if users < 2 or items < 2:
+        raise DataError(
+            f"{data.name}: {users} user(s) and {items} item(s); matrix factorization needs at least two of each"
+        )
 
 
 def _remap(ratings: Ratings, user_map: IdMap, item_map: IdMap) -> Ratings:

@@ -31,8 +31,8 @@ import pandas as pd
 
 from mfrec.config import RunConfig
 from mfrec.data import Columns, Ratings, Split, load_dataset, read_ratings, split_ratings
-from mfrec.errors import ConfigError, OutputError
-from mfrec.estimator import MatrixFactorization
+from mfrec.errors import ConfigError, MfrecError, OutputError
+from mfrec.estimator import MatrixFactorization, check_trainable
 from mfrec.evaluation.baselines import BiasBaseline, GlobalMean
 from mfrec.evaluation.metrics import rating_metrics
 from mfrec.evaluation.plots import plot_history
@@ -141,13 +141,6 @@ def train_run(
     """
     out = prepare_output(out, overwrite, resume)
     work = work_folder(out)
-    if not resume and work.exists():
-        shutil.rmtree(work)
-    try:
-        work.mkdir(parents=True, exist_ok=True)
-        (work / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-    except OSError as exc:
-        raise OutputError(f"cannot write to {work}: {exc.strerror or exc}") from None
     started = time.perf_counter()
     data = load_data(config, data_path, on_duplicates)
     dropped = data.info.get("duplicates_dropped", 0)
@@ -155,6 +148,7 @@ def train_run(
         f"data: {data.name}: {len(data):,} ratings, {data.n_users:,} users, {data.n_items:,} items"
         + (f" ({dropped} duplicate pairs dropped, latest kept)" if dropped else "")
     )
+    check_trainable(data)
     s = config.split
     split = split_ratings(data, s.method, fractions=s.fractions, seed=s.seed, holdout=s.holdout)
     sizes = split.sizes()
@@ -171,12 +165,23 @@ def train_run(
         f"on {device}"
     )
     fit_started = time.perf_counter()
+    if not resume and work.exists():
+        shutil.rmtree(work)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write to {work}: {exc.strerror or exc}") from None
     checkpoint = work / "checkpoint.safetensors"
     if resume and checkpoint.exists():
         log(f"resuming from {checkpoint}")
-    model = MatrixFactorization(config.train).fit(
-        split.train, split.val, progress=progress, on_epoch=on_epoch, checkpoint=checkpoint
-    )
+    try:
+        model = MatrixFactorization(config.train).fit(
+            split.train, split.val, progress=progress, on_epoch=on_epoch, checkpoint=checkpoint
+        )
+    except MfrecError:  # divergence or bad data would fail again on resume: keep nothing
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     fit_seconds = time.perf_counter() - fit_started
     ranking = {part: model.evaluate_ranking(split.part(part), train=split.train, k=10) for part in ("val", "test")}
     model_metrics = (

@@ -181,6 +181,7 @@ def read_movielens(source: Source, on_duplicates: str = "keep-latest") -> Rating
         on_duplicates=on_duplicates,
         titles=titles,
         name=spec.name,
+        integer_ids=True,
     )
 
 

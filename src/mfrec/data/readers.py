@@ -116,6 +116,7 @@ def validate_frame(
     titles: pd.Series | None = None,
     name: str | None = None,
     implicit: bool = False,
+    integer_ids: bool = False,
 ) -> Ratings:
     """Check a raw table and turn it into :class:`Ratings`.
 
@@ -144,8 +145,8 @@ def validate_frame(
     def row_of(position: int) -> int:
         return int(position) + 1 + header_lines
 
-    users = _ids(frame[columns.user], "user", source, row_of)
-    items = _ids(frame[columns.item], "item", source, row_of)
+    users = _ids(frame[columns.user], "user", source, row_of, integer_ids)
+    items = _ids(frame[columns.item], "item", source, row_of, integer_ids)
     if columns.rating is None:
         ratings = np.ones(len(frame))
     else:
@@ -251,7 +252,8 @@ def read_ratings(
     )
 
 
-def _ids(column: pd.Series, what: str, source: str, row_of) -> np.ndarray:
+def _ids(column: pd.Series, what: str, source: str, row_of, integer: bool = False) -> np.ndarray:
+    """Integer ids when every id is an integer, else strings; ``integer=True`` requires integers."""
     values = column.to_numpy()
     if values.dtype.kind in "iu":
         return values.astype(np.int64)
@@ -259,11 +261,13 @@ def _ids(column: pd.Series, what: str, source: str, row_of) -> np.ndarray:
     empty = np.flatnonzero((text == "").to_numpy() | column.isna().to_numpy())
     if len(empty):
         raise DataError(f"{source}, row {row_of(empty[0])}: {what} id is missing")
-    numbers = pd.to_numeric(text, errors="coerce")
-    if numbers.notna().all():
-        as_float = numbers.to_numpy(dtype=np.float64)
-        if np.all(as_float == np.floor(as_float)) and np.all(np.abs(as_float) < 2**62):
-            return as_float.astype(np.int64)
+    numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+    whole = np.isfinite(numbers) & (numbers == np.floor(numbers)) & (np.abs(numbers) < 2**62)
+    if whole.all():
+        return numbers.astype(np.int64)
+    if integer:
+        k = int(np.flatnonzero(~whole)[0])
+        raise DataError(f"{source}, row {row_of(k)}: {what} id {text.iloc[k]!r} is not an integer")
     return text.to_numpy(dtype=object).astype(str)
 
 

@@ -1,0 +1,202 @@
+"""The bad-input corpus: each case is a typed error in the library and one line plus a non-zero
+exit at the CLI, with no traceback and no output that looks complete."""
+
+import errno
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+from mfrec import MatrixFactorization, errors, load_model
+from mfrec.cli import main
+from mfrec.data import Columns, load_dataset, read_ratings
+
+GOOD_ROWS = "".join(f"{u},{i},{(u * 7 + i) % 9 / 2 + 0.5},{u * 100 + i}\n" for u in range(1, 9) for i in range(1, 9))
+HEADER = "user,item,rating,timestamp\n"
+
+
+def write(tmp_path, text, name="ratings.csv"):
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+# (name, file contents, extra CLI args, expected library error, message pattern)
+FILE_CASES = [
+    ("malformed line", HEADER + GOOD_ROWS + '1,"2,3,4\n', [], errors.DataError, r"malformed"),
+    ("wrong delimiter", HEADER.replace(",", ";") + GOOD_ROWS.replace(",", ";"), [], errors.DataError,
+     r"missing column\(s\)"),
+    ("non-UTF-8 bytes", (HEADER + GOOD_ROWS).encode() + b"9,\xff\xfe,3,1\n", [], errors.DataError,
+     r"not valid utf-8"),
+    ("NaN rating", HEADER + GOOD_ROWS + "9,1,NaN,1\n", [], errors.DataError, r"rating is missing"),
+    ("inf rating", HEADER + GOOD_ROWS + "9,1,inf,1\n", [], errors.DataError, r"rating 'inf' is not finite"),
+    ("empty rating", HEADER + GOOD_ROWS + "9,1,,1\n", [], errors.DataError, r"rating is missing"),
+    ("text rating", HEADER + GOOD_ROWS + "9,1,great,1\n", [], errors.DataError, r"'great' is not a number"),
+    ("rating above the scale", HEADER + GOOD_ROWS + "9,1,6,1\n", [], errors.DataError,
+     r"rating 6 is outside the rating scale \[0.5, 5\]"),
+    ("negative rating", HEADER + GOOD_ROWS + "9,1,-1,1\n", [], errors.DataError, r"outside the rating scale"),
+    ("missing user id", HEADER + GOOD_ROWS + ",1,3,1\n", [], errors.DataError, r"user id is missing"),
+    ("duplicate pairs refused", HEADER + GOOD_ROWS + "1,1,3,999\n", ["--duplicates", "error"], errors.DataError,
+     r"duplicate rating for user 1 and item 1"),
+    ("a single user", HEADER + "".join(f"1,{i},{i % 5 + 1},{i}\n" for i in range(1, 30)), [], errors.DataError,
+     r"1 user\(s\) and \d+ item\(s\)"),
+    ("a single item", HEADER + "".join(f"{u},1,{u % 5 + 1},{u}\n" for u in range(1, 30)), [], errors.DataError,
+     r"\d+ user\(s\) and 1 item\(s\)"),
+    ("all ratings identical", HEADER + "".join(f"{u},{i},4,{u}\n" for u in range(1, 9) for i in range(1, 9)), [],
+     errors.DataError, r"all \d+ training ratings are 4"),
+    ("empty file", "", [], errors.DataError, r"empty"),
+    ("header only", HEADER, [], errors.DataError, r"no ratings"),
+    ("negative interaction weight", HEADER + GOOD_ROWS + "9,1,-2,1\n", ["--implicit", "--model", "implicit_als"],
+     errors.DataError, r"interaction weight -2 is negative"),
+]  # fmt: skip
+
+
+def assert_one_line(code, err, pattern):
+    assert code != 0
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("note:")]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and "Traceback" not in err
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def library_train(path, args):
+    from mfrec.data import split_ratings
+
+    implicit = "--implicit" in args
+    on_duplicates = "error" if "--duplicates" in args else "keep-latest"
+    data = read_ratings(path, columns=Columns("user", "item", "rating", "timestamp"), on_duplicates=on_duplicates,
+                        implicit=implicit)  # fmt: skip
+    split = split_ratings(data, "random", seed=0)
+    model = "implicit_als" if implicit else "biased"
+    MatrixFactorization(model=model, epochs=1, device="cpu").fit(split.train, split.val)
+
+
+@pytest.mark.parametrize(("name", "text", "args", "error", "pattern"), FILE_CASES, ids=[c[0] for c in FILE_CASES])
+def test_bad_ratings_files(tmp_path, capsys, name, text, args, error, pattern):
+    path = write(tmp_path, text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(error, match=pattern):
+            library_train(path, args)
+    out = tmp_path / "run"
+    code = main(["train", "--ratings", str(path), "--timestamp-col", "timestamp", "--split", "random", "--epochs",
+                 "1", "--out", str(out), "-q", *args])  # fmt: skip
+    assert_one_line(code, capsys.readouterr().err, pattern)
+    assert not out.exists() and not (tmp_path / ".run.work").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run")]
+
+
+def test_bom_is_accepted_not_an_error(tmp_path, capsys):
+    path = write(tmp_path, "\ufeff" + HEADER + GOOD_ROWS)
+    data = read_ratings(path, columns=Columns("user", "item", "rating", "timestamp"))
+    assert len(data) == 64 and data.user_map.raw(data.users)[0] == 1
+
+
+def test_non_integer_ids_where_movielens_expects_integers(tmp_path, capsys):
+    folder = tmp_path / "ml-latest-small"
+    folder.mkdir()
+    (folder / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,10,4,1\nabc,20,3,2\n")
+    with pytest.raises(errors.DataError, match=r"row 3: user id 'abc' is not an integer"):
+        load_dataset("ml-latest-small", folder)
+    code = main(["train", "--dataset", "ml-latest-small", "--data-path", str(folder), "--out", str(tmp_path / "o")])
+    assert_one_line(code, capsys.readouterr().err, r"user id 'abc' is not an integer")
+
+
+def test_missing_file_and_unknown_dataset(tmp_path, capsys):
+    with pytest.raises(errors.DataError, match="no such file"):
+        read_ratings(tmp_path / "missing.csv")
+    assert_one_line(main(["train", "--ratings", str(tmp_path / "missing.csv")]), capsys.readouterr().err,
+                    r"no such file")  # fmt: skip
+    with pytest.raises(errors.DatasetNotFoundError, match="unknown dataset"):
+        load_dataset("movielens-9000")
+    assert_one_line(main(["datasets", "info", "movielens-9000"]), capsys.readouterr().err, r"unknown dataset")
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    from tests.conftest import low_rank_ratings
+
+    model = MatrixFactorization(epochs=3, patience=0, device="cpu", embedding_dim=4).fit(low_rank_ratings())
+    return model, model.save(tmp_path_factory.mktemp("model") / "model.safetensors")
+
+
+@pytest.mark.parametrize(
+    ("call", "argv", "error", "pattern"),
+    [
+        (lambda m: m.predict([999], [1000], unknown="error"), ["predict", "--user", "999", "--item", "1000"],
+         errors.UnknownIdError, r"unknown user 999"),
+        (lambda m: m.predict([100], [5], unknown="error"), ["predict", "--user", "100", "--item", "5"],
+         errors.UnknownIdError, r"unknown item 5"),
+        (lambda m: m.recommend(999), ["recommend", "--user", "999"], errors.UnknownIdError, r"unknown user 999"),
+        (lambda m: m.similar_items(5), ["similar", "--item", "5"], errors.UnknownIdError, r"unknown item 5"),
+        (lambda m: m.recommend(100, n=0), ["recommend", "--user", "100", "-n", "0"], errors.ConfigError,
+         r"n must be an integer from 1"),
+        (lambda m: m.recommend(100, n=10**12), ["recommend", "--user", "100", "-n", str(10**12)], errors.ConfigError,
+         r"n must be an integer from 1"),
+        (lambda m: m.similar_items(1000, n=-5), ["similar", "--item", "1000", "-n", "-5"], errors.ConfigError,
+         r"n must be an integer"),
+    ],
+)  # fmt: skip
+def test_unknown_ids_and_bad_n(saved, capsys, call, argv, error, pattern):
+    model, path = saved
+    with pytest.raises(error, match=pattern):
+        call(model)
+    assert_one_line(main([argv[0], "--model", str(path), *argv[1:]]), capsys.readouterr().err, pattern)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "tampered", "newer", "pickle"])
+def test_damaged_model_files(saved, tmp_path, capsys, damage, monkeypatch):
+    model, path = saved
+    target = tmp_path / "model.safetensors"
+    raw = bytearray(path.read_bytes())
+    if damage == "truncated":
+        target.write_bytes(bytes(raw[: len(raw) * 2 // 3]))
+        pattern = r"truncated|not a readable"
+    elif damage == "tampered":
+        raw[-10] ^= 0x55
+        target.write_bytes(bytes(raw))
+        pattern = r"checksum mismatch"
+    elif damage == "newer":
+        from mfrec import store
+
+        monkeypatch.setattr(store, "FORMAT_VERSION", 7)
+        model.save(target)
+        monkeypatch.setattr(store, "FORMAT_VERSION", 1)
+        pattern = r"format 7.*upgrade mfrec"
+    else:
+        import pickle
+
+        target.write_bytes(pickle.dumps({"weights": np.zeros(3)}))
+        pattern = r"not a readable model file"
+    with pytest.raises(errors.ModelFileError, match=pattern):
+        load_model(target)
+    assert_one_line(main(["recommend", "--model", str(target), "--user", "100"]), capsys.readouterr().err, pattern)
+
+
+def test_unwritable_output_folder(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    path = write(tmp_path, HEADER + GOOD_ROWS)
+    code = main(["train", "--ratings", str(path), "--out", str(blocker / "run"), "-q"])
+    assert_one_line(code, capsys.readouterr().err, r"cannot write to")
+    with pytest.raises(errors.OutputError):
+        from mfrec.run import prepare_output
+
+        prepare_output(blocker / "run", overwrite=False)
+
+
+def test_full_disk_leaves_nothing_that_looks_complete(tmp_path, capsys, monkeypatch):
+    import safetensors.torch
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    path = write(tmp_path, HEADER + GOOD_ROWS)
+    monkeypatch.setattr(safetensors.torch, "save_file", no_space)
+    out = tmp_path / "run"
+    code = main(["train", "--ratings", str(path), "--timestamp-col", "timestamp", "--split", "random", "--epochs",
+                 "2", "--out", str(out), "-q"])  # fmt: skip
+    assert_one_line(code, capsys.readouterr().err, r"No space left on device")
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
