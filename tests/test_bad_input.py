@@ -200,3 +200,12 @@ def test_full_disk_leaves_nothing_that_looks_complete(tmp_path, capsys, monkeypa
     assert_one_line(code, capsys.readouterr().err, r"No space left on device")
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+def test_divergence_stops_with_the_epoch_and_saves_nothing(tmp_path, capsys):
+    path = write(tmp_path, HEADER + GOOD_ROWS)
+    out = tmp_path / "run"
+    code = main(["train", "--ratings", str(path), "--split", "random", "--optimizer", "sgd", "--learning-rate", "1e9",
+                 "--init-std", "1", "--epochs", "5", "--out", str(out), "-q"])  # fmt: skip
+    assert_one_line(code, capsys.readouterr().err, r"diverged at epoch \d+ .*smaller learning rate than 1e\+09")
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".run")]

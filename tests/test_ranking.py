@@ -104,3 +104,18 @@ def test_popularity_matches_the_measured_baseline(ml_split):
     r = evaluate_ranking(popularity_scores(ml_split.train), ml_split.train, ml_split.test)
     assert r["users"] == 598
     assert r["ndcg"] == pytest.approx(0.1296, abs=5e-4) and r["recall"] == pytest.approx(0.0934, abs=5e-4)
+
+
+@given(
+    st.lists(st.floats(-10, 10, allow_nan=False), min_size=1, max_size=50),
+    st.floats(-3, 3, allow_nan=False),
+)
+def test_rating_metric_properties(values, shift):
+    from mfrec.evaluation.metrics import mae, rmse
+
+    actual = np.array(values)
+    assert rmse(actual, actual) == 0 and mae(actual, actual) == 0
+    predicted = actual + shift
+    assert rmse(predicted, actual) == pytest.approx(abs(shift), abs=1e-9)
+    noisy = actual + np.linspace(-1, 1, len(actual)) * shift
+    assert rmse(noisy, actual) >= mae(noisy, actual) - 1e-12 >= -1e-12
