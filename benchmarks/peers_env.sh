@@ -12,7 +12,7 @@ if [ ! -f "$VENV/.ready" ]; then
   "$VENV/bin/pip" install --quiet --upgrade pip
   "$VENV/bin/pip" install --quiet "torch==2.13.0"
   "$VENV/bin/pip" install --quiet "implicit==0.7.3" "cornac==3.0.1" "lenskit==2025.8.1"
-  "$VENV/bin/pip" install --quiet -e .
+  "$VENV/bin/pip" install --quiet -e ".[fast]"
   touch "$VENV/.ready"
 fi
 echo "$VENV/bin/python"

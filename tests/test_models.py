@@ -196,3 +196,58 @@ def test_an_interrupted_fit_resumes_to_the_same_model(lowrank, tmp_path, kind, o
         assert torch.equal(value, resumed.module_.state_dict()[key]), key
     assert [r.epoch for r in resumed.history_] == [r.epoch for r in reference.history_]
     assert resumed.best_epoch_ == reference.best_epoch_
+
+
+def test_compiled_engine_learns_is_deterministic_and_resumes(lowrank, tmp_path):
+    pytest.importorskip("numba")
+    split = split_ratings(lowrank, "random", seed=0)
+    config = {"engine": "compiled", "epochs": 30, "patience": 0, "device": "cpu", "embedding_dim": 4,
+              "learning_rate": 0.02, "regularization": 0.01, "threads": 1}  # fmt: skip
+    a = MatrixFactorization(**config).fit(split.train, split.val)
+    b = MatrixFactorization(**config).fit(split.train, split.val)
+    assert a.history_[-1].train_rmse < 0.75 * a.history_[0].train_rmse
+    assert a.evaluate(split.test)["rmse"] < 0.8 * float(np.std(split.test.ratings))
+    for key, value in a.module_.state_dict().items():
+        assert torch.equal(value, b.module_.state_dict()[key]), key
+
+    def interrupt(record):
+        if record.epoch == 7:
+            raise KeyboardInterrupt
+
+    path = tmp_path / "checkpoint.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        MatrixFactorization(**config).fit(split.train, split.val, on_epoch=interrupt, checkpoint=path)
+    resumed = MatrixFactorization(**config).fit(split.train, split.val, checkpoint=path)
+    for key, value in a.module_.state_dict().items():
+        assert torch.equal(value, resumed.module_.state_dict()[key]), key
+    hogwild = MatrixFactorization(**{**config, "threads": 2}).fit(split.train, split.val)
+    assert hogwild.evaluate(split.test)["rmse"] < 0.8 * float(np.std(split.test.ratings))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("embedding_dim", 3), ("learning_rate", 0.001), ("epochs", 2), ("regularization", 0.5),
+     ("bias_regularization", 0.5), ("init_std", 0.5), ("seed", 7), ("threads", 2)],
+)  # fmt: skip
+def test_every_compiled_engine_hyperparameter_matters(lowrank, name, value):
+    pytest.importorskip("numba")
+    split = split_ratings(lowrank, "random", seed=0)
+    base = {"engine": "compiled", "epochs": 8, "patience": 0, "device": "cpu", "learning_rate": 0.01,
+            "regularization": 0.05, "init_std": 0.1, "threads": 1}  # fmt: skip
+    reference = MatrixFactorization(**base).fit(split.train, split.val).evaluate(split.test)["rmse"]
+    changed = MatrixFactorization(**{**base, name: value}).fit(split.train, split.val).evaluate(split.test)["rmse"]
+    assert changed != pytest.approx(reference, abs=1e-7)
+
+
+def test_compiled_engine_refuses_other_models():
+    with pytest.raises(ConfigError, match="compiled engine trains the 'biased' model only"):
+        TrainConfig(model="dot", engine="compiled")
+
+
+def test_target_rmse_stops_training_early(lowrank):
+    split = split_ratings(lowrank, "random", seed=0)
+    full = MatrixFactorization(epochs=40, patience=0, device="cpu", learning_rate=0.02).fit(split.train, split.val)
+    target = full.history_[10].val_rmse
+    early = MatrixFactorization(epochs=40, patience=0, device="cpu", learning_rate=0.02, target_rmse=target)
+    early.fit(split.train, split.val)
+    assert len(early.history_) <= 11 and early.history_[-1].val_rmse <= target

@@ -42,6 +42,8 @@ TRAIN_OPTIONS = (
     ("--unobserved-weight", "unobserved_weight", float, "weight of unobserved pairs (implicit_als)"),
     ("--reg-exponent", "reg_exponent", float, "lambda scaled by (n_u + a0 n)^this (implicit_als)"),
     ("--cg-steps", "cg_steps", int, "conjugate-gradient steps per half-iteration (implicit_als)"),
+    ("--engine", "engine", click.Choice(["torch", "compiled"]), "torch, or compiled per-rating SGD (biased, CPU)"),
+    ("--target-rmse", "target_rmse", float, "stop once validation RMSE reaches this (0 = off)"),
 )
 
 
@@ -130,7 +132,7 @@ def cli() -> None:
 @click.option(
     "--preset",
     default=None,
-    help="default, notebook, implicit or bpr [the --model's preset: default for dot/biased]",
+    help="default, notebook, fast, implicit or bpr [the --model's preset: default for dot/biased]",
 )
 @click.option(
     "--config",

@@ -100,7 +100,7 @@ class MatrixFactorization:
             )
         if config.threads:
             torch.set_num_threads(config.threads)
-        device = resolve_device(config.device)
+        device = resolve_device("cpu" if config.engine == "compiled" and config.device == "auto" else config.device)
         generator = torch.Generator().manual_seed(config.seed)
         module = self._build(train.n_users, train.n_items, generator)
         train_t = self._tensors(train, device)
@@ -112,7 +112,14 @@ class MatrixFactorization:
             from mfrec.training.checkpoint import Checkpoint
 
             saver = Checkpoint(checkpoint)
-        if config.predicts_ratings:
+        if config.engine == "compiled":
+            from mfrec.training.compiled import fit_compiled
+
+            history, kept = fit_compiled(
+                module, train_t, self._tensors(val, device) if has_val else None, config,
+                scale=train.scale, generator=generator, progress=progress, on_epoch=on_epoch, checkpoint=saver,
+            )  # fmt: skip
+        elif config.predicts_ratings:
             history, kept = fit_module(
                 module, train_t, self._tensors(val, device) if has_val else None, config,
                 scale=train.scale, generator=generator, progress=progress, on_epoch=on_epoch, checkpoint=saver,

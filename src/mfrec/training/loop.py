@@ -78,9 +78,10 @@ def make_optimizer(config: TrainConfig, module: torch.nn.Module) -> torch.optim.
 class EarlyStopping:
     """Keeps the best epoch's parameters; says when ``patience`` epochs brought nothing better."""
 
-    def __init__(self, module: torch.nn.Module, patience: int) -> None:
+    def __init__(self, module: torch.nn.Module, patience: int, target_rmse: float = 0.0) -> None:
         self.module = module
         self.patience = patience
+        self.target_rmse = target_rmse
         self.best_score = math.inf
         self.best_epoch = 0
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -96,7 +97,8 @@ class EarlyStopping:
             self.best_score, self.best_epoch, self.stale = score, record.epoch, 0
             if self.patience:
                 self.best_state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
-            return False
+            reached = self.target_rmse and record.val_rmse is not None and record.val_rmse <= self.target_rmse
+            return bool(reached)
         self.stale += 1
         return bool(self.patience) and self.stale >= self.patience
 
@@ -202,7 +204,7 @@ def fit_module(
     device = targets.device
     optimizer = make_optimizer(config, module)
     reg, bias_reg, divisor = config.regularization, config.bias_regularization, config.rating_divisor
-    stopper = EarlyStopping(module, config.patience)
+    stopper = EarlyStopping(module, config.patience, config.target_rmse)
     generators = {"shuffle": generator}
     start, history = _resume(checkpoint, module, optimizer, generators, stopper, config)
     bar = _bar(config, progress, start)
