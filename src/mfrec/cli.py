@@ -474,6 +474,75 @@ def predict(model_path: Path, user: str, item: str, fallback: bool) -> None:
     click.echo(f"{value:.3f}" + (f"  (user {user}, {title})" if title else ""))
 
 
+# ------------------------------------------------------------ tune / cv
+def _data_options(func):
+    func = click.option("--duplicates", type=click.Choice(["keep-latest", "error"]), default="keep-latest")(func)
+    func = click.option("--data-path", type=click.Path(path_type=Path), default=None)(func)
+    func = _ratings_file_options(func)
+    func = click.option("--ratings", "ratings_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help="a CSV/TSV/Parquet ratings file instead of --dataset")(func)  # fmt: skip
+    return click.option("--dataset", default=None, help="registered dataset name")(func)
+
+
+def _load_data(kw: dict[str, Any]):
+    from mfrec.config import RunConfig
+    from mfrec.run import load_data
+
+    if bool(kw["dataset"]) == bool(kw["ratings_file"]):
+        raise click.UsageError("give exactly one of --dataset NAME or --ratings FILE")
+    columns: dict[str, Any] = {}
+    if kw["ratings_file"]:
+        columns = {"user": kw["user_col"], "item": kw["item_col"],
+                   "rating": None if kw["rating_col"].lower() == "none" else kw["rating_col"],
+                   "implicit": kw["implicit"], "timestamp": kw["timestamp_col"], "sep": kw["sep"],
+                   "scale": list(kw["scale"])}  # fmt: skip
+    config = RunConfig(dataset=kw["dataset"], ratings_file=str(kw["ratings_file"]) if kw["ratings_file"] else None,
+                       columns=columns)  # fmt: skip
+    return load_data(config, kw["data_path"], kw["duplicates"])
+
+
+@cli.command()
+@_data_options
+@click.option("--trials", type=int, default=30, show_default=True)
+@click.option("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
+@click.option("--seed", type=int, default=42, show_default=True, help="seeds the split, the sampler and the models")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/tune"), show_default=True)
+def tune(trials: int, timeout: float | None, seed: int, out: Path, **kw: Any) -> None:
+    """Search hyperparameters on validation RMSE (Optuna); writes best.json for `mfrec train --config`."""
+    from mfrec.data import split_ratings
+    from mfrec.tune import save_tuning
+    from mfrec.tune import tune as search
+
+    data = _load_data(kw)
+    split = split_ratings(data, "stratified", seed=seed)
+    best, table = search(split, trials=trials, seed=seed, timeout=timeout, progress=sys.stderr.isatty())
+    save_tuning(best, table, out)
+    shown = table.sort_values("val_rmse").head(10)
+    click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    click.echo(f"\nbest validation RMSE {table['val_rmse'].min():.4f}; wrote {out}/best.json, trials.csv, search.png")
+    click.echo(f"train it: mfrec train --config {out}/best.json ...")
+
+
+@cli.command()
+@_data_options
+@click.option("--folds", type=int, default=5, show_default=True)
+@click.option("--preset", default=None, help="default, notebook, fast, implicit or bpr")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None)
+@_train_options
+@FORMAT
+def cv(folds: int, preset: str | None, config_file: Path | None, fmt: str, **kw: Any) -> None:
+    """K-fold cross-validation: RMSE, MAE (stars) and NDCG@10 per fold, with mean and standard deviation."""
+    from mfrec.config import MODEL_PRESETS, load_config_file
+    from mfrec.config import preset as get_preset
+    from mfrec.tune import cross_validate
+
+    overrides = load_config_file(config_file) if config_file else {}
+    overrides.update({name: kw[name] for _, name, _, _ in TRAIN_OPTIONS if kw[name] is not None})
+    config = get_preset(preset or MODEL_PRESETS[overrides.get("model") or "biased"]).replace(**overrides)
+    table = cross_validate(_load_data(kw), config, folds=folds, seed=config.seed)
+    _echo_table(table, fmt)
+
+
 # ---------------------------------------------------------------- serve
 @cli.command()
 @click.argument("model_path", type=click.Path(path_type=Path))
