@@ -251,3 +251,36 @@ def test_target_rmse_stops_training_early(lowrank):
     early = MatrixFactorization(epochs=40, patience=0, device="cpu", learning_rate=0.02, target_rmse=target)
     early.fit(split.train, split.val)
     assert len(early.history_) <= 11 and early.history_[-1].val_rmse <= target
+
+
+def test_bayesian_mf_recovers_a_low_rank_matrix_and_averages_its_samples(lowrank):
+    split = split_ratings(lowrank, "random", seed=0)
+    config = {
+        "model": "bayesian",
+        "embedding_dim": 4,
+        "epochs": 40,
+        "burn_in": 10,
+        "samples": 10,
+        "device": "cpu",
+        "noise_precision": 25.0,
+    }  # noise-free data
+    model = MatrixFactorization(**config).fit(split.train, split.val)
+    assert model.evaluate(split.test)["rmse"] < 0.5 * float(np.std(split.test.ratings))
+    assert model.module_.user_embedding.weight.shape[1] == 4 * 10  # ten samples side by side
+    one = MatrixFactorization(**{**config, "samples": 1}).fit(split.train, split.val)
+    assert model.evaluate(split.test)["rmse"] < one.evaluate(split.test)["rmse"]  # averaging helps
+    again = MatrixFactorization(**config).fit(split.train, split.val)
+    assert torch.equal(model.module_.user_embedding.weight, again.module_.user_embedding.weight)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("embedding_dim", 3), ("epochs", 25), ("burn_in", 5), ("samples", 4), ("noise_precision", 8.0),
+     ("init_std", 0.5), ("seed", 3)],
+)  # fmt: skip
+def test_every_bayesian_hyperparameter_matters(lowrank, name, value):
+    split = split_ratings(lowrank, "random", seed=0)
+    base = {"model": "bayesian", "embedding_dim": 4, "epochs": 20, "burn_in": 10, "samples": 5, "device": "cpu"}
+    reference = MatrixFactorization(**base).fit(split.train, split.val).evaluate(split.test)["rmse"]
+    changed = MatrixFactorization(**{**base, name: value}).fit(split.train, split.val).evaluate(split.test)["rmse"]
+    assert changed != pytest.approx(reference, abs=1e-7)

@@ -23,7 +23,7 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 
 TRAIN_OPTIONS = (
-    ("--model", "model", click.Choice(["dot", "biased", "implicit_als", "bpr"]), "model kind"),
+    ("--model", "model", click.Choice(["dot", "biased", "bayesian", "implicit_als", "bpr"]), "model kind"),
     ("--embedding-dim", "embedding_dim", int, "factors per user and item"),
     ("--optimizer", "optimizer", click.Choice(["sgd", "adam", "sparse_adam", "adagrad"]), "optimizer"),
     ("--learning-rate", "learning_rate", float, "step size"),
@@ -44,6 +44,9 @@ TRAIN_OPTIONS = (
     ("--cg-steps", "cg_steps", int, "conjugate-gradient steps per half-iteration (implicit_als)"),
     ("--engine", "engine", click.Choice(["torch", "compiled"]), "torch, or compiled per-rating SGD (biased, CPU)"),
     ("--target-rmse", "target_rmse", float, "stop once validation RMSE reaches this (0 = off)"),
+    ("--burn-in", "burn_in", int, "Gibbs sweeps discarded (bayesian)"),
+    ("--samples", "samples", int, "Gibbs sweeps kept and averaged (bayesian)"),
+    ("--noise-precision", "noise_precision", float, "inverse rating variance (bayesian)"),
 )
 
 
@@ -132,7 +135,7 @@ def cli() -> None:
 @click.option(
     "--preset",
     default=None,
-    help="default, notebook, fast, implicit or bpr [the --model's preset: default for dot/biased]",
+    help="default, notebook, fast, bayesian, implicit or bpr [the --model's preset: default for dot/biased]",
 )
 @click.option(
     "--config",

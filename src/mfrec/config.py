@@ -14,8 +14,8 @@ from typing import Any
 
 from mfrec.errors import ConfigError
 
-MODEL_KINDS = ("dot", "biased", "implicit_als", "bpr")
-RATING_MODELS = ("dot", "biased")
+MODEL_KINDS = ("dot", "biased", "bayesian", "implicit_als", "bpr")
+RATING_MODELS = ("dot", "biased", "bayesian")
 CONFIDENCES = ("rating", "binary")
 ENGINES = ("torch", "compiled")
 OPTIMIZERS = ("sgd", "adam", "sparse_adam", "adagrad")
@@ -61,6 +61,9 @@ class TrainConfig:
         engine: ``torch`` (autograd, CPU or GPU) or ``compiled`` (per-rating SGD in numba,
             ``biased`` on CPU only; ``optimizer`` is ignored, ``threads`` > 1 runs Hogwild).
         target_rmse: stop as soon as the validation RMSE (stars) is at or below this; 0 = off.
+        burn_in: Gibbs sweeps discarded before samples are kept (``bayesian``).
+        samples: Gibbs sweeps kept and averaged, spread evenly after the burn-in (``bayesian``).
+        noise_precision: :math:`\alpha`, the inverse variance of ratings around the model (``bayesian``).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         seed: seeds the initialisation and the per-epoch permutations.
         threads: CPU threads for torch; ``0`` keeps torch's default.
@@ -88,6 +91,9 @@ class TrainConfig:
     cg_steps: int = 3
     engine: str = "torch"
     target_rmse: float = 0.0
+    burn_in: int = 20
+    samples: int = 32
+    noise_precision: float = 2.0
 
     @property
     def predicts_ratings(self) -> bool:
@@ -101,7 +107,7 @@ class TrainConfig:
         _choice("engine", self.engine, ENGINES)
         if self.engine == "compiled" and self.model != "biased":
             raise ConfigError("the compiled engine trains the 'biased' model only")
-        for name in ("embedding_dim", "batch_size", "epochs", "cg_steps"):
+        for name in ("embedding_dim", "batch_size", "epochs", "cg_steps", "samples"):
             _positive_int(name, getattr(self, name))
         for name in ("learning_rate", "rating_divisor"):
             value = getattr(self, name)
@@ -119,7 +125,13 @@ class TrainConfig:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0 <= value < float("inf")):
                 raise ConfigError(f"{name} must be a non-negative number, not {value!r}")
-        for name in ("patience", "threads", "seed"):
+        if not (isinstance(self.noise_precision, int | float) and 0 < self.noise_precision < float("inf")):
+            raise ConfigError(f"noise_precision must be a positive number, not {self.noise_precision!r}")
+        if self.model == "bayesian" and self.epochs - self.burn_in < self.samples:
+            raise ConfigError(
+                f"bayesian needs epochs - burn_in >= samples ({self.epochs} - {self.burn_in} < {self.samples})"
+            )
+        for name in ("patience", "threads", "seed", "burn_in"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{name} must be a non-negative integer, not {value!r}")
@@ -203,6 +215,12 @@ BPR = TrainConfig(
     patience=8,
 )
 
+# Bayesian MF by Gibbs sampling: the most accurate, the slowest (benchmarks/default_preset.py).
+BAYESIAN = TrainConfig(
+    model="bayesian", embedding_dim=32, epochs=150, burn_in=20, samples=32, noise_precision=2.0, init_std=0.1,
+    patience=0,
+)  # fmt: skip
+
 # Biased MF by the compiled per-rating SGD engine: a little less accurate than the default, several
 # times faster to fit (benchmarks/time_to_accuracy.py).
 FAST = TrainConfig(
@@ -221,11 +239,18 @@ PRESETS: dict[str, TrainConfig] = {
     "default": DEFAULT,
     "notebook": NOTEBOOK,
     "fast": FAST,
+    "bayesian": BAYESIAN,
     "implicit": IMPLICIT,
     "bpr": BPR,
 }
 #: The preset a model kind starts from when only ``--model`` is given.
-MODEL_PRESETS = {"dot": "default", "biased": "default", "implicit_als": "implicit", "bpr": "bpr"}
+MODEL_PRESETS = {
+    "dot": "default",
+    "biased": "default",
+    "bayesian": "bayesian",
+    "implicit_als": "implicit",
+    "bpr": "bpr",
+}
 
 
 def preset(name: str) -> TrainConfig:

@@ -119,6 +119,13 @@ class MatrixFactorization:
                 module, train_t, self._tensors(val, device) if has_val else None, config,
                 scale=train.scale, generator=generator, progress=progress, on_epoch=on_epoch, checkpoint=saver,
             )  # fmt: skip
+        elif config.model == "bayesian":
+            from mfrec.training.gibbs import fit_gibbs
+
+            history, kept = fit_gibbs(
+                module, train_t, self._tensors(val, device) if has_val else None, config,
+                scale=train.scale, generator=generator, progress=progress, on_epoch=on_epoch,
+            )  # fmt: skip
         elif config.predicts_ratings:
             history, kept = fit_module(
                 module, train_t, self._tensors(val, device) if has_val else None, config,
@@ -160,6 +167,8 @@ class MatrixFactorization:
         }
         if c.model == "dot":
             kwargs["notebook_einsum"] = c.notebook_einsum
+        if c.model == "bayesian":
+            kwargs["samples"] = c.samples
         return MODELS[c.model](n_users, n_items, c.embedding_dim, **kwargs)
 
     def _tensors(self, ratings: Ratings, device: torch.device) -> tuple[torch.Tensor, ...]:

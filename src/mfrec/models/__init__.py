@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from mfrec.models.base import FactorModel, RatingModel
+from mfrec.models.bayesian import BayesianMF
 from mfrec.models.biased import BiasedMF
 from mfrec.models.bpr import BPR
 from mfrec.models.dot import DotMF
 from mfrec.models.implicit_als import ImplicitALS
 
-MODELS: dict[str, type[FactorModel]] = {"dot": DotMF, "biased": BiasedMF, "implicit_als": ImplicitALS, "bpr": BPR}
+MODELS: dict[str, type[FactorModel]] = {
+    "dot": DotMF,
+    "biased": BiasedMF,
+    "bayesian": BayesianMF,
+    "implicit_als": ImplicitALS,
+    "bpr": BPR,
+}
 
-__all__ = ["BPR", "MODELS", "BiasedMF", "DotMF", "FactorModel", "ImplicitALS", "RatingModel"]
+__all__ = ["BPR", "MODELS", "BayesianMF", "BiasedMF", "DotMF", "FactorModel", "ImplicitALS", "RatingModel"]

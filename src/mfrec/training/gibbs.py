@@ -1,0 +1,89 @@
+"""Gibbs sampling for :class:`~mfrec.models.bayesian.BayesianMF`.
+
+One epoch is one sweep: user hyperparameters, every user vector, item
+hyperparameters, every item vector. After ``burn_in`` sweeps, ``samples`` sweeps
+spread evenly over the rest are kept in the module (see its docstring); the
+history's validation RMSE is that of the running posterior-mean prediction.
+All randomness comes from the run's generator (torch for the vectors, a numpy
+generator seeded from it for the small hyperparameter draws).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from mfrec.config import TrainConfig
+from mfrec.models.bayesian import BayesianMF, sample_hyperparameters, sample_side
+from mfrec.training.loop import EarlyStopping, EpochRecord, _bar, _done, _finish
+
+
+def fit_gibbs(
+    module: BayesianMF,
+    train: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None,
+    config: TrainConfig,
+    *,
+    scale: tuple[float, float],
+    generator: torch.Generator,
+    progress: bool = False,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+) -> tuple[list[EpochRecord], int]:
+    """Sample ``config.epochs`` sweeps and keep ``config.samples`` of them in ``module`` (CPU, float64)."""
+    users, items, targets = (t.cpu() for t in train)
+    mu = float(module.global_mean)
+    residuals = targets.double() - mu
+    k, kept_total = config.embedding_dim, config.samples
+    rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator)))
+    x = torch.randn(module.n_users, k, generator=generator, dtype=torch.float64) * config.init_std
+    y = torch.randn(module.n_items, k, generator=generator, dtype=torch.float64) * config.init_std
+    keep = set(np.linspace(config.burn_in + 1, config.epochs, kept_total).round().astype(int).tolist())
+    weight = 1.0 / math.sqrt(kept_total)
+    val_sum = None if val is None else torch.zeros(len(val[2]), dtype=torch.float64)
+    val_u, val_i = (None, None) if val is None else (val[0].cpu(), val[1].cpu())
+    averaged = 0
+    history: list[EpochRecord] = []
+    stopper = EarlyStopping(module, 0)
+    slot = 0
+    bar = _bar(config, progress)
+    for epoch in bar:
+        started = time.perf_counter()
+        mean_x, precision = sample_hyperparameters(rng, x.numpy())
+        x = sample_side(
+            generator, users, items, residuals, y, module.n_users, mean_x, precision, config.noise_precision
+        )
+        mean_y, precision = sample_hyperparameters(rng, y.numpy())
+        y = sample_side(
+            generator, items, users, residuals, x, module.n_items, mean_y, precision, config.noise_precision
+        )
+        fitted = (x[users] * y[items]).sum(1)
+        train_rmse = float(torch.sqrt(((fitted - residuals) ** 2).mean())) * config.rating_divisor
+        val_rmse = None
+        if val is not None:
+            current = mu + (x[val_u] * y[val_i]).sum(1)
+            if epoch > config.burn_in:
+                averaged += 1
+                val_sum += current
+                current = val_sum / averaged
+            truth = val[2].cpu().double() * config.rating_divisor
+            val_rmse = float(torch.sqrt(((current * config.rating_divisor).clamp(*scale) - truth).pow(2).mean()))
+        if epoch in keep and slot < kept_total:
+            # a user or item without ratings keeps its prior mean, E[x] = mu_X, not a random draw
+            x_kept, y_kept = x.clone(), y.clone()
+            x_kept[~module.user_known] = torch.as_tensor(mean_x)
+            y_kept[~module.item_known] = torch.as_tensor(mean_y)
+            with torch.no_grad():
+                columns = slice(slot * k, (slot + 1) * k)
+                module.user_embedding.weight[:, columns] = (x_kept * weight).float()
+                module.item_embedding.weight[:, columns] = (y_kept * weight).float()
+            slot += 1
+        record = EpochRecord(epoch, train_rmse, val_rmse, time.perf_counter() - started)
+        history.append(record)
+        _finish(record, bar, on_epoch)
+        stopper.update(record)
+    bar.close()
+    return _done(module, history, stopper)
