@@ -109,29 +109,45 @@ def cli() -> None:
 
 
 # ---------------------------------------------------------------- train
+def _data_options(func):
+    func = click.option("--duplicates", type=click.Choice(["keep-latest", "error"]), default="keep-latest",
+                        show_default=True, help="what to do with repeated (user, item) pairs")(func)  # fmt: skip
+    func = click.option("--data-path", type=click.Path(path_type=Path), default=None,
+                        help="local copy of --dataset: its folder or official zip")(func)  # fmt: skip
+    func = _ratings_file_options(func)
+    func = click.option("--ratings", "ratings_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help="a CSV/TSV/Parquet ratings file instead of --dataset")(func)  # fmt: skip
+    return click.option("--dataset", default=None, help="registered dataset name (see `mfrec datasets list`)")(func)
+
+
+def _load_data(kw: dict[str, Any]):
+    from mfrec.config import RunConfig
+    from mfrec.run import load_data
+
+    if bool(kw["dataset"]) == bool(kw["ratings_file"]):
+        raise click.UsageError("give exactly one of --dataset NAME or --ratings FILE")
+    config = RunConfig(dataset=kw["dataset"], ratings_file=str(kw["ratings_file"]) if kw["ratings_file"] else None,
+                       columns=_columns(kw))  # fmt: skip
+    return load_data(config, kw["data_path"], kw["duplicates"])
+
+
+def _columns(kw: dict[str, Any]) -> dict[str, Any]:
+    """The ratings-file options as the run config records them (empty for a registered dataset)."""
+    if not kw["ratings_file"]:
+        return {}
+    return {
+        "user": kw["user_col"],
+        "item": kw["item_col"],
+        "rating": None if kw["rating_col"].lower() == "none" else kw["rating_col"],
+        "implicit": kw["implicit"],
+        "timestamp": kw["timestamp_col"],
+        "sep": kw["sep"],
+        "scale": list(kw["scale"]),
+    }
+
+
 @cli.command()
-@click.option("--dataset", default=None, help="registered dataset name (see `mfrec datasets list`)")
-@click.option(
-    "--ratings",
-    "ratings_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="a CSV/TSV/Parquet ratings file instead of --dataset",
-)
-@_ratings_file_options
-@click.option(
-    "--data-path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="local copy of --dataset: its folder or official zip",
-)
-@click.option(
-    "--duplicates",
-    type=click.Choice(["keep-latest", "error"]),
-    default="keep-latest",
-    show_default=True,
-    help="what to do with repeated (user, item) pairs",
-)
+@_data_options
 @click.option(
     "--preset",
     default=None,
@@ -187,17 +203,7 @@ def train(**kw: Any) -> None:
     preset_name = kw["preset"] or MODEL_PRESETS[overrides.get("model") or "biased"]
     kw["preset"] = preset_name
     train_config = preset(preset_name).replace(**overrides)
-    columns: dict[str, Any] = {}
-    if kw["ratings_file"]:
-        columns = {
-            "user": kw["user_col"],
-            "item": kw["item_col"],
-            "rating": None if kw["rating_col"].lower() == "none" else kw["rating_col"],
-            "implicit": kw["implicit"],
-            "timestamp": kw["timestamp_col"],
-            "sep": kw["sep"],
-            "scale": list(kw["scale"]),
-        }
+    columns = _columns(kw)
     config = RunConfig(
         preset=kw["preset"],
         dataset=kw["dataset"],
@@ -478,32 +484,6 @@ def predict(model_path: Path, user: str, item: str, fallback: bool) -> None:
 
 
 # ------------------------------------------------------------ tune / cv
-def _data_options(func):
-    func = click.option("--duplicates", type=click.Choice(["keep-latest", "error"]), default="keep-latest")(func)
-    func = click.option("--data-path", type=click.Path(path_type=Path), default=None)(func)
-    func = _ratings_file_options(func)
-    func = click.option("--ratings", "ratings_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                        help="a CSV/TSV/Parquet ratings file instead of --dataset")(func)  # fmt: skip
-    return click.option("--dataset", default=None, help="registered dataset name")(func)
-
-
-def _load_data(kw: dict[str, Any]):
-    from mfrec.config import RunConfig
-    from mfrec.run import load_data
-
-    if bool(kw["dataset"]) == bool(kw["ratings_file"]):
-        raise click.UsageError("give exactly one of --dataset NAME or --ratings FILE")
-    columns: dict[str, Any] = {}
-    if kw["ratings_file"]:
-        columns = {"user": kw["user_col"], "item": kw["item_col"],
-                   "rating": None if kw["rating_col"].lower() == "none" else kw["rating_col"],
-                   "implicit": kw["implicit"], "timestamp": kw["timestamp_col"], "sep": kw["sep"],
-                   "scale": list(kw["scale"])}  # fmt: skip
-    config = RunConfig(dataset=kw["dataset"], ratings_file=str(kw["ratings_file"]) if kw["ratings_file"] else None,
-                       columns=columns)  # fmt: skip
-    return load_data(config, kw["data_path"], kw["duplicates"])
-
-
 @cli.command()
 @_data_options
 @click.option("--trials", type=int, default=30, show_default=True)
