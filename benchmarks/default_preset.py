@@ -45,7 +45,11 @@ def main() -> None:
         metrics = rating_metrics(baseline.predict(test.users, test.items), test.ratings, data.scale)
         rows.append({"model": name, "epochs": 0, **_pick(metrics), "fit_s": seconds})
 
-    runs = [("default preset (biased MF, Adam)", {"preset": "default"}, args.repeats)]
+    runs = [
+        ("default preset (biased MF, Adam)", {"preset": "default"}, args.repeats),
+        ("fast preset (biased MF, compiled SGD)", {"preset": "fast"}, args.repeats),
+        ("bayesian preset (BPMF, Gibbs, 32 samples)", {"preset": "bayesian"}, 1),
+    ]
     if not args.skip_notebook:
         runs = [
             ("notebook preset, einsum as written", {"preset": "notebook", "notebook_einsum": True}, 1),
