@@ -581,6 +581,20 @@ def datasets_fetch(name: str, data_path: Path | None) -> None:
     click.echo(f"{name}: {source.path}")
 
 
+@datasets.command("synth")
+@click.option("--like", "like", default="ml-25m", show_default=True, help="the release whose shape and layout to copy")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="folder to write <name>/ratings.csv and movies.csv into")  # fmt: skip
+@click.option("--fraction", type=float, default=1.0, show_default=True, help="scale users, items and ratings")
+@click.option("--seed", type=int, default=0, show_default=True)
+def datasets_synth(like: str, out: Path, fraction: float, seed: int) -> None:
+    """Write a synthetic data set shaped like a MovieLens release, in its file layout."""
+    from mfrec.data.synthetic import write_like
+
+    folder = write_like(like, out, fraction=fraction, seed=seed)
+    click.echo(f"wrote {folder}; train on it with: mfrec train --dataset {like} --data-path {folder}")
+
+
 @datasets.command("info")
 @click.argument("name")
 @click.option("--data-path", type=click.Path(path_type=Path), default=None)
