@@ -79,10 +79,15 @@ def _kernel():
 
     @numba.njit(cache=True, nogil=True)
     def shuffle(order, seed):  # pragma: no cover
-        """Fisher-Yates in place with numba's generator seeded per epoch (faster than a new permutation)."""
-        np.random.seed(seed)
+        """Fisher-Yates in place, driven by a local splitmix64 stream: no global generator is touched."""
+        state = np.uint64(seed)
         for j in range(order.shape[0] - 1, 0, -1):
-            k = np.random.randint(0, j + 1)
+            state += np.uint64(0x9E3779B97F4A7C15)
+            z = state
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            z = z ^ (z >> np.uint64(31))
+            k = np.int64(z % np.uint64(j + 1))
             order[j], order[k] = order[k], order[j]
 
     _KERNEL = (epoch, shuffle)
