@@ -98,7 +98,7 @@ class MatrixFactorization:
                 f"the {config.model!r} model predicts ratings, and these interactions have none; "
                 "use --model implicit_als or bpr"
             )
-        if config.threads:
+        if config.threads and config.engine == "torch":  # the compiled engine's threads are its own
             torch.set_num_threads(config.threads)
         device = resolve_device("cpu" if config.engine == "compiled" and config.device == "auto" else config.device)
         generator = torch.Generator().manual_seed(config.seed)
