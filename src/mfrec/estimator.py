@@ -107,6 +107,7 @@ class MatrixFactorization:
         module.to(device)
         module.mark_known(*train_t)
         has_val = val is not None and len(val) > 0
+        val_t = self._tensors(val, device) if has_val else None
         saver = None
         if checkpoint is not None:
             from mfrec.training.checkpoint import Checkpoint
@@ -116,19 +117,19 @@ class MatrixFactorization:
             from mfrec.training.compiled import fit_compiled
 
             history, kept = fit_compiled(
-                module, train_t, self._tensors(val, device) if has_val else None, config,
+                module, train_t, val_t, config,
                 scale=train.scale, generator=generator, progress=progress, on_epoch=on_epoch, checkpoint=saver,
             )  # fmt: skip
         elif config.model == "bayesian":
             from mfrec.training.gibbs import fit_gibbs
 
             history, kept = fit_gibbs(
-                module, train_t, self._tensors(val, device) if has_val else None, config,
+                module, train_t, val_t, config,
                 scale=train.scale, generator=generator, progress=progress, on_epoch=on_epoch,
             )  # fmt: skip
         elif config.predicts_ratings:
             history, kept = fit_module(
-                module, train_t, self._tensors(val, device) if has_val else None, config,
+                module, train_t, val_t, config,
                 scale=train.scale, generator=generator, progress=progress, on_epoch=on_epoch, checkpoint=saver,
             )  # fmt: skip
         else:

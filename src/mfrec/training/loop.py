@@ -213,8 +213,8 @@ def fit_module(
         started = time.perf_counter()
         order = torch.randperm(n, generator=generator).to(device)
         squared = torch.zeros((), dtype=torch.float64, device=device)
-        for start in range(0, n, config.batch_size):
-            batch = order[start : start + config.batch_size]
+        for first in range(0, n, config.batch_size):  # `start` is the first epoch, not a batch
+            batch = order[first : first + config.batch_size]
             u, i, r = users[batch], items[batch], targets[batch]
             sse = (module(u, i) - r).pow(2).sum()
             loss = sse
@@ -284,10 +284,10 @@ def fit_bpr(
         order = torch.randperm(n, generator=generator).to(device)
         negatives_all = known_items[torch.randint(len(known_items), (n,), generator=device_generator, device=device)]
         total = torch.zeros((), dtype=torch.float64, device=device)
-        for start in range(0, n, config.batch_size):
-            batch = order[start : start + config.batch_size]
+        for first in range(0, n, config.batch_size):
+            batch = order[first : first + config.batch_size]
             ranking, penalty = module.loss(
-                users[batch], items[batch], negatives_all[start : start + len(batch)], config.regularization
+                users[batch], items[batch], negatives_all[first : first + len(batch)], config.regularization
             )
             optimizer.zero_grad(set_to_none=True)
             ((ranking + penalty) / len(batch)).backward()
