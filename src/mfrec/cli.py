@@ -183,6 +183,13 @@ def _columns(kw: dict[str, Any]) -> dict[str, Any]:
     default=None,
     help="continue the interrupted run that was writing this run folder (its own config is used)",
 )
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="data-parallel processes on this machine (torch.distributed; dot/biased, torch engine)",
+)
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar or log lines")
 @click.option("--json", "as_json", is_flag=True, help="print metrics as JSON")
 def train(**kw: Any) -> None:
@@ -218,7 +225,44 @@ def train(**kw: Any) -> None:
 
 
 def _train(config, out: Path, kw: dict[str, Any], *, resume: bool) -> None:
+    from mfrec.training import distributed
+
+    if kw.get("nproc", 1) > 1:
+        if distributed.launched_by_torchrun():
+            raise click.UsageError("--nproc starts its own processes; under torchrun, leave it out")
+        if resume:
+            raise click.UsageError("--resume continues a run in one process; leave out --nproc")
+        from mfrec.run import prepare_output
+
+        distributed.check_supported(config.train)
+        prepare_output(out, kw["overwrite"])  # fail here, before any process starts
+        nproc = kw["nproc"]
+        kw = {**kw, "nproc": 1}
+        distributed.launch(
+            _train_rank, (config, out, kw), nproc, backend=distributed.backend_for(config.train.device)
+        )
+        return
+    if distributed.launched_by_torchrun():
+        distributed.check_supported(config.train)
+        group = distributed.init_from_env(config.train.device)
+        try:
+            _train_one(config, out, kw, resume=resume)
+        except MfrecError as exc:  # torchrun prints every rank's output: say which rank this is
+            raise type(exc)(f"rank {group.rank} of {group.world_size}: {exc}") from None
+        finally:
+            distributed.shutdown()
+        return
+    _train_one(config, out, kw, resume=resume)
+
+
+def _train_rank(config, out: Path, kw: dict[str, Any]) -> None:
+    """One rank of ``mfrec train --nproc N`` (run in a spawned process that already joined the group)."""
+    _train_one(config, out, kw, resume=False)
+
+
+def _train_one(config, out: Path, kw: dict[str, Any], *, resume: bool) -> None:
     from mfrec.run import train_run
+    from mfrec.training.distributed import is_main_process
 
     train_config = config.train
     quiet = kw["quiet"]
@@ -251,6 +295,8 @@ def _train(config, out: Path, kw: dict[str, Any], *, resume: bool) -> None:
         on_epoch=None if quiet or interactive else epoch_line,
         resume=resume,
     )
+    if not is_main_process():
+        return
     if kw["as_json"]:
         click.echo(json.dumps(result.metrics, indent=2))
         return

@@ -45,3 +45,7 @@ class DivergenceError(MfrecError, FloatingPointError):
 
 class OutputError(MfrecError, OSError):
     """An output folder or file cannot be written."""
+
+
+class DistributedError(MfrecError, RuntimeError):
+    """A rank of a multi-process run failed or could not join; the other ranks were stopped."""

@@ -101,8 +101,16 @@ class MatrixFactorization:
         if config.threads and config.engine == "torch":  # the compiled engine's threads are its own
             torch.set_num_threads(config.threads)
         device = resolve_device("cpu" if config.engine == "compiled" and config.device == "auto" else config.device)
+        from mfrec.training import distributed
+
+        group = distributed.current()
+        if group is not None:
+            distributed.check_supported(config)
+            if device.type == "cuda":
+                device = torch.device("cuda", group.local_rank)
+            checkpoint = None  # each rank's shuffle state differs: a resume runs in one process
         generator = torch.Generator().manual_seed(config.seed)
-        module = self._build(train.n_users, train.n_items, generator)
+        module = self._build(train.n_users, train.n_items, generator, distributed=group is not None)
         train_t = self._tensors(train, device)
         module.to(device)
         module.mark_known(*train_t)
@@ -159,13 +167,17 @@ class MatrixFactorization:
         self.set_seen(train)
         return self
 
-    def _build(self, n_users: int, n_items: int, generator: torch.Generator | None) -> FactorModel:
+    def _build(
+        self, n_users: int, n_items: int, generator: torch.Generator | None, *, distributed: bool = False
+    ) -> FactorModel:
         c = self.config
         kwargs: dict[str, Any] = {
             "init_std": c.init_std,
             "sparse": c.optimizer in ("sgd", "sparse_adam", "adagrad"),
             "generator": generator,
         }
+        if distributed and c.model == "biased":
+            kwargs["sparse_bias"] = False
         if c.model == "dot":
             kwargs["notebook_einsum"] = c.notebook_einsum
         if c.model == "bayesian":

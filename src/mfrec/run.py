@@ -139,7 +139,16 @@ def train_run(
     written after every epoch; ``resume=True`` continues from it (see
     :func:`resume_config`). The work folder is removed once the run folder is complete.
     """
-    out = prepare_output(out, overwrite, resume)
+    from mfrec.training.distributed import current
+
+    group = current()
+    main = group is None or group.is_main
+    if group is not None:
+        if resume:
+            raise ConfigError("--resume continues a run in one process; drop --nproc/torchrun to resume")
+        if not main:
+            log = lambda _: None  # noqa: E731 - rank 0 speaks for the group
+    out = prepare_output(out, overwrite, resume) if main else Path(out)
     work = work_folder(out)
     started = time.perf_counter()
     data = load_data(config, data_path, on_duplicates)
@@ -164,25 +173,33 @@ def train_run(
         f"lr {config.train.learning_rate:g}, batch {config.train.batch_size}, up to {config.train.epochs} epochs "
         f"on {device}"
     )
+    if group is not None:
+        log(f"data-parallel: {group.world_size} ranks, every rank trains on 1/{group.world_size} of the ratings")
     fit_started = time.perf_counter()
-    if not resume and work.exists():
-        shutil.rmtree(work)
-    try:
-        work.mkdir(parents=True, exist_ok=True)
-        (work / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-    except OSError as exc:
-        raise OutputError(f"cannot write to {work}: {exc.strerror or exc}") from None
-    checkpoint = work / "checkpoint.safetensors"
-    if resume and checkpoint.exists():
-        log(f"resuming from {checkpoint}")
+    checkpoint = None
+    if group is None:  # a checkpoint per epoch, so a killed run can be resumed (one process only)
+        if not resume and work.exists():
+            shutil.rmtree(work)
+        try:
+            work.mkdir(parents=True, exist_ok=True)
+            (work / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        except OSError as exc:
+            raise OutputError(f"cannot write to {work}: {exc.strerror or exc}") from None
+        checkpoint = work / "checkpoint.safetensors"
+        if resume and checkpoint.exists():
+            log(f"resuming from {checkpoint}")
     try:
         model = MatrixFactorization(config.train).fit(
-            split.train, split.val, progress=progress, on_epoch=on_epoch, checkpoint=checkpoint
-        )
+            split.train, split.val, progress=progress and main, on_epoch=on_epoch if main else None,
+            checkpoint=checkpoint,
+        )  # fmt: skip
     except MfrecError:  # divergence or bad data would fail again on resume: keep nothing
-        shutil.rmtree(work, ignore_errors=True)
+        if group is None:
+            shutil.rmtree(work, ignore_errors=True)
         raise
     fit_seconds = time.perf_counter() - fit_started
+    if not main:
+        return RunResult(out, model, split, {})
     ranking = {part: model.evaluate_ranking(split.part(part), train=split.train, k=10) for part in ("val", "test")}
     model_metrics = (
         {part: {**model.evaluate(split.part(part)), **_prefixed(ranking[part])} for part in ("val", "test")}
@@ -203,6 +220,7 @@ def train_run(
         "best_epoch": model.best_epoch_,
         "fit_seconds": fit_seconds,
         "device": str(device),
+        "ranks": 1 if group is None else group.world_size,
     }
     model.set_seen(data)  # recommendations exclude everything a user rated, in any part
     metrics["total_seconds"] = time.perf_counter() - started

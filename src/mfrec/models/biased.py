@@ -32,14 +32,17 @@ class BiasedMF(RatingModel):
         *,
         init_std: float = 0.1,
         sparse: bool = False,
+        sparse_bias: bool | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(n_users, n_items)
         self.user_embedding = embedding(n_users, embedding_dim, init_std, generator, sparse)
         self.item_embedding = embedding(n_items, embedding_dim, init_std, generator, sparse)
-        # Bias tables stay dense: sparse 1-d tables gave wrong DDP gradients (FINDINGS.md).
-        self.user_bias = embedding(n_users, 1, 0.0, None, sparse)
-        self.item_bias = embedding(n_items, 1, 0.0, None, sparse)
+        # Under DDP the bias tables must be dense (sparse_bias=False): sparse one-column
+        # tables received wrong gradients there (FINDINGS.md). Alone, they follow ``sparse``.
+        sparse_bias = sparse if sparse_bias is None else sparse_bias
+        self.user_bias = embedding(n_users, 1, 0.0, None, sparse_bias)
+        self.item_bias = embedding(n_items, 1, 0.0, None, sparse_bias)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         users, items, ku, ki = self.known(users, items)

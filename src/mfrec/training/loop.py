@@ -120,7 +120,10 @@ def _rmse_stars(module: RatingModel, data: Tensors, divisor: float, scale: tuple
             stop = start + chunk
             pred = (module(users[start:stop], items[start:stop]) * divisor).clamp(*scale)
             total += (pred - targets[start:stop] * divisor).double().pow(2).sum()
-    return (total / max(len(targets), 1)).sqrt()
+    from mfrec.training.distributed import all_sum
+
+    total, count = all_sum(total, torch.tensor(float(len(targets)), dtype=torch.float64, device=targets.device))
+    return (total / count.clamp(min=1)).sqrt()
 
 
 def _bar(config: TrainConfig, progress: bool, start: int = 1):
@@ -199,11 +202,23 @@ def fit_module(
     Returns the per-epoch history and the epoch whose parameters the model
     holds. Raises :class:`DivergenceError` on a non-finite loss.
     """
+    from mfrec.training.distributed import all_sum, current, shard
+
+    steps = -(-len(train[2]) // config.batch_size)  # a process alone or all ranks together: the same step count
+    group = current()
+    step_loss: torch.nn.Module = BatchLoss(module, config.regularization, config.bias_regularization)
+    if group is not None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train = shard(train, group)
+        val = shard(val, group) if val is not None else None
+        index = train[2].device.index if train[2].device.type == "cuda" else None
+        step_loss = DistributedDataParallel(step_loss, device_ids=None if index is None else [index])
     users, items, targets = train
     n = len(targets)
     device = targets.device
     optimizer = make_optimizer(config, module)
-    reg, bias_reg, divisor = config.regularization, config.bias_regularization, config.rating_divisor
+    divisor = config.rating_divisor
     stopper = EarlyStopping(module, config.patience, config.target_rmse)
     generators = {"shuffle": generator}
     start, history = _resume(checkpoint, module, optimizer, generators, stopper, config)
@@ -213,22 +228,16 @@ def fit_module(
         started = time.perf_counter()
         order = torch.randperm(n, generator=generator).to(device)
         squared = torch.zeros((), dtype=torch.float64, device=device)
-        for first in range(0, n, config.batch_size):  # `start` is the first epoch, not a batch
-            batch = order[first : first + config.batch_size]
-            u, i, r = users[batch], items[batch], targets[batch]
-            sse = (module(u, i) - r).pow(2).sum()
-            loss = sse
-            if reg:
-                loss = loss + reg * module.penalty(u, i).sum()
-            if bias_reg:
-                bias_penalty = module.bias_penalty(u, i)
-                if bias_penalty is not None:
-                    loss = loss + bias_reg * bias_penalty.sum()
+        # alone: slices of batch_size; on W ranks: each rank's near-equal share of every global batch
+        batches = order.split(config.batch_size) if group is None else torch.tensor_split(order, steps)
+        for batch in batches:
+            sse, loss = step_loss(users[batch], items[batch], targets[batch])
             optimizer.zero_grad(set_to_none=True)
-            (loss / len(batch)).backward()
+            (loss / max(len(batch), 1)).backward()
             optimizer.step()
             squared += sse.detach()
-        train_mse = squared.item() / n
+        squared, count = all_sum(squared, torch.tensor(float(n), dtype=torch.float64, device=device))
+        train_mse = squared.item() / max(count.item(), 1.0)
         if not math.isfinite(train_mse):
             raise _diverged(epoch, train_mse, config)
         module.eval()
@@ -241,6 +250,31 @@ def fit_module(
             break
     bar.close()
     return _done(module, history, stopper)
+
+
+class BatchLoss(torch.nn.Module):
+    """One step's squared error and regularized loss, as a module so DDP can wrap it.
+
+    Returns ``(sse, loss)``: the summed squared error of the batch and
+    ``sse + reg * penalty + bias_reg * bias_penalty`` (summed over the batch).
+    """
+
+    def __init__(self, model: RatingModel, regularization: float, bias_regularization: float) -> None:
+        super().__init__()
+        self.model = model
+        self.regularization = regularization
+        self.bias_regularization = bias_regularization
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor, targets: torch.Tensor):
+        sse = (self.model(users, items) - targets).pow(2).sum()
+        loss = sse
+        if self.regularization:
+            loss = loss + self.regularization * self.model.penalty(users, items).sum()
+        if self.bias_regularization:
+            bias_penalty = self.model.bias_penalty(users, items)
+            if bias_penalty is not None:
+                loss = loss + self.bias_regularization * bias_penalty.sum()
+        return sse, loss
 
 
 def _done(module: FactorModel, history: list[EpochRecord], stopper: EarlyStopping) -> tuple[list[EpochRecord], int]:
