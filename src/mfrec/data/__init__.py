@@ -12,18 +12,35 @@ from mfrec.data.split import Split, load_split, split_ratings
 
 
 def load_dataset(
-    name: str, path: str | Path | None = None, *, download: bool = True, on_duplicates: str = "keep-latest"
+    name: str,
+    path: str | Path | None = None,
+    *,
+    download: bool = True,
+    on_duplicates: str = "keep-latest",
+    cache: bool = True,
 ) -> Ratings:
     """Load a registered MovieLens dataset (see :data:`REGISTRY`) with its titles.
 
     ``path`` may be the extracted folder or the official zip; otherwise
     ``$MFREC_DATA``, the cache and finally a download are tried
-    (:mod:`mfrec.data.fetch`).
+    (:mod:`mfrec.data.fetch`). With ``cache`` (the default), the parsed result is
+    kept as Parquet in the cache folder and later loads of the same, unchanged
+    file read that instead of the text (:mod:`mfrec.data.parsed`).
     """
-    from mfrec.data.fetch import locate
+    from mfrec.data import parsed
+    from mfrec.data.fetch import cache_dir, locate
     from mfrec.data.movielens import read_movielens
 
-    return read_movielens(locate(name, path, download=download), on_duplicates=on_duplicates)
+    source = locate(name, path, download=download)
+    entry = parsed.entry_for(source.spec.name, source.file, on_duplicates, cache_dir()) if cache else None
+    if entry is not None:
+        cached = parsed.load(entry)
+        if cached is not None:
+            return cached
+    ratings = read_movielens(source, on_duplicates=on_duplicates)
+    if entry is not None:
+        parsed.store(entry, ratings)
+    return ratings
 
 
 __all__ = [

@@ -137,6 +137,11 @@ class Source:
         self.path = path
         self.spec = spec
 
+    @property
+    def file(self) -> Path:
+        """The file whose size and time identify this copy: the ratings file, or the zip."""
+        return self.path / self.spec.ratings_file if self.path.is_dir() else self.path
+
     def has(self, member: str) -> bool:
         if self.path.is_dir():
             return (self.path / member).is_file()

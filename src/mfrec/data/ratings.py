@@ -135,12 +135,33 @@ class Ratings:
             item_map, item_idx = IdMap.from_values(items, "item")
         else:
             item_idx = item_map.index(items)
+        return cls.from_codes(
+            user_idx, item_idx, ratings, user_map=user_map, item_map=item_map, timestamps=timestamps,
+            scale=scale, titles=titles, name=name, kind=kind,
+        )  # fmt: skip
+
+    @classmethod
+    def from_codes(
+        cls,
+        users: np.ndarray,
+        items: np.ndarray,
+        ratings: np.ndarray,
+        *,
+        user_map: IdMap,
+        item_map: IdMap,
+        timestamps: np.ndarray | None = None,
+        scale: tuple[float, float] = (0.5, 5.0),
+        titles: pd.Series | None = None,
+        name: str = "ratings",
+        kind: str = "explicit",
+    ) -> Ratings:
+        """Build the container from indices into ``user_map``/``item_map`` (no lookups, no validation)."""
         title_array = None
         if titles is not None and len(titles):
             title_array = titles.reindex(item_map.ids).to_numpy(dtype=object)
         return cls(
-            users=user_idx,
-            items=item_idx,
+            users=np.asarray(users, dtype=np.int64),
+            items=np.asarray(items, dtype=np.int64),
             ratings=np.asarray(ratings, dtype=np.float32),
             timestamps=None if timestamps is None else np.asarray(timestamps, dtype=np.int64),
             user_map=user_map,

@@ -170,30 +170,43 @@ def validate_frame(
         scale = (float(ratings.min()), float(ratings.max()))
     timestamps = None
     if columns.timestamp:
-        stamps = _numbers(frame[columns.timestamp], "timestamp", source, row_of)
-        fractional = np.flatnonzero(stamps != np.floor(stamps))
-        if len(fractional):
-            k = fractional[0]
-            raise DataError(f"{source}, row {row_of(k)}: timestamp {_fmt(stamps[k])} is not an integer")
-        timestamps = stamps.astype(np.int64)
+        stamps = frame[columns.timestamp]
+        if pd.api.types.is_integer_dtype(stamps.dtype) and not stamps.hasnans:  # typed reader: nothing to check
+            timestamps = stamps.to_numpy(dtype=np.int64)
+        else:
+            stamps = _numbers(stamps, "timestamp", source, row_of)
+            fractional = np.flatnonzero(stamps != np.floor(stamps))
+            if len(fractional):
+                k = fractional[0]
+                raise DataError(f"{source}, row {row_of(k)}: timestamp {_fmt(stamps[k])} is not an integer")
+            timestamps = stamps.astype(np.int64)
 
-    keys = pd.DataFrame({"u": users, "i": items})
-    duplicated = keys.duplicated(keep=False).to_numpy()
+    from mfrec.data.idmap import IdMap
+
+    user_map, user_codes = IdMap.from_values(users, "user")
+    item_map, item_codes = IdMap.from_values(items, "item")
+    del users, items
+    # one int64 key per (user, item); sorting it finds repeats in O(n log n) with two arrays of memory
+    keys = user_codes * len(item_map) + item_codes
+    ordered = np.sort(keys)
+    has_duplicates = bool((ordered[1:] == ordered[:-1]).any())
+    del ordered
     dropped = 0
-    if duplicated.any():
+    if has_duplicates:
         if on_duplicates == "error":
-            k = int(np.flatnonzero(keys.duplicated(keep="first").to_numpy())[0])
+            repeated = pd.Series(keys).duplicated(keep="first").to_numpy()
+            k = int(np.flatnonzero(repeated)[0])
             raise DataError(
-                f"{source}, row {row_of(k)}: duplicate rating for user {users[k]} and item {items[k]} "
-                f"({int(keys.duplicated().sum())} duplicate rows)"
+                f"{source}, row {row_of(k)}: duplicate rating for user {user_map.ids[user_codes[k]]} and item "
+                f"{item_map.ids[item_codes[k]]} ({int(repeated.sum())} duplicate rows)"
             )
         order = np.arange(len(keys))
         if timestamps is not None:  # latest timestamp last; ties keep file order
             order = np.lexsort((order, timestamps))
-        keep = ~keys.iloc[order].duplicated(keep="last").to_numpy()
+        keep = ~pd.Series(keys[order]).duplicated(keep="last").to_numpy()
         rows = np.sort(order[keep])
         dropped = len(keys) - len(rows)
-        users, items, ratings = users[rows], items[rows], ratings[rows]
+        user_codes, item_codes, ratings = user_codes[rows], item_codes[rows], ratings[rows]
         if timestamps is not None:
             timestamps = timestamps[rows]
         warnings.warn(
@@ -201,10 +214,13 @@ def validate_frame(
             DuplicateRatingsWarning,
             stacklevel=2,
         )
-    result = Ratings.from_arrays(
-        users,
-        items,
+    del keys
+    result = Ratings.from_codes(
+        user_codes,
+        item_codes,
         ratings,
+        user_map=user_map,
+        item_map=item_map,
         timestamps=timestamps,
         scale=scale,
         titles=titles,
@@ -256,7 +272,7 @@ def _ids(column: pd.Series, what: str, source: str, row_of, integer: bool = Fals
     """Integer ids when every id is an integer, else strings; ``integer=True`` requires integers."""
     values = column.to_numpy()
     if values.dtype.kind in "iu":
-        return values.astype(np.int64)
+        return values.astype(np.int64, copy=False)
     text = column.astype(str).str.strip()
     empty = np.flatnonzero((text == "").to_numpy() | column.isna().to_numpy())
     if len(empty):

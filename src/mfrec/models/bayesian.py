@@ -80,33 +80,76 @@ def sample_hyperparameters(rng: np.random.Generator, x: np.ndarray, beta0: float
     return rng.multivariate_normal(center, (cov + cov.T) / 2), precision
 
 
+class RowIndex:
+    """One side's ratings grouped by row (CSR order), with rows bucketed by padded length.
+
+    ``buckets`` lists ``(rows, length)``: the rows whose rating count is at most
+    ``length`` (a power of two) and more than half of it. Padding each bucket to its
+    length at most doubles the work, and every bucket is one batched matrix product.
+    """
+
+    def __init__(self, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, n_rows: int) -> None:
+        order = torch.argsort(rows, stable=True)
+        self.cols = cols[order]
+        self.values = values[order]
+        counts = torch.bincount(rows, minlength=n_rows)
+        self.starts = torch.cumsum(counts, 0) - counts
+        self.counts = counts
+        self.n_rows = n_rows
+        lengths = torch.where(counts > 0, 2 ** torch.ceil(torch.log2(counts.clamp(min=1).double())).long(), 0)
+        self.buckets = [
+            (torch.nonzero(lengths == length).squeeze(1), int(length))
+            for length in torch.unique(lengths).tolist()
+            if length > 0
+        ]
+
+
 def sample_side(
     generator: torch.Generator,
-    rows: torch.Tensor,
-    cols: torch.Tensor,
-    residuals: torch.Tensor,
+    index: RowIndex,
     other: torch.Tensor,
-    n_rows: int,
     mean: np.ndarray,
     precision: np.ndarray,
     noise_precision: float,
-    chunk: int = 1 << 18,
+    block: int = 1 << 22,
 ) -> torch.Tensor:
-    """Every row's vector from its conditional Gaussian, in one batched Cholesky.
+    r"""Every row's vector from its conditional Gaussian, by batched Gram products and Cholesky.
 
-    :math:`\\mathcal N(\\Lambda_*^{-1} b, \\Lambda_*^{-1})` with
-    :math:`\\Lambda_* = \\Lambda + \\alpha \\sum_j y_j y_j^\\top` and
-    :math:`b = \\Lambda\\mu + \\alpha \\sum_j r_j y_j`.
+    :math:`\mathcal N(\Lambda_*^{-1} b, \Lambda_*^{-1})` with
+    :math:`\Lambda_* = \Lambda + \alpha \sum_j y_j y_j^\top` and
+    :math:`b = \Lambda\mu + \alpha \sum_j r_j y_j` over the row's ratings :math:`j`.
+    Rows are taken a bucket at a time, in slices of about ``block`` gathered numbers,
+    so memory stays bounded at any scale; the sums run in float32, the solves in
+    float64. A row without ratings is drawn from the prior. The standard normal draws
+    come from ``generator`` for all rows at once, so the result does not depend on
+    the slicing.
     """
-    k = other.shape[1]
-    lam = torch.as_tensor(precision, dtype=other.dtype)
-    prec = lam.expand(n_rows, k, k).clone()
-    rhs = (lam @ torch.as_tensor(mean, dtype=other.dtype)).expand(n_rows, k).clone()
-    for start in range(0, len(residuals), chunk):
-        y = other[cols[start : start + chunk]]
-        prec.index_add_(0, rows[start : start + chunk], noise_precision * y[:, :, None] * y[:, None, :])
-        rhs.index_add_(0, rows[start : start + chunk], noise_precision * residuals[start : start + chunk, None] * y)
-    chol = torch.linalg.cholesky(prec)
-    center = torch.cholesky_solve(rhs[:, :, None], chol)[:, :, 0]
-    z = torch.randn(n_rows, k, generator=generator, dtype=other.dtype)
-    return center + torch.linalg.solve_triangular(chol.transpose(1, 2), z[:, :, None], upper=True)[:, :, 0]
+    n_rows, k = index.n_rows, other.shape[1]
+    device = other.device
+    lam = torch.as_tensor(precision, dtype=torch.float64, device=device)
+    lam_mean = lam @ torch.as_tensor(mean, dtype=torch.float64, device=device)
+    z = torch.randn(n_rows, k, generator=generator, dtype=torch.float64).to(device)
+    out = torch.empty(n_rows, k, dtype=torch.float64, device=device)
+    padded = torch.cat([other.float(), torch.zeros(1, k, dtype=torch.float32, device=device)])
+    empty = torch.nonzero(index.counts == 0).squeeze(1)
+    groups = [(empty, 0)] if len(empty) else []
+    for rows, length in [*groups, *index.buckets]:
+        step = max(1, block // max(length * k, 1))
+        for first in range(0, len(rows), step):
+            chunk = rows[first : first + step]
+            prec = lam.expand(len(chunk), k, k).clone()
+            rhs = lam_mean.expand(len(chunk), k).clone()
+            if length:
+                offsets = torch.arange(length, device=device)
+                valid = offsets[None, :] < index.counts[chunk, None]
+                positions = (index.starts[chunk, None] + offsets[None, :]).clamp(max=len(index.cols) - 1)
+                y = padded[torch.where(valid, index.cols[positions], len(other))]  # (m, L, k), zero rows as padding
+                r = torch.where(valid, index.values[positions], 0.0).float()
+                yt = y.transpose(1, 2)
+                prec += noise_precision * torch.bmm(yt, y).double()
+                rhs += noise_precision * torch.bmm(yt, r[:, :, None])[:, :, 0].double()
+            chol = torch.linalg.cholesky(prec)
+            center = torch.cholesky_solve(rhs[:, :, None], chol)[:, :, 0]
+            noise = torch.linalg.solve_triangular(chol.transpose(1, 2), z[chunk, :, None], upper=True)[:, :, 0]
+            out[chunk] = center + noise
+    return out

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from mfrec.config import TrainConfig
-from mfrec.models.bayesian import BayesianMF, sample_hyperparameters, sample_side
+from mfrec.models.bayesian import BayesianMF, RowIndex, sample_hyperparameters, sample_side
 from mfrec.training.loop import EarlyStopping, EpochRecord, _bar, _done, _finish
 
 
@@ -34,17 +34,20 @@ def fit_gibbs(
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> tuple[list[EpochRecord], int]:
     """Sample ``config.epochs`` sweeps and keep ``config.samples`` of them in ``module`` (CPU, float64)."""
-    users, items, targets = (t.cpu() for t in train)
+    users, items, targets = train
+    device = targets.device
     mu = float(module.global_mean)
     residuals = targets.double() - mu
+    by_user = RowIndex(users, items, residuals, module.n_users)
+    by_item = RowIndex(items, users, residuals, module.n_items)
     k, kept_total = config.embedding_dim, config.samples
     rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator)))
-    x = torch.randn(module.n_users, k, generator=generator, dtype=torch.float64) * config.init_std
-    y = torch.randn(module.n_items, k, generator=generator, dtype=torch.float64) * config.init_std
+    x = (torch.randn(module.n_users, k, generator=generator, dtype=torch.float64) * config.init_std).to(device)
+    y = (torch.randn(module.n_items, k, generator=generator, dtype=torch.float64) * config.init_std).to(device)
     keep = set(np.linspace(config.burn_in + 1, config.epochs, kept_total).round().astype(int).tolist())
     weight = 1.0 / math.sqrt(kept_total)
-    val_sum = None if val is None else torch.zeros(len(val[2]), dtype=torch.float64)
-    val_u, val_i = (None, None) if val is None else (val[0].cpu(), val[1].cpu())
+    val_sum = None if val is None else torch.zeros(len(val[2]), dtype=torch.float64, device=device)
+    truth = None if val is None else val[2].double() * config.rating_divisor
     averaged = 0
     history: list[EpochRecord] = []
     stopper = EarlyStopping(module, 0)
@@ -52,30 +55,24 @@ def fit_gibbs(
     bar = _bar(config, progress)
     for epoch in bar:
         started = time.perf_counter()
-        mean_x, precision = sample_hyperparameters(rng, x.numpy())
-        x = sample_side(
-            generator, users, items, residuals, y, module.n_users, mean_x, precision, config.noise_precision
-        )
-        mean_y, precision = sample_hyperparameters(rng, y.numpy())
-        y = sample_side(
-            generator, items, users, residuals, x, module.n_items, mean_y, precision, config.noise_precision
-        )
-        fitted = (x[users] * y[items]).sum(1)
-        train_rmse = float(torch.sqrt(((fitted - residuals) ** 2).mean())) * config.rating_divisor
+        mean_x, precision = sample_hyperparameters(rng, x.cpu().numpy())
+        x = sample_side(generator, by_user, y, mean_x, precision, config.noise_precision)
+        mean_y, precision = sample_hyperparameters(rng, y.cpu().numpy())
+        y = sample_side(generator, by_item, x, mean_y, precision, config.noise_precision)
+        train_rmse = math.sqrt(_mse(x, y, users, items, residuals)) * config.rating_divisor
         val_rmse = None
         if val is not None:
-            current = mu + (x[val_u] * y[val_i]).sum(1)
+            current = mu + _dots(x, y, val[0], val[1])
             if epoch > config.burn_in:
                 averaged += 1
                 val_sum += current
                 current = val_sum / averaged
-            truth = val[2].cpu().double() * config.rating_divisor
             val_rmse = float(torch.sqrt(((current * config.rating_divisor).clamp(*scale) - truth).pow(2).mean()))
         if epoch in keep and slot < kept_total:
             # a user or item without ratings keeps its prior mean, E[x] = mu_X, not a random draw
             x_kept, y_kept = x.clone(), y.clone()
-            x_kept[~module.user_known] = torch.as_tensor(mean_x)
-            y_kept[~module.item_known] = torch.as_tensor(mean_y)
+            x_kept[~module.user_known] = torch.as_tensor(mean_x, device=device)
+            y_kept[~module.item_known] = torch.as_tensor(mean_y, device=device)
             with torch.no_grad():
                 columns = slice(slot * k, (slot + 1) * k)
                 module.user_embedding.weight[:, columns] = (x_kept * weight).float()
@@ -87,3 +84,17 @@ def fit_gibbs(
         stopper.update(record)
     bar.close()
     return _done(module, history, stopper)
+
+
+def _dots(x: torch.Tensor, y: torch.Tensor, users: torch.Tensor, items: torch.Tensor, chunk: int = 1 << 20):
+    """``(x[users] * y[items]).sum(1)`` in slices, so no (n, k) float64 product is ever whole."""
+    out = torch.empty(len(users), dtype=x.dtype, device=x.device)
+    for first in range(0, len(users), chunk):
+        last = first + chunk
+        out[first:last] = (x[users[first:last]] * y[items[first:last]]).sum(1)
+    return out
+
+
+def _mse(x: torch.Tensor, y: torch.Tensor, users: torch.Tensor, items: torch.Tensor, residuals: torch.Tensor) -> float:
+    """Mean squared error of the current sample on the training residuals."""
+    return float((_dots(x, y, users, items) - residuals).pow(2).mean())
