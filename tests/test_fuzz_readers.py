@@ -43,3 +43,15 @@ def test_arbitrary_bytes_parse_or_raise_data_error(tmp_path, payload):
     except DataError:
         return
     assert np.isfinite(data.ratings).all()
+
+
+def test_a_column_name_with_a_newline_still_gives_a_one_line_error(tmp_path):
+    # found by the fuzzer: a quoted header cell may hold a line break
+    path = tmp_path / "odd.csv"
+    path.write_text('"us\ner",item\n1,2\n')
+    try:
+        read_ratings(path, columns=Columns("user", "item", "rating"))
+    except DataError as exc:
+        assert "\n" not in str(exc) and "'us\\ner'" in str(exc)
+    else:
+        raise AssertionError("a file without the rating column was accepted")

@@ -240,8 +240,27 @@ def test_every_compiled_engine_hyperparameter_matters(lowrank, name, value):
 
 
 def test_compiled_engine_refuses_other_models():
-    with pytest.raises(ConfigError, match="compiled engine trains the 'biased' model only"):
-        TrainConfig(model="dot", engine="compiled")
+    for model in ("bayesian", "implicit_als", "bpr"):
+        with pytest.raises(ConfigError, match="compiled engine trains the 'biased' and 'dot' models only"):
+            TrainConfig(model=model, engine="compiled")
+    with pytest.raises(ConfigError, match="true dot product"):
+        TrainConfig(model="dot", engine="compiled", notebook_einsum=True)
+
+
+def test_compiled_engine_trains_plain_dot_mf_without_biases(lowrank):
+    pytest.importorskip("numba")
+    split = split_ratings(lowrank, "random", seed=0)
+    options = {"model": "dot", "engine": "compiled", "epochs": 60, "patience": 0, "device": "cpu",
+               "learning_rate": 0.03, "regularization": 0.01, "init_std": 0.3, "threads": 1, "embedding_dim": 8}
+    model = MatrixFactorization(**options).fit(split.train, split.val)
+    again = MatrixFactorization(**options).fit(split.train, split.val)
+    assert torch.equal(model.module_.user_embedding.weight, again.module_.user_embedding.weight)  # one thread
+    mean_only = float(np.sqrt(np.mean((split.test.ratings - split.train.ratings.mean()) ** 2)))
+    assert model.evaluate(split.test)["rmse"] < 0.6 * mean_only  # 0.29 against 0.66
+    u, i = torch.tensor([0, 1]), torch.tensor([0, 2])
+    m = model.module_
+    expected = (m.user_embedding.weight[u] * m.item_embedding.weight[i]).sum(1)
+    torch.testing.assert_close(m(u, i), expected)
 
 
 def test_target_rmse_stops_training_early(lowrank):

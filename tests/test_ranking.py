@@ -119,3 +119,24 @@ def test_rating_metric_properties(values, shift):
     assert rmse(predicted, actual) == pytest.approx(abs(shift), abs=1e-9)
     noisy = actual + np.linspace(-1, 1, len(actual)) * shift
     assert rmse(noisy, actual) >= mae(noisy, actual) - 1e-12 >= -1e-12
+
+
+def test_a_user_sample_is_a_seeded_subset_and_the_whole_when_large_enough():
+    rng = np.random.default_rng(0)
+    n_users, n_items = 300, 50
+    users = np.repeat(np.arange(n_users), 6)
+    items = np.concatenate([rng.choice(n_items, 6, replace=False) for _ in range(n_users)])
+    ratings = rng.choice([1.0, 5.0], len(users))
+    data = Ratings.from_arrays(users, items, ratings)
+    train, test = data.subset(np.arange(0, len(users), 2)), data.subset(np.arange(1, len(users), 2))
+    table = torch.as_tensor(rng.normal(size=(n_users, n_items)))
+
+    def score(u):
+        return table[u]
+
+    whole = evaluate_ranking(score, train, test, k=5)
+    assert evaluate_ranking(score, train, test, k=5, sample_users=10_000) == whole
+    sampled = evaluate_ranking(score, train, test, k=5, sample_users=40, seed=3)
+    assert sampled["users"] == 40 < whole["users"]
+    assert evaluate_ranking(score, train, test, k=5, sample_users=40, seed=3) == sampled
+    assert evaluate_ranking(score, train, test, k=5, sample_users=40, seed=4)["ndcg"] != sampled["ndcg"]

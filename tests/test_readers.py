@@ -41,7 +41,7 @@ def test_parquet_and_tsv(tmp_path):
 @pytest.mark.parametrize(
     ("text", "pattern"),
     [
-        ("u,i,x\n1,2,3\n", r"missing column\(s\) 'r'.*found u, i, x"),
+        ("u,i,x\n1,2,3\n", r"missing column\(s\) 'r'.*found 'u', 'i', 'x'"),
         ("u,i,r\n1,2,abc\n", r"row 2: rating 'abc' is not a number"),
         ("u,i,r\n1,2,4\n1,3,\n", r"row 3: rating is missing"),
         ("u,i,r\n1,2,NaN\n", r"row 2: rating is missing"),

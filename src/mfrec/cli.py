@@ -42,7 +42,7 @@ TRAIN_OPTIONS = (
     ("--unobserved-weight", "unobserved_weight", float, "weight of unobserved pairs (implicit_als)"),
     ("--reg-exponent", "reg_exponent", float, "lambda scaled by (n_u + a0 n)^this (implicit_als)"),
     ("--cg-steps", "cg_steps", int, "conjugate-gradient steps per half-iteration (implicit_als)"),
-    ("--engine", "engine", click.Choice(["torch", "compiled"]), "torch, or compiled per-rating SGD (biased, CPU)"),
+    ("--engine", "engine", click.Choice(["torch", "compiled"]), "torch, or compiled per-rating SGD (biased/dot, CPU)"),
     ("--target-rmse", "target_rmse", float, "stop once validation RMSE reaches this (0 = off)"),
     ("--burn-in", "burn_in", int, "Gibbs sweeps discarded (bayesian)"),
     ("--samples", "samples", int, "Gibbs sweeps kept and averaged (bayesian)"),
@@ -248,9 +248,9 @@ def _train(config, out: Path, kw: dict[str, Any], *, resume: bool) -> None:
         try:
             _train_one(config, out, kw, resume=resume)
         except MfrecError as exc:  # torchrun prints every rank's output: say which rank this is
+            # no teardown: waiting for peers that may be stuck would hide this failure from torchrun
             raise type(exc)(f"rank {group.rank} of {group.world_size}: {exc}") from None
-        finally:
-            distributed.shutdown()
+        distributed.shutdown()
         return
     _train_one(config, out, kw, resume=resume)
 

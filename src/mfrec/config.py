@@ -105,8 +105,10 @@ class TrainConfig:
         _choice("device", self.device, DEVICES)
         _choice("confidence", self.confidence, CONFIDENCES)
         _choice("engine", self.engine, ENGINES)
-        if self.engine == "compiled" and self.model != "biased":
-            raise ConfigError("the compiled engine trains the 'biased' model only")
+        if self.engine == "compiled" and self.model not in ("biased", "dot"):
+            raise ConfigError("the compiled engine trains the 'biased' and 'dot' models only")
+        if self.engine == "compiled" and self.notebook_einsum:
+            raise ConfigError("the compiled engine computes a true dot product; drop --notebook-einsum")
         for name in ("embedding_dim", "batch_size", "epochs", "cg_steps", "samples"):
             _positive_int(name, getattr(self, name))
         for name in ("learning_rate", "rating_divisor"):

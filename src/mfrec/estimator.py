@@ -144,9 +144,12 @@ class MatrixFactorization:
             validate = None
             if has_val:
 
+                def score_on_device(users: torch.Tensor) -> torch.Tensor:  # the metric code indexes on the CPU
+                    return module.score_users(users.to(device))
+
                 def validate() -> float:
-                    return evaluate_ranking(module.score_users, train, val, k=10,
-                                            threshold=val.relevance_threshold)["ndcg"]  # fmt: skip
+                    return evaluate_ranking(score_on_device, train, val, k=10, threshold=val.relevance_threshold,
+                                            sample_users=20_000)["ndcg"]  # fmt: skip
 
             if config.model == "implicit_als":
                 history, kept = fit_als(module, train_t, config, validate=validate, progress=progress,
@@ -304,8 +307,12 @@ class MatrixFactorization:
         threshold: float | None = None,
         exclude: Ratings | None = None,
         chunk_size: int = SCORE_CHUNK,
+        sample_users: int | None = None,
+        seed: int = 0,
     ) -> dict[str, float]:
         """Ranking metrics at ``k`` (see :mod:`mfrec.evaluation.ranking`) on ``test``.
+
+        ``sample_users`` evaluates a uniform sample of that many test users (``seed``).
 
         Candidates are the items with training data minus each user's ``train``
         items (default: the items remembered by :meth:`set_seen`, which after
@@ -324,7 +331,7 @@ class MatrixFactorization:
         result = evaluate_ranking(
             self.module_.score_users, candidates_train, test, k=k,
             threshold=test.relevance_threshold if threshold is None else threshold,
-            exclude=exclude, chunk_size=chunk_size,
+            exclude=exclude, chunk_size=chunk_size, sample_users=sample_users, seed=seed,
         )  # fmt: skip
         return result
 

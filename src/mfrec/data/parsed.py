@@ -69,6 +69,8 @@ def load(entry: Path) -> Ratings | None:
         kind=meta["kind"],
     )
     ratings.info.update(meta.get("info", {}))
+    del table, items_table
+    pa.default_memory_pool().release_unused()  # hand the decoded Parquet pages back to the system
     if len(ratings) != meta["n"]:
         return None
     return ratings

@@ -137,7 +137,7 @@ def validate_frame(
     wanted = [c for c in (columns.user, columns.item, columns.rating, columns.timestamp) if c]
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
-        found = ", ".join(map(str, frame.columns)) or "nothing"
+        found = ", ".join(map(repr, map(str, frame.columns))) or "nothing"  # repr: a name may hold a newline
         raise DataError(f"{source}: missing column(s) {', '.join(map(repr, missing))}; found {found}")
     if len(frame) == 0:
         raise DataError(f"{source}: no ratings (header only or empty)")

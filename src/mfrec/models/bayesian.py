@@ -90,8 +90,10 @@ class RowIndex:
 
     def __init__(self, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, n_rows: int) -> None:
         order = torch.argsort(rows, stable=True)
-        self.cols = cols[order]
-        self.values = values[order]
+        narrow = torch.int32 if len(cols) == 0 or int(cols.max()) < 2**31 else torch.int64
+        self.cols = cols[order].to(narrow)  # int32 and float32 halve what ML-25M's index holds
+        self.values = values[order].float()
+        del order
         counts = torch.bincount(rows, minlength=n_rows)
         self.starts = torch.cumsum(counts, 0) - counts
         self.counts = counts
@@ -134,7 +136,7 @@ def sample_side(
     empty = torch.nonzero(index.counts == 0).squeeze(1)
     groups = [(empty, 0)] if len(empty) else []
     for rows, length in [*groups, *index.buckets]:
-        step = max(1, block // max(length * k, 1))
+        step = max(1, block // max(length * k, k * k))  # bounds the gathered ratings and the k x k matrices
         for first in range(0, len(rows), step):
             chunk = rows[first : first + step]
             prec = lam.expand(len(chunk), k, k).clone()
@@ -143,8 +145,9 @@ def sample_side(
                 offsets = torch.arange(length, device=device)
                 valid = offsets[None, :] < index.counts[chunk, None]
                 positions = (index.starts[chunk, None] + offsets[None, :]).clamp(max=len(index.cols) - 1)
-                y = padded[torch.where(valid, index.cols[positions], len(other))]  # (m, L, k), zero rows as padding
-                r = torch.where(valid, index.values[positions], 0.0).float()
+                # (m, L, k): each row's rated items, padded with a zero row
+                y = padded[torch.where(valid, index.cols[positions].long(), len(other))]
+                r = torch.where(valid, index.values[positions], 0.0)
                 yt = y.transpose(1, 2)
                 prec += noise_precision * torch.bmm(yt, y).double()
                 rhs += noise_precision * torch.bmm(yt, r[:, :, None])[:, :, 0].double()

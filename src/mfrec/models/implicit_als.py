@@ -28,8 +28,8 @@ class ImplicitALS(FactorModel):
     and a matrix-vector product costs :math:`O(n_u k)` because :math:`Y^\top Y`
     is shared. A few conjugate-gradient steps warm-started from the previous
     solution (Takács et al. 2011) solve every user at once with scatter-adds over
-    the observed pairs only; memory is :math:`O(\text{nnz}\cdot k)`. Scores are
-    :math:`x_u^\top y_i`.
+    the observed pairs only, taken in slices, so memory stays
+    :math:`O((n_{users} + n_{items})\,k)` plus one slice. Scores are :math:`x_u^\top y_i`.
     """
 
     def __init__(
@@ -64,14 +64,21 @@ def _cg_solve(x, y, rows, cols, weights, config) -> torch.Tensor:
     gram = a0 * (y.T @ y)
     counts = torch.zeros(len(x), device=x.device, dtype=x.dtype).index_add_(0, rows, torch.ones_like(w))
     lam = (config.regularization * (counts + a0 * len(y)) ** config.reg_exponent)[:, None]
-    y_obs = y[cols]
     extra_weight = 1.0 + w - a0  # observed confidence beyond what the gram term already counts
+    span = max(1, (1 << 22) // y.shape[1])  # observed pairs per slice: y[cols] is never whole (nnz x k)
 
     def matvec(v: torch.Tensor) -> torch.Tensor:
-        extra = (extra_weight * (y_obs * v[rows]).sum(1))[:, None] * y_obs
-        return v @ gram + lam * v + torch.zeros_like(v).index_add_(0, rows, extra)
+        out = v @ gram + lam * v
+        for first in range(0, len(rows), span):
+            r, y_obs = rows[first : first + span], y[cols[first : first + span]]
+            extra = (extra_weight[first : first + span] * (y_obs * v[r]).sum(1))[:, None] * y_obs
+            out.index_add_(0, r, extra)
+        return out
 
-    b = torch.zeros_like(x).index_add_(0, rows, (1.0 + w)[:, None] * y_obs)
+    b = torch.zeros_like(x)
+    for first in range(0, len(rows), span):
+        piece = slice(first, first + span)
+        b.index_add_(0, rows[piece], (1.0 + w[piece])[:, None] * y[cols[piece]])
     r = b - matvec(x)
     p = r.clone()
     rs = (r * r).sum(1, keepdim=True)

@@ -1,4 +1,4 @@
-"""A compiled CPU engine for biased MF: per-rating SGD in numba, parallel over threads.
+"""A compiled CPU engine for biased and plain MF: per-rating SGD in numba, parallel over threads.
 
 Each epoch walks a permutation (drawn from the run's torch generator) and, for
 every rating, applies the Funk/Surprise update
@@ -9,7 +9,8 @@ every rating, applies the Funk/Surprise update
 .. math::  p_u \\mathrel{+}= \\eta (e\\, q_i - \\lambda p_u),\\quad q_i \\mathrel{+}= \\eta (e\\, p_u - \\lambda q_i),
 
 which is SGD on the per-rating loss of :class:`~mfrec.models.BiasedMF` (the factor
-2 folded into :math:`\\eta`). The parameters are the module's own tensors, updated
+2 folded into :math:`\\eta`). For :class:`~mfrec.models.DotMF` the same loop runs
+without :math:`\\mu` and the biases. The parameters are the module's own tensors, updated
 in place through numpy views. With ``threads > 1`` the permutation is cut into one
 slice per thread and the slices run lock-free at once (Hogwild, Niu et al. 2011):
 faster, but no longer bit-for-bit reproducible; with one thread two runs with the
@@ -43,7 +44,7 @@ def _kernel():
         raise ConfigError('the compiled engine needs numba: pip install "mfrec[fast]"') from None
 
     @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-    def epoch(users, items, ratings, order, p, q, bu, bi, mu, lr, reg, reg_bias, n_slices):  # pragma: no cover
+    def epoch(users, items, ratings, order, p, q, bu, bi, mu, lr, reg, reg_bias, n_slices, biased):  # pragma: no cover
         # float32 scalars and row views keep the inner loops in float32 SIMD
         lr, reg, reg_bias, mu = np.float32(lr), np.float32(reg), np.float32(reg_bias), np.float32(mu)
         decay = np.float32(1.0) - lr * reg
@@ -64,11 +65,14 @@ def _kernel():
                 dot = np.float32(0.0)
                 for f in range(k):
                     dot += pu[f] * qi[f]
-                e = ratings[x] - (mu + bu[u] + bi[i] + dot)
+                if biased:
+                    e = ratings[x] - (mu + bu[u] + bi[i] + dot)
+                    bu[u] += lr * (e - reg_bias * bu[u])
+                    bi[i] += lr * (e - reg_bias * bi[i])
+                else:
+                    e = ratings[x] - dot
                 total += e * e
                 step = lr * e
-                bu[u] += lr * (e - reg_bias * bu[u])
-                bi[i] += lr * (e - reg_bias * bi[i])
                 for f in range(k):
                     a = pu[f]
                     b = qi[f]
@@ -106,7 +110,7 @@ def fit_compiled(
     on_epoch: Callable[[EpochRecord], None] | None = None,
     checkpoint=None,
 ) -> tuple[list[EpochRecord], int]:
-    """Train a :class:`~mfrec.models.BiasedMF` in place with the compiled SGD kernel (CPU only)."""
+    """Train a :class:`~mfrec.models.BiasedMF` or :class:`~mfrec.models.DotMF` in place (compiled SGD, CPU)."""
     from mfrec.training.loop import _rmse_stars
 
     if module.user_embedding.weight.device.type != "cpu":
@@ -119,8 +123,12 @@ def fit_compiled(
     # numpy views of the module's tensors: the kernel's updates land in the module
     p = module.user_embedding.weight.detach().numpy()
     q = module.item_embedding.weight.detach().numpy()
-    bu = module.user_bias.weight.detach().numpy()[:, 0]
-    bi = module.item_bias.weight.detach().numpy()[:, 0]
+    biased = hasattr(module, "user_bias")
+    if biased:
+        bu = module.user_bias.weight.detach().numpy()[:, 0]
+        bi = module.item_bias.weight.detach().numpy()[:, 0]
+    else:  # DotMF: the kernel leaves these alone
+        bu, bi = np.zeros(1, np.float32), np.zeros(1, np.float32)
     mu = float(module.global_mean)
     slices = max(1, config.threads or 1)
     stopper = EarlyStopping(module, config.patience, config.target_rmse)
@@ -134,7 +142,7 @@ def fit_compiled(
         order[:] = np.arange(n, dtype=np.int32)
         shuffle(order, int(torch.randint(2**31 - 1, (1,), generator=generator)))
         sse = kernel(users, items, ratings, order, p, q, bu, bi, mu, config.learning_rate,
-                     config.regularization, config.bias_regularization, slices)  # fmt: skip
+                     config.regularization, config.bias_regularization, slices, biased)  # fmt: skip
         train_mse = sse / n
         if not math.isfinite(train_mse):
             raise _diverged(epoch, train_mse, config)

@@ -101,10 +101,15 @@ def init_from_env(device: str = "auto") -> Group | None:
 
 
 def shutdown() -> None:
-    """Leave the process group, if this process is in one."""
+    """Leave the process group after success, all ranks together.
+
+    A failing rank must not call this: waiting for peers that may be stuck would
+    keep its launcher from learning that it failed.
+    """
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()  # gloo aborts a rank whose peer closed its connections mid-teardown
         dist.destroy_process_group()
 
 
@@ -152,6 +157,7 @@ def _worker(rank: int, world_size: int, init_file: str, errors: str, fn: Callabl
             backend, init_method=f"file://{init_file}", rank=rank, world_size=world_size, timeout=TIMEOUT
         )
         fn(*args)
+        dist.barrier()  # leave together: gloo aborts a rank whose peer closed its connections mid-teardown
     except BaseException as exc:
         message = str(exc) if isinstance(exc, MfrecError) else f"{type(exc).__name__}: {_first_line(exc)}"
         if not isinstance(exc, MfrecError | KeyboardInterrupt | SystemExit):
@@ -195,7 +201,7 @@ def launch(fn: Callable[..., Any], args: tuple = (), nproc: int = 2, *, backend:
                 while not context.join():
                     pass
             except ProcessException as exc:
-                raise DistributedError(_failure(exc.error_index, Path(errors), nproc)) from None
+                raise DistributedError(_failure(exc.error_index, context.processes, Path(errors))) from None
             except BaseException:
                 for process in context.processes:
                     if process.is_alive():
@@ -210,15 +216,41 @@ def launch(fn: Callable[..., Any], args: tuple = (), nproc: int = 2, *, backend:
                 os.environ["MFREC_DIST_BACKEND"] = previous
 
 
-def _failure(rank: int, errors: Path, nproc: int) -> str:
-    """The one-line report of a failed launch: the first rank that wrote an error, else the one that exited."""
-    reports = sorted(errors.glob("rank*"), key=lambda p: p.stat().st_mtime)
-    if reports:
-        rank = int(reports[0].name[4:])
-        detail = reports[0].read_text().splitlines()[0]
+def _failure(first: int, processes: list, errors: Path) -> str:
+    """The one-line report of a failed launch, naming the rank that failed first.
+
+    A rank that lost its peer (gloo: connection closed or reset) only reports the
+    consequence, so its report counts last. In order: the earliest report of a rank's own
+    error; else a rank that died without a report (killed; not the launcher's own
+    SIGTERM); else the earliest report of any kind.
+    """
+    import signal
+
+    reports = {}
+    for path in errors.glob("rank*"):
+        lines = path.read_text().splitlines() or ["(no message)"]
+        reports[int(path.name[4:])] = (path.stat().st_mtime, lines[0])
+    own = {rank: report for rank, report in reports.items() if not _lost_peer(report[1])}
+    codes = {rank: process.exitcode for rank, process in enumerate(processes)}
+    silent = [r for r, code in codes.items() if code not in (0, None, -signal.SIGTERM) and r not in reports]
+    if own:
+        rank = min(own, key=lambda r: own[r][0])
+        detail = own[rank][1]
+    elif silent:
+        rank = first if first in silent else silent[0]
+        code = codes[rank]
+        how = signal.Signals(-code).name if code < 0 else f"exit code {code}"
+        detail = f"the process died without a message ({how}: killed, or out of memory?)"
+    elif reports:
+        rank = min(reports, key=lambda r: reports[r][0])
+        detail = reports[rank][1]
     else:
-        detail = "the process died without a message (killed, or out of memory?)"
-    return f"rank {rank} of {nproc} failed: {detail}; the other ranks were stopped"
+        rank, detail = first, f"the process exited with code {codes.get(first)}"
+    return f"rank {rank} of {len(processes)} failed: {detail}; the other ranks were stopped"
+
+
+def _lost_peer(message: str) -> bool:
+    return "closed by peer" in message or "reset by peer" in message or "Connection refused" in message
 
 
 def _first_line(exc: BaseException) -> str:

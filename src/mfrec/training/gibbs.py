@@ -86,9 +86,10 @@ def fit_gibbs(
     return _done(module, history, stopper)
 
 
-def _dots(x: torch.Tensor, y: torch.Tensor, users: torch.Tensor, items: torch.Tensor, chunk: int = 1 << 20):
-    """``(x[users] * y[items]).sum(1)`` in slices, so no (n, k) float64 product is ever whole."""
-    out = torch.empty(len(users), dtype=x.dtype, device=x.device)
+def _dots(x: torch.Tensor, y: torch.Tensor, users: torch.Tensor, items: torch.Tensor, chunk: int = 1 << 18):
+    """``(x[users] * y[items]).sum(1)`` in float32 slices (returned as float64): no (n, k) product is ever whole."""
+    x, y = x.float(), y.float()
+    out = torch.empty(len(users), dtype=torch.float64, device=x.device)
     for first in range(0, len(users), chunk):
         last = first + chunk
         out[first:last] = (x[users[first:last]] * y[items[first:last]]).sum(1)
