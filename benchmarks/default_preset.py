@@ -48,6 +48,7 @@ def main() -> None:
     runs = [
         ("default preset (biased MF, Adam)", {"preset": "default"}, args.repeats),
         ("fast preset (biased MF, compiled SGD)", {"preset": "fast"}, args.repeats),
+        ("als preset (biased MF, explicit ALS, weighted lambda)", {"preset": "als"}, 1),
         ("bayesian preset (BPMF, Gibbs, 32 samples)", {"preset": "bayesian"}, 1),
     ]
     if not args.skip_notebook:

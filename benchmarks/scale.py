@@ -11,7 +11,9 @@ resident memory (``ru_maxrss``) is its own: the load rows measure the first load
 model row loads from the cache, splits 60/20/20 at random (seed 0), trains 10
 epochs or iterations without early stopping, and scores RMSE on every test rating
 and NDCG@10 on 5,000 sampled test users. Fit times include turning the split into
-the library's own structures. JSON goes to ``results/scale.json``.
+the library's own structures. mfrec's rows run in the repository's ``.venv`` when
+there is one (pandas 3 there; the peers' environment pins pandas 2). JSON goes to
+``results/scale.json``.
 """
 
 from __future__ import annotations
@@ -34,12 +36,8 @@ SAMPLE_USERS = 5_000
 MFREC_MODELS = {
     "mfrec biased MF, compiled SGD (preset fast, 2 threads)": ("fast", {"threads": 2}),
     "mfrec plain MF (dot), compiled SGD (2 threads)": ("fast", {"model": "dot", "threads": 2}),
-    "mfrec biased MF, torch engine (sparse SGD, batch 65,536)": (
-        "default", {"optimizer": "sgd", "batch_size": 65536, "learning_rate": 2.0, "regularization": 0.02,
-                    "bias_regularization": 0.0, "init_std": 0.05},
-    ),
+    "mfrec explicit ALS (dim 32, weighted lambda)": ("als", {}),
     "mfrec Bayesian MF (Gibbs, dim 32, 8 samples)": ("bayesian", {"burn_in": 2, "samples": 8}),
-    "mfrec implicit ALS (dim 128)": ("implicit", {}),
 }  # fmt: skip
 PEERS = ("cornac MF (k=50, lambda 0.05)", "LensKit BiasedMF (ALS)", "implicit ALS (64 factors)")
 
@@ -163,9 +161,12 @@ def child(task: str, name: str, data: Path) -> None:
 
 def spawn(task: str, name: str, data: Path, cache: Path) -> dict:
     env = {**os.environ, "MFREC_CACHE": str(cache), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    # mfrec's rows run in mfrec's own environment (scripts/setup.sh) when it exists; the peers in this one
+    own = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"
+    python = str(own) if task != "peer" and own.exists() else sys.executable
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, __file__, "--child", task, name, "--data", str(data)],
+        [python, __file__, "--child", task, name, "--data", str(data)],
         capture_output=True, text=True, env=env,
     )  # fmt: skip
     wall = time.perf_counter() - started
@@ -180,6 +181,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None, help="folder of the synthetic ml-25m (made when missing)")
     parser.add_argument("--fraction", type=float, default=1.0, help="size of the synthetic set made when missing")
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--only", default=None, help="run only the rows whose name contains this text")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "scale.json")
     parser.add_argument("--child", nargs=2, metavar=("TASK", "NAME"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -201,6 +203,7 @@ def main() -> None:
         print(f"\n| model ({EPOCHS} epochs/iterations) | fit s | s/epoch | M ratings/s | test RMSE | "
               f"NDCG@10 | peak RSS GB |\n|---|---:|---:|---:|---:|---:|---:|")  # fmt: skip
         names = [("mfrec", n) for n in MFREC_MODELS] + ([] if args.no_peers else [("peer", n) for n in PEERS])
+        names = [(task, n) for task, n in names if args.only is None or args.only in n]
         for task, name in names:
             row = spawn(task, name, data, cache)
             rows[name] = row
@@ -229,8 +232,8 @@ def _ratios(rows: dict[str, dict]) -> list[str]:
     pairs = [
         ("mfrec biased MF, compiled SGD (preset fast, 2 threads)", "cornac MF (k=50, lambda 0.05)"),
         ("mfrec biased MF, compiled SGD (preset fast, 2 threads)", "LensKit BiasedMF (ALS)"),
+        ("mfrec explicit ALS (dim 32, weighted lambda)", "LensKit BiasedMF (ALS)"),
         ("mfrec Bayesian MF (Gibbs, dim 32, 8 samples)", "LensKit BiasedMF (ALS)"),
-        ("mfrec implicit ALS (dim 128)", "implicit ALS (64 factors)"),
     ]
     out = []
     for ours, theirs in pairs:

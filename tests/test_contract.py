@@ -11,6 +11,7 @@ from mfrec.errors import ConfigError
 KINDS = {
     "dot": {"embedding_dim": 4},
     "biased": {"embedding_dim": 4},
+    "als": {"embedding_dim": 4, "regularization": 0.05, "bias_regularization": 2.0},
     "bayesian": {"embedding_dim": 4, "burn_in": 2, "samples": 3},
     "implicit_als": {"embedding_dim": 4, "regularization": 1.0},
     "bpr": {"embedding_dim": 4, "batch_size": 128},

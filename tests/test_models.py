@@ -1,9 +1,12 @@
 """Model math, the trainer, and the estimator on tiny data with known answers."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
 
+import mfrec
 from mfrec import MatrixFactorization, TrainConfig
 from mfrec.data import split_ratings
 from mfrec.errors import ConfigError, DivergenceError
@@ -295,7 +298,7 @@ def test_bayesian_mf_recovers_a_low_rank_matrix_and_averages_its_samples(lowrank
 @pytest.mark.parametrize(
     ("name", "value"),
     [("embedding_dim", 3), ("epochs", 25), ("burn_in", 5), ("samples", 4), ("noise_precision", 8.0),
-     ("init_std", 0.5), ("seed", 3)],
+     ("init_std", 0.5), ("seed", 3), ("posterior_rank", 2)],
 )  # fmt: skip
 def test_every_bayesian_hyperparameter_matters(lowrank, name, value):
     split = split_ratings(lowrank, "random", seed=0)
@@ -303,3 +306,64 @@ def test_every_bayesian_hyperparameter_matters(lowrank, name, value):
     reference = MatrixFactorization(**base).fit(split.train, split.val).evaluate(split.test)["rmse"]
     changed = MatrixFactorization(**{**base, name: value}).fit(split.train, split.val).evaluate(split.test)["rmse"]
     assert changed != pytest.approx(reference, abs=1e-7)
+
+
+def test_posterior_rank_stores_the_best_low_rank_factorization_of_the_sample_average(lowrank, tmp_path):
+    split = split_ratings(lowrank, "random", seed=0)
+    base = {"model": "bayesian", "embedding_dim": 4, "epochs": 20, "burn_in": 10, "samples": 5, "device": "cpu"}
+    full = MatrixFactorization(**base).fit(split.train, split.val)
+    x, y = full.module_.user_embedding.weight, full.module_.item_embedding.weight
+    assert x.shape[1] == 20
+    exact = x.double() @ y.double().T
+    u, sigma, vh = torch.linalg.svd(exact)
+    for rank in (3, 8):
+        small = MatrixFactorization(**base, posterior_rank=rank).fit(split.train, split.val)
+        xs, ys = small.module_.user_embedding.weight, small.module_.item_embedding.weight
+        assert xs.shape[1] == ys.shape[1] == rank
+        best = (u[:, :rank] * sigma[:rank]) @ vh[:rank]  # Eckart-Young: the best rank-r approximation
+        torch.testing.assert_close(xs.double() @ ys.double().T, best, atol=2e-5, rtol=1e-4)
+        small.save(tmp_path / f"r{rank}.safetensors")
+        again = mfrec.load_model(tmp_path / f"r{rank}.safetensors")
+        assert np.array_equal(again.predict_indices(split.test.users, split.test.items),
+                              small.predict_indices(split.test.users, split.test.items))  # fmt: skip
+    same = MatrixFactorization(**base, posterior_rank=20).fit(split.train, split.val)  # no compression needed
+    assert torch.equal(same.module_.user_embedding.weight, x)
+
+
+def test_explicit_als_recovers_a_low_rank_matrix_and_each_iteration_lowers_the_objective(lowrank):
+    split = split_ratings(lowrank, "random", seed=0)
+    options = {"model": "als", "embedding_dim": 2, "epochs": 12, "patience": 0, "regularization": 0.001,
+               "bias_regularization": 0.001, "device": "cpu"}  # fmt: skip
+    model = MatrixFactorization(**options).fit(split.train, split.val)
+    train = [r.train_rmse for r in model.history_]
+    assert all(later <= earlier + 1e-6 for earlier, later in itertools.pairwise(train))
+    assert model.evaluate(split.test)["rmse"] < 0.15  # noise-free rank-2 data, 60% observed
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("embedding_dim", 3), ("epochs", 3), ("regularization", 0.5), ("bias_regularization", 20.0),
+     ("init_std", 0.5), ("seed", 3)],
+)  # fmt: skip
+def test_every_explicit_als_hyperparameter_matters(lowrank, name, value):
+    split = split_ratings(lowrank, "random", seed=0)
+    base = {"model": "als", "embedding_dim": 4, "epochs": 6, "patience": 0, "regularization": 0.05,
+            "bias_regularization": 2.0, "device": "cpu"}  # fmt: skip
+    reference = MatrixFactorization(**base).fit(split.train, split.val).evaluate(split.test)["rmse"]
+    changed = MatrixFactorization(**{**base, name: value}).fit(split.train, split.val).evaluate(split.test)["rmse"]
+    assert changed != pytest.approx(reference, abs=1e-7)
+
+
+def test_samples_folded_while_sampling_stay_close_to_the_best_low_rank_average(lowrank):
+    split = split_ratings(lowrank, "random", seed=0)
+    base = {"model": "bayesian", "embedding_dim": 4, "epochs": 30, "burn_in": 6, "samples": 20, "device": "cpu"}
+    full = MatrixFactorization(**base).fit(split.train, split.val)  # 80 columns, kept whole
+    exact = full.module_.user_embedding.weight.double() @ full.module_.item_embedding.weight.double().T
+    sigma = torch.linalg.svdvals(exact)
+    optimal = float(sigma[8:].pow(2).sum().sqrt())  # the error of the best rank-8 approximation
+    folded = MatrixFactorization(**base, posterior_rank=8).fit(split.train, split.val)  # folds every 8 samples
+    m = folded.module_
+    assert m.user_embedding.weight.shape[1] == 8
+    approximation = m.user_embedding.weight.double() @ m.item_embedding.weight.double().T
+    error = float(torch.linalg.matrix_norm(approximation - exact))
+    assert optimal <= error + 1e-6 and error <= 1.5 * optimal + 1e-3, (error, optimal)

@@ -23,7 +23,7 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 
 TRAIN_OPTIONS = (
-    ("--model", "model", click.Choice(["dot", "biased", "bayesian", "implicit_als", "bpr"]), "model kind"),
+    ("--model", "model", click.Choice(["dot", "biased", "als", "bayesian", "implicit_als", "bpr"]), "model kind"),
     ("--embedding-dim", "embedding_dim", int, "factors per user and item"),
     ("--optimizer", "optimizer", click.Choice(["sgd", "adam", "sparse_adam", "adagrad"]), "optimizer"),
     ("--learning-rate", "learning_rate", float, "step size"),
@@ -47,6 +47,7 @@ TRAIN_OPTIONS = (
     ("--burn-in", "burn_in", int, "Gibbs sweeps discarded (bayesian)"),
     ("--samples", "samples", int, "Gibbs sweeps kept and averaged (bayesian)"),
     ("--noise-precision", "noise_precision", float, "inverse rating variance (bayesian)"),
+    ("--posterior-rank", "posterior_rank", int, "store the sample average at this rank; 0 = all samples (bayesian)"),
 )
 
 
@@ -151,7 +152,7 @@ def _columns(kw: dict[str, Any]) -> dict[str, Any]:
 @click.option(
     "--preset",
     default=None,
-    help="default, notebook, fast, bayesian, implicit or bpr [the --model's preset: default for dot/biased]",
+    help="default, notebook, fast, als, bayesian, implicit or bpr [the --model's preset: default for dot/biased]",
 )
 @click.option(
     "--config",

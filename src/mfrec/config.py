@@ -14,8 +14,8 @@ from typing import Any
 
 from mfrec.errors import ConfigError
 
-MODEL_KINDS = ("dot", "biased", "bayesian", "implicit_als", "bpr")
-RATING_MODELS = ("dot", "biased", "bayesian")
+MODEL_KINDS = ("dot", "biased", "als", "bayesian", "implicit_als", "bpr")
+RATING_MODELS = ("dot", "biased", "als", "bayesian")
 CONFIDENCES = ("rating", "binary")
 ENGINES = ("torch", "compiled")
 OPTIMIZERS = ("sgd", "adam", "sparse_adam", "adagrad")
@@ -64,6 +64,8 @@ class TrainConfig:
         burn_in: Gibbs sweeps discarded before samples are kept (``bayesian``).
         samples: Gibbs sweeps kept and averaged, spread evenly after the burn-in (``bayesian``).
         noise_precision: :math:`\alpha`, the inverse variance of ratings around the model (``bayesian``).
+        posterior_rank: the kept samples' average is stored as its best factorization of this rank
+            (truncated SVD); ``0`` stores every sample's factors side by side (``bayesian``).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         seed: seeds the initialisation and the per-epoch permutations.
         threads: CPU threads for torch; ``0`` keeps torch's default.
@@ -94,6 +96,7 @@ class TrainConfig:
     burn_in: int = 20
     samples: int = 32
     noise_precision: float = 2.0
+    posterior_rank: int = 0
 
     @property
     def predicts_ratings(self) -> bool:
@@ -133,7 +136,7 @@ class TrainConfig:
             raise ConfigError(
                 f"bayesian needs epochs - burn_in >= samples ({self.epochs} - {self.burn_in} < {self.samples})"
             )
-        for name in ("patience", "threads", "seed", "burn_in"):
+        for name in ("patience", "threads", "seed", "burn_in", "posterior_rank"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{name} must be a non-negative integer, not {value!r}")
@@ -217,10 +220,16 @@ BPR = TrainConfig(
     patience=8,
 )
 
+# Biased MF by explicit ALS with weighted-lambda regularization: no learning rate, few iterations.
+ALS = TrainConfig(
+    model="als", embedding_dim=32, regularization=0.2, bias_regularization=10.0, epochs=50, patience=2,
+)  # fmt: skip
+
 # Bayesian MF by Gibbs sampling: the most accurate, the slowest (benchmarks/default_preset.py).
+# 400 sweeps, 180 kept samples averaged; stored as their best rank-256 factorization.
 BAYESIAN = TrainConfig(
-    model="bayesian", embedding_dim=32, epochs=150, burn_in=20, samples=32, noise_precision=2.0, init_std=0.1,
-    patience=0,
+    model="bayesian", embedding_dim=32, epochs=400, burn_in=40, samples=180, posterior_rank=256,
+    noise_precision=2.0, init_std=0.1, patience=0,
 )  # fmt: skip
 
 # Biased MF by the compiled per-rating SGD engine: a little less accurate than the default, several
@@ -242,6 +251,7 @@ PRESETS: dict[str, TrainConfig] = {
     "notebook": NOTEBOOK,
     "fast": FAST,
     "bayesian": BAYESIAN,
+    "als": ALS,
     "implicit": IMPLICIT,
     "bpr": BPR,
 }
@@ -250,6 +260,7 @@ MODEL_PRESETS = {
     "dot": "default",
     "biased": "default",
     "bayesian": "bayesian",
+    "als": "als",
     "implicit_als": "implicit",
     "bpr": "bpr",
 }

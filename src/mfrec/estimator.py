@@ -128,6 +128,13 @@ class MatrixFactorization:
                 module, train_t, val_t, config,
                 scale=train.scale, generator=generator, progress=progress, on_epoch=on_epoch, checkpoint=saver,
             )  # fmt: skip
+        elif config.model == "als":
+            from mfrec.training.loop import fit_explicit_als
+
+            history, kept = fit_explicit_als(
+                module, train_t, val_t, config,
+                scale=train.scale, progress=progress, on_epoch=on_epoch, checkpoint=saver,
+            )  # fmt: skip
         elif config.model == "bayesian":
             from mfrec.training.gibbs import fit_gibbs
 
@@ -185,6 +192,7 @@ class MatrixFactorization:
             kwargs["notebook_einsum"] = c.notebook_einsum
         if c.model == "bayesian":
             kwargs["samples"] = c.samples
+            kwargs["posterior_rank"] = c.posterior_rank
         return MODELS[c.model](n_users, n_items, c.embedding_dim, **kwargs)
 
     def _tensors(self, ratings: Ratings, device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -252,7 +260,8 @@ class MatrixFactorization:
         """Predicted ratings in stars for index pairs; index ``-1`` means an unknown id."""
         self._check_rating_model("predicting ratings")
         out = []
-        chunk = 1 << 20
+        width = self.module_.item_factors().shape[1]
+        chunk = max(1024, (1 << 24) // max(width, 1))  # gathers of at most 2^24 numbers (64 MB) per side
         with torch.no_grad():
             for start in range(0, len(users), chunk):
                 u = torch.as_tensor(np.asarray(users[start : start + chunk]), dtype=torch.long)

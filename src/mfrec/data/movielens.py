@@ -214,7 +214,11 @@ def _typed_csv(handle) -> pd.DataFrame | None:
         or any(table.column(name).null_count for name in ("userId", "movieId"))
     ):
         return None
-    frame = table.select(list(types)).to_pandas()
+    table = table.select(list(types)).combine_chunks()
+    # one block per column, and each Arrow buffer released once converted (pandas 2 would copy twice)
+    frame = table.to_pandas(split_blocks=True, self_destruct=True)
+    del table
+    pa.default_memory_pool().release_unused()
     return frame.rename(columns={"userId": "user", "movieId": "item"})
 
 

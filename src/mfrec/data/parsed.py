@@ -87,14 +87,7 @@ def store(entry: Path, ratings: Ratings) -> bool:
     except OSError:
         return False
     try:
-        columns = {
-            "user": pa.array(ratings.users.astype(np.int32)),
-            "item": pa.array(ratings.items.astype(np.int32)),
-            "rating": pa.array(ratings.ratings.astype(np.float32, copy=False)),
-        }
-        if ratings.timestamps is not None:
-            columns["timestamp"] = pa.array(ratings.timestamps)
-        pq.write_table(pa.table(columns), tmp / "ratings.parquet")
+        _write_ratings(ratings, tmp / "ratings.parquet")
         pq.write_table(pa.table({"id": _column(ratings.user_map.ids)}), tmp / "users.parquet")
         items = {"id": _column(ratings.item_map.ids)}
         if ratings.titles is not None:
@@ -116,6 +109,28 @@ def store(entry: Path, ratings: Ratings) -> bool:
     except (OSError, ValueError, pa.ArrowException):
         shutil.rmtree(tmp, ignore_errors=True)
         return False
+
+
+def _write_ratings(ratings: Ratings, path: Path, rows: int = 1 << 22) -> None:
+    """The rating arrays as Parquet, a row group at a time, so the copy made for writing stays small."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fields = [("user", pa.int32()), ("item", pa.int32()), ("rating", pa.float32())]
+    if ratings.timestamps is not None:
+        fields.append(("timestamp", pa.int64()))
+    schema = pa.schema(fields)
+    with pq.ParquetWriter(path, schema, use_dictionary=False) as writer:
+        for first in range(0, max(len(ratings), 1), rows):
+            part = slice(first, first + rows)
+            columns = [
+                pa.array(ratings.users[part].astype(np.int32)),
+                pa.array(ratings.items[part].astype(np.int32)),
+                pa.array(ratings.ratings[part].astype(np.float32, copy=False)),
+            ]
+            if ratings.timestamps is not None:
+                columns.append(pa.array(ratings.timestamps[part]))
+            writer.write_table(pa.Table.from_arrays(columns, schema=schema))
 
 
 def _column(ids: np.ndarray):

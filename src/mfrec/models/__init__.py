@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mfrec.models.als import ExplicitALS
 from mfrec.models.base import FactorModel, RatingModel
 from mfrec.models.bayesian import BayesianMF
 from mfrec.models.biased import BiasedMF
@@ -13,8 +14,11 @@ MODELS: dict[str, type[FactorModel]] = {
     "dot": DotMF,
     "biased": BiasedMF,
     "bayesian": BayesianMF,
+    "als": ExplicitALS,
     "implicit_als": ImplicitALS,
     "bpr": BPR,
 }
 
-__all__ = ["BPR", "MODELS", "BayesianMF", "BiasedMF", "DotMF", "FactorModel", "ImplicitALS", "RatingModel"]
+__all__ = [
+    "BPR", "MODELS", "BayesianMF", "BiasedMF", "DotMF", "ExplicitALS", "FactorModel", "ImplicitALS", "RatingModel",
+]

@@ -23,17 +23,73 @@ class BayesianMF(RatingModel):
     :math:`s = 1..S`: :math:`\hat r_{ui} = \mu + \frac1S\sum_s x_u^{(s)\top} y_i^{(s)}`.
     The samples are stored side by side, each scaled by :math:`S^{-1/2}`, so the
     embeddings have ``S * embedding_dim`` columns and one dot product gives the
-    average: scoring, top-N and serving work unchanged.
+    average: scoring, top-N and serving work unchanged. With ``posterior_rank``
+    :math:`r < S k`, :meth:`compress` then replaces them by the best rank-:math:`r`
+    factorization of the averaged score matrix :math:`\bar X \bar Y^\top` (truncated SVD,
+    Eckart-Young), so many samples cost no more to store or serve than :math:`r` factors.
     """
 
     def __init__(
-        self, n_users: int, n_items: int, embedding_dim: int, *, samples: int = 1, generator=None, **_
+        self,
+        n_users: int,
+        n_items: int,
+        embedding_dim: int,
+        *,
+        samples: int = 1,
+        posterior_rank: int = 0,
+        generator=None,
+        **_,
     ) -> None:
         super().__init__(n_users, n_items)
-        width = samples * embedding_dim
+        self.kept_width = samples * embedding_dim
+        self.posterior_rank = posterior_rank
+        width = self.stored_width
         self.user_embedding = embedding(n_users, width, 0.0, None, False)
         self.item_embedding = embedding(n_items, width, 0.0, None, False)
         self.requires_grad_(False)
+
+    @property
+    def stored_width(self) -> int:
+        """Columns of the stored factors: ``posterior_rank`` when it compresses, else every sample's."""
+        rank = self.posterior_rank
+        return rank if 0 < rank < self.kept_width else self.kept_width
+
+    def sample_tables(self, embedding_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zero tables for the sampler to fill: every sample's columns, or, when compressing,
+        ``posterior_rank`` columns plus room for 8 more samples (see :meth:`fold_samples`)."""
+        width = self.kept_width
+        if self.stored_width < width:
+            width = min(width, self.stored_width + 8 * embedding_dim)
+        device = self.user_embedding.weight.device
+        return (torch.zeros(self.n_users, width, device=device),
+                torch.zeros(self.n_items, width, device=device))  # fmt: skip
+
+    def fold_samples(self, x: torch.Tensor, y: torch.Tensor) -> int:
+        """Compress full sample tables in place into their first ``stored_width`` columns.
+
+        Returns the first free column. Memory stays at ``posterior_rank + 8k`` columns
+        however many samples are kept; each fold is a truncated SVD of the running sum,
+        so the result is the best rank-r factorization up to the truncations made on the way.
+        """
+        width = self.stored_width
+        small_x, small_y = low_rank(x, y, width)
+        x.zero_()
+        y.zero_()
+        x[:, : small_x.shape[1]] = small_x
+        y[:, : small_y.shape[1]] = small_y
+        return width
+
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Store the best rank-``stored_width`` factorization of ``x @ y.T`` as the embeddings."""
+        width = self.stored_width
+        if width < x.shape[1]:
+            x, y = low_rank(x, y, width)
+            if x.shape[1] < width:  # fewer users or items than the rank: pad with zero columns
+                x = torch.nn.functional.pad(x, (0, width - x.shape[1]))
+                y = torch.nn.functional.pad(y, (0, width - y.shape[1]))
+        self.user_embedding.weight.copy_(x)
+        self.item_embedding.weight.copy_(y)
 
     def zero_unknown_rows(self) -> None:
         """No-op: a row without ratings holds its prior mean, which is what it should predict with."""
@@ -49,6 +105,21 @@ class BayesianMF(RatingModel):
 
     def item_factors(self) -> torch.Tensor:
         return self.item_embedding.weight
+
+
+def low_rank(x: torch.Tensor, y: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Factors of the best rank-``rank`` approximation of ``x @ y.T`` (Eckart-Young), without forming it.
+
+    By thin QR of both sides and an SVD of the small core:
+    :math:`X Y^\top = Q_x (R_x R_y^\top) Q_y^\top`, :math:`R_x R_y^\top = U \Sigma V^\top`;
+    the factors are :math:`Q_x U_r \Sigma_r^{1/2}` and :math:`Q_y V_r \Sigma_r^{1/2}`, in ``x``'s dtype
+    (at most ``rank`` columns; fewer when a side has fewer rows).
+    """
+    qx, rx = torch.linalg.qr(x.double())
+    qy, ry = torch.linalg.qr(y.double())
+    u, sigma, vh = torch.linalg.svd(rx @ ry.T, full_matrices=False)
+    root = sigma[:rank].sqrt()
+    return (qx @ (u[:, :rank] * root)).to(x.dtype), (qy @ (vh[:rank].T * root)).to(y.dtype)
 
 
 def wishart(rng: np.random.Generator, df: float, scale: np.ndarray) -> np.ndarray:
@@ -106,6 +177,41 @@ class RowIndex:
         ]
 
 
+def row_systems(index: RowIndex, other: torch.Tensor, values: torch.Tensor | None = None, block: int = 1 << 22):
+    """Per-row normal-equation pieces, a slice of rows at a time: ``(rows, gram, rhs)``.
+
+    For each row :math:`u` with ratings :math:`j`: ``gram`` :math:`= \\sum_j y_j y_j^\\top`
+    (shape ``(m, k, k)``) and ``rhs`` :math:`= \\sum_j v_j y_j` (``(m, k)``), both float64,
+    where :math:`y_j` is the ``other`` row of rating :math:`j` and :math:`v_j` its value
+    (``values`` in the index's row order, default ``index.values``). Rows without
+    ratings come first, with zeros. Rows are taken a bucket at a time in slices of
+    about ``block`` gathered numbers (and ``block`` numbers of k x k matrices), so
+    memory stays bounded at any scale; the sums run in float32 as batched products.
+    """
+    k = other.shape[1]
+    device = other.device
+    values = index.values if values is None else values
+    padded = torch.cat([other.float(), torch.zeros(1, k, dtype=torch.float32, device=device)])
+    empty = torch.nonzero(index.counts == 0).squeeze(1)
+    groups = [(empty, 0)] if len(empty) else []
+    for rows, length in [*groups, *index.buckets]:
+        step = max(1, block // max(length * k, k * k))
+        for first in range(0, len(rows), step):
+            chunk = rows[first : first + step]
+            if not length:
+                yield (chunk, torch.zeros(len(chunk), k, k, dtype=torch.float64, device=device),
+                       torch.zeros(len(chunk), k, dtype=torch.float64, device=device))  # fmt: skip
+                continue
+            offsets = torch.arange(length, device=device)
+            valid = offsets[None, :] < index.counts[chunk, None]
+            positions = (index.starts[chunk, None] + offsets[None, :]).clamp(max=len(index.cols) - 1)
+            # (m, L, k): each row's rated items, padded with a zero row
+            y = padded[torch.where(valid, index.cols[positions].long(), len(other))]
+            r = torch.where(valid, values[positions].float(), 0.0)
+            yt = y.transpose(1, 2)
+            yield chunk, torch.bmm(yt, y).double(), torch.bmm(yt, r[:, :, None])[:, :, 0].double()
+
+
 def sample_side(
     generator: torch.Generator,
     index: RowIndex,
@@ -113,18 +219,15 @@ def sample_side(
     mean: np.ndarray,
     precision: np.ndarray,
     noise_precision: float,
-    block: int = 1 << 22,
 ) -> torch.Tensor:
     r"""Every row's vector from its conditional Gaussian, by batched Gram products and Cholesky.
 
     :math:`\mathcal N(\Lambda_*^{-1} b, \Lambda_*^{-1})` with
     :math:`\Lambda_* = \Lambda + \alpha \sum_j y_j y_j^\top` and
-    :math:`b = \Lambda\mu + \alpha \sum_j r_j y_j` over the row's ratings :math:`j`.
-    Rows are taken a bucket at a time, in slices of about ``block`` gathered numbers,
-    so memory stays bounded at any scale; the sums run in float32, the solves in
-    float64. A row without ratings is drawn from the prior. The standard normal draws
-    come from ``generator`` for all rows at once, so the result does not depend on
-    the slicing.
+    :math:`b = \Lambda\mu + \alpha \sum_j r_j y_j` over the row's ratings :math:`j`
+    (pieces from :func:`row_systems`; solves in float64). A row without ratings is
+    drawn from the prior. The standard normal draws come from ``generator`` for all
+    rows at once, so the result does not depend on the slicing.
     """
     n_rows, k = index.n_rows, other.shape[1]
     device = other.device
@@ -132,27 +235,9 @@ def sample_side(
     lam_mean = lam @ torch.as_tensor(mean, dtype=torch.float64, device=device)
     z = torch.randn(n_rows, k, generator=generator, dtype=torch.float64).to(device)
     out = torch.empty(n_rows, k, dtype=torch.float64, device=device)
-    padded = torch.cat([other.float(), torch.zeros(1, k, dtype=torch.float32, device=device)])
-    empty = torch.nonzero(index.counts == 0).squeeze(1)
-    groups = [(empty, 0)] if len(empty) else []
-    for rows, length in [*groups, *index.buckets]:
-        step = max(1, block // max(length * k, k * k))  # bounds the gathered ratings and the k x k matrices
-        for first in range(0, len(rows), step):
-            chunk = rows[first : first + step]
-            prec = lam.expand(len(chunk), k, k).clone()
-            rhs = lam_mean.expand(len(chunk), k).clone()
-            if length:
-                offsets = torch.arange(length, device=device)
-                valid = offsets[None, :] < index.counts[chunk, None]
-                positions = (index.starts[chunk, None] + offsets[None, :]).clamp(max=len(index.cols) - 1)
-                # (m, L, k): each row's rated items, padded with a zero row
-                y = padded[torch.where(valid, index.cols[positions].long(), len(other))]
-                r = torch.where(valid, index.values[positions], 0.0)
-                yt = y.transpose(1, 2)
-                prec += noise_precision * torch.bmm(yt, y).double()
-                rhs += noise_precision * torch.bmm(yt, r[:, :, None])[:, :, 0].double()
-            chol = torch.linalg.cholesky(prec)
-            center = torch.cholesky_solve(rhs[:, :, None], chol)[:, :, 0]
-            noise = torch.linalg.solve_triangular(chol.transpose(1, 2), z[chunk, :, None], upper=True)[:, :, 0]
-            out[chunk] = center + noise
+    for chunk, gram, rhs in row_systems(index, other):
+        chol = torch.linalg.cholesky(lam + noise_precision * gram)
+        center = torch.cholesky_solve((lam_mean + noise_precision * rhs)[:, :, None], chol)[:, :, 0]
+        noise = torch.linalg.solve_triangular(chol.transpose(1, 2), z[chunk, :, None], upper=True)[:, :, 0]
+        out[chunk] = center + noise
     return out

@@ -49,6 +49,8 @@ def fit_gibbs(
     val_sum = None if val is None else torch.zeros(len(val[2]), dtype=torch.float64, device=device)
     truth = None if val is None else val[2].double() * config.rating_divisor
     averaged = 0
+    kept_x, kept_y = module.sample_tables(k)
+    free = 0  # the first free column of the sample tables
     history: list[EpochRecord] = []
     stopper = EarlyStopping(module, 0)
     slot = 0
@@ -73,16 +75,18 @@ def fit_gibbs(
             x_kept, y_kept = x.clone(), y.clone()
             x_kept[~module.user_known] = torch.as_tensor(mean_x, device=device)
             y_kept[~module.item_known] = torch.as_tensor(mean_y, device=device)
-            with torch.no_grad():
-                columns = slice(slot * k, (slot + 1) * k)
-                module.user_embedding.weight[:, columns] = (x_kept * weight).float()
-                module.item_embedding.weight[:, columns] = (y_kept * weight).float()
+            if free + k > kept_x.shape[1]:  # full: fold what is there into posterior_rank columns
+                free = module.fold_samples(kept_x, kept_y)
+            kept_x[:, free : free + k] = (x_kept * weight).float()
+            kept_y[:, free : free + k] = (y_kept * weight).float()
+            free += k
             slot += 1
         record = EpochRecord(epoch, train_rmse, val_rmse, time.perf_counter() - started)
         history.append(record)
         _finish(record, bar, on_epoch)
         stopper.update(record)
     bar.close()
+    module.compress(kept_x, kept_y)
     return _done(module, history, stopper)
 
 

@@ -369,3 +369,43 @@ def fit_als(
             break
     bar.close()
     return _done(module, history, stopper)
+
+
+def fit_explicit_als(
+    module,
+    train: Tensors,
+    val: Tensors | None,
+    config: TrainConfig,
+    *,
+    scale: tuple[float, float],
+    progress: bool = False,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    checkpoint=None,
+) -> tuple[list[EpochRecord], int]:
+    """Run up to ``config.epochs`` explicit-ALS iterations in place (:class:`~mfrec.models.als.ExplicitALS`).
+
+    Early stopping on validation RMSE works as for the other rating models.
+    """
+    from mfrec.models.bayesian import RowIndex
+
+    users, items, targets = train
+    by_user = RowIndex(users, items, targets, module.n_users)
+    by_item = RowIndex(items, users, targets, module.n_items)
+    stopper = EarlyStopping(module, config.patience, config.target_rmse)
+    start, history = _resume(checkpoint, module, None, {}, stopper, config)
+    bar = _bar(config, progress, start)
+    divisor = config.rating_divisor
+    for epoch in bar:
+        started = time.perf_counter()
+        module.als_iteration(by_user, by_item, config.regularization, config.bias_regularization)
+        train_rmse = _rmse_stars(module, train, divisor, (-math.inf, math.inf)).item()
+        if not math.isfinite(train_rmse):
+            raise _diverged(epoch, train_rmse, config)
+        val_rmse = _rmse_stars(module, val, divisor, scale).item() if val is not None and len(val[2]) else None
+        record = EpochRecord(epoch, train_rmse, val_rmse, time.perf_counter() - started)
+        history.append(record)
+        _finish(record, bar, on_epoch)
+        if _end_epoch(checkpoint, record, history, stopper, config, module, None, {}):
+            break
+    bar.close()
+    return _done(module, history, stopper)
