@@ -49,7 +49,7 @@ def main() -> None:
         ("default preset (biased MF, Adam)", {"preset": "default"}, args.repeats),
         ("fast preset (biased MF, compiled SGD)", {"preset": "fast"}, args.repeats),
         ("als preset (biased MF, explicit ALS, weighted lambda)", {"preset": "als"}, 1),
-        ("bayesian preset (BPMF, Gibbs, 32 samples)", {"preset": "bayesian"}, 1),
+        ("bayesian preset (BPMF, Gibbs, 180 samples at rank 256)", {"preset": "bayesian"}, 1),
     ]
     if not args.skip_notebook:
         runs = [

@@ -5,8 +5,10 @@ Run it in the peers' environment (``bash benchmarks/peers_env.sh`` prints its py
     $(bash benchmarks/peers_env.sh) benchmarks/time_to_accuracy.py [--seeds 42 0 1 2]
 
 On ml-latest-small's stratified 60/20/20 split: cornac MF with the tuned setting
-(k=50, 50 epochs, lambda 0.05), LensKit BiasedMF (ALS, defaults), and mfrec's
-``fast`` preset (compiled SGD) and ``default`` preset (Adam). Every fit time
+(k=50, 50 epochs, lambda 0.05), LensKit BiasedMF (ALS, defaults), Surprise
+KNNBaseline (item-based, pearson_baseline) and SVD (tuned: 100 factors, 40 epochs,
+reg 0.1), and mfrec's ``fast`` (compiled SGD), ``default`` (Adam), ``als`` and
+``bayesian`` presets (the slow fits, bayesian and KNNBaseline, are timed once). Every fit time
 includes turning the split into the library's own data structures. The ``fast``
 preset also runs with ``target_rmse=0.872``: training stops as soon as the
 validation RMSE reaches cornac's test RMSE, which gives mfrec's time to accuracy.
@@ -75,6 +77,26 @@ def lenskit_biased(split):
     return pred, seconds
 
 
+def surprise_fit(split, algorithm: str):
+    """Surprise on the same split: KNNBaseline (item-based, pearson_baseline) or SVD with the tuned setting."""
+    import surprise
+
+    train, test = split.train, split.test
+    started = time.perf_counter()
+    frame = pd.DataFrame({"user": train.users, "item": train.items, "rating": train.ratings.astype(float)})
+    reader = surprise.Reader(rating_scale=split.data.scale)
+    trainset = surprise.Dataset.load_from_df(frame, reader).build_full_trainset()
+    if algorithm == "knn":
+        model = surprise.KNNBaseline(sim_options={"name": "pearson_baseline", "user_based": False}, verbose=False)
+    else:
+        model = surprise.SVD(n_factors=100, n_epochs=40, reg_all=0.1, random_state=0)
+    model.fit(trainset)
+    seconds = time.perf_counter() - started
+    pred = np.array([model.predict(u, i, clip=False).est
+                     for u, i in zip(test.users.tolist(), test.items.tolist(), strict=True)])  # fmt: skip
+    return pred, seconds
+
+
 def mfrec_fit(split, preset, **options):
     started = time.perf_counter()
     model = MatrixFactorization.from_preset(preset, device="cpu", **options).fit(split.train, split.val)
@@ -86,6 +108,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 0, 1, 2])
     parser.add_argument("--repeats", type=int, default=3, help="fits per model and seed; the median time is kept")
+    parser.add_argument("--skip-bayesian", action="store_true", help="leave out the bayesian preset (~85 s a fit)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "time_to_accuracy.json")
     args = parser.parse_args()
     data = load_dataset("ml-latest-small")
@@ -96,13 +119,19 @@ def main() -> None:
         runs = {
             "cornac MF (k=50, 50 epochs, lambda 0.05)": lambda s=split: (*cornac_mf(s), 50),
             "LensKit BiasedMF (ALS, defaults)": lambda s=split: (*lenskit_biased(s), 10),
+            "Surprise KNNBaseline (item, pearson_baseline)": lambda s=split: (*surprise_fit(s, "knn"), 1),
+            "Surprise SVD (100 factors, 40 epochs, reg 0.1)": lambda s=split: (*surprise_fit(s, "svd"), 40),
             "mfrec fast preset (compiled SGD)": lambda s=split: mfrec_fit(s, "fast"),
             f"mfrec fast preset, stop at val RMSE {TARGET}": lambda s=split: mfrec_fit(s, "fast", target_rmse=TARGET),
             "mfrec default preset (Adam)": lambda s=split: mfrec_fit(s, "default"),
+            "mfrec als preset (explicit ALS)": lambda s=split: mfrec_fit(s, "als"),
         }
+        if not args.skip_bayesian:
+            runs["mfrec bayesian preset (BPMF, Gibbs)"] = lambda s=split: mfrec_fit(s, "bayesian")
         print(f"\nseed {seed}\n| model | test RMSE | MAE | fit s (median) | epochs |\n|---|---:|---:|---:|---:|")
         for name, run in runs.items():
-            outcomes = [run() for _ in range(args.repeats)]
+            repeats = 1 if "bayesian" in name or "KNN" in name else args.repeats  # the slow fits once
+            outcomes = [run() for _ in range(repeats)]
             pred, _, epochs = outcomes[0]
             seconds = statistics.median(o[1] for o in outcomes)
             m = rating_metrics(pred, split.test.ratings, data.scale)
