@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from mfrec.models.bayesian import RowIndex, row_systems
 from mfrec.models.biased import BiasedMF
+from mfrec.models.normal_equations import RowIndex, row_systems
 
 
 class ExplicitALS(BiasedMF):
@@ -29,7 +29,7 @@ class ExplicitALS(BiasedMF):
                = \sum_{i \in I_u} (r_{ui} - \mu - b_i)\, \tilde y_i,
 
     and likewise for the items. Every row is solved at once by batched Cholesky
-    (the Gram matrices come from :func:`mfrec.models.bayesian.row_systems`, in
+    (the Gram matrices come from :func:`mfrec.models.normal_equations.row_systems`, in
     bounded slices). :math:`\mu` is the mean training target. Each iteration
     lowers the objective, so no learning rate is needed.
     """

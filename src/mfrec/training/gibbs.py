@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from mfrec.config import TrainConfig
-from mfrec.models.bayesian import BayesianMF, RowIndex, sample_hyperparameters, sample_side
+from mfrec.models.bayesian import BayesianMF, sample_hyperparameters, sample_side
+from mfrec.models.normal_equations import RowIndex
 from mfrec.training.loop import EarlyStopping, EpochRecord, _bar, _done, _finish
 
 
@@ -33,7 +34,7 @@ def fit_gibbs(
     progress: bool = False,
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> tuple[list[EpochRecord], int]:
-    """Sample ``config.epochs`` sweeps and keep ``config.samples`` of them in ``module`` (CPU, float64)."""
+    """Sample ``config.epochs`` sweeps and keep ``config.samples`` of them in ``module`` (on the data's device)."""
     users, items, targets = train
     device = targets.device
     mu = float(module.global_mean)

@@ -386,7 +386,7 @@ def fit_explicit_als(
 
     Early stopping on validation RMSE works as for the other rating models.
     """
-    from mfrec.models.bayesian import RowIndex
+    from mfrec.models.normal_equations import RowIndex
 
     users, items, targets = train
     by_user = RowIndex(users, items, targets, module.n_users)
