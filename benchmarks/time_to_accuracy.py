@@ -10,8 +10,9 @@ KNNBaseline (item-based, pearson_baseline) and SVD (tuned: 100 factors, 40 epoch
 reg 0.1), and mfrec's ``fast`` (compiled SGD), ``default`` (Adam), ``als`` and
 ``bayesian`` presets (the slow fits, bayesian and KNNBaseline, are timed once). Every fit time
 includes turning the split into the library's own data structures. The ``fast``
-preset also runs with ``target_rmse=0.872``: training stops as soon as the
-validation RMSE reaches cornac's test RMSE, which gives mfrec's time to accuracy.
+preset also runs with learning rate 0.02 and ``target_rmse=0.868``: training stops as
+soon as the validation RMSE reaches 0.868. That is mfrec's time to reach cornac's test
+RMSE (0.872), and the table shows whether the test RMSE got there.
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ import pandas as pd
 from mfrec import MatrixFactorization, load_dataset, split_ratings
 from mfrec.evaluation.metrics import rating_metrics
 
-TARGET = 0.872
+TARGET = 0.872  # cornac MF's test RMSE with its tuned setting (FINDINGS.md)
+# Time to accuracy: the fast preset with a larger step, stopped once validation RMSE reaches
+# STOP_AT (a little below TARGET, as test RMSE runs a little above validation RMSE here).
+FAST_LR = 0.02
+STOP_AT = 0.868
 
 
 def cornac_mf(split):
@@ -122,7 +127,9 @@ def main() -> None:
             "Surprise KNNBaseline (item, pearson_baseline)": lambda s=split: (*surprise_fit(s, "knn"), 1),
             "Surprise SVD (100 factors, 40 epochs, reg 0.1)": lambda s=split: (*surprise_fit(s, "svd"), 40),
             "mfrec fast preset (compiled SGD)": lambda s=split: mfrec_fit(s, "fast"),
-            f"mfrec fast preset, stop at val RMSE {TARGET}": lambda s=split: mfrec_fit(s, "fast", target_rmse=TARGET),
+            f"mfrec fast preset, lr {FAST_LR}, stop at val RMSE {STOP_AT}": lambda s=split: mfrec_fit(
+                s, "fast", learning_rate=FAST_LR, target_rmse=STOP_AT
+            ),
             "mfrec default preset (Adam)": lambda s=split: mfrec_fit(s, "default"),
             "mfrec als preset (explicit ALS)": lambda s=split: mfrec_fit(s, "als"),
         }

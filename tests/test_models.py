@@ -367,3 +367,13 @@ def test_samples_folded_while_sampling_stay_close_to_the_best_low_rank_average(l
     approximation = m.user_embedding.weight.double() @ m.item_embedding.weight.double().T
     error = float(torch.linalg.matrix_norm(approximation - exact))
     assert optimal <= error + 1e-6 and error <= 1.5 * optimal + 1e-3, (error, optimal)
+
+
+@pytest.mark.parametrize("model", ["biased", "dot"])
+def test_compiled_validation_rmse_equals_the_models_own_evaluation(lowrank, model):
+    pytest.importorskip("numba")
+    split = split_ratings(lowrank, "user", seed=0)
+    options = {"model": model, "engine": "compiled", "epochs": 4, "patience": 0, "device": "cpu", "threads": 1,
+               "learning_rate": 0.02, "rating_divisor": 5.0 if model == "dot" else 1.0}  # fmt: skip
+    fitted = MatrixFactorization(**options).fit(split.train, split.val)
+    assert fitted.history_[-1].val_rmse == pytest.approx(fitted.evaluate(split.val)["rmse"], abs=1e-5)
