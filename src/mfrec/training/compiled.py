@@ -28,7 +28,7 @@ import torch
 
 from mfrec.config import TrainConfig
 from mfrec.errors import ConfigError
-from mfrec.training.loop import EarlyStopping, EpochRecord, _bar, _diverged, _done, _end_epoch, _finish, _resume
+from mfrec.training.loop import EarlyStopping, EpochRecord, _bar, _diverged, _done, _end_epoch, _resume
 
 _KERNEL = None
 
@@ -185,9 +185,7 @@ def fit_compiled(
                                     float(scale[0]), float(scale[1]), float(divisor))  # fmt: skip
             val_rmse = math.sqrt(val_sse / len(val_targets))
         record = EpochRecord(epoch, math.sqrt(train_mse) * divisor, val_rmse, time.perf_counter() - started)
-        history.append(record)
-        _finish(record, bar, on_epoch)
-        if _end_epoch(checkpoint, record, history, stopper, config, module, None, generators):
+        if _end_epoch(checkpoint, record, history, stopper, config, module, None, generators, bar, on_epoch):
             break
     bar.close()
     return _done(module, history, stopper)

@@ -143,14 +143,15 @@ def check_supported(config) -> None:
 
 
 # ----------------------------------------------------------------- launching on one machine
-def _worker(rank: int, world_size: int, init_file: str, errors: str, fn: Callable, args: tuple) -> None:
+def _worker(
+    rank: int, world_size: int, backend: str, init_file: str, errors: str, fn: Callable, args: tuple
+) -> None:
     """Body of one spawned rank: join the group, run ``fn(*args)``, report a failure in one line."""
     import torch.distributed as dist
 
     os.environ.update({"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world_size)})
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))  # ranks share the cores
     try:
-        backend = "nccl" if os.environ.get("MFREC_DIST_BACKEND") == "nccl" else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(rank)
         dist.init_process_group(
@@ -188,32 +189,25 @@ def launch(fn: Callable[..., Any], args: tuple = (), nproc: int = 2, *, backend:
         init_file = os.path.join(folder, "rendezvous")
         errors = os.path.join(folder, "errors")
         os.mkdir(errors)
-        previous = os.environ.get("MFREC_DIST_BACKEND")
-        os.environ["MFREC_DIST_BACKEND"] = backend
+        context = mp.start_processes(
+            _worker, args=(nproc, backend, init_file, errors, fn, args), nprocs=nproc, join=False,
+            start_method="spawn",
+        )  # fmt: skip
+        spawn_log = logging.getLogger("torch.multiprocessing.spawn")
+        level = spawn_log.level
+        spawn_log.setLevel(logging.ERROR)  # our own message says the other ranks were stopped
         try:
-            context = mp.start_processes(
-                _worker, args=(nproc, init_file, errors, fn, args), nprocs=nproc, join=False, start_method="spawn"
-            )
-            spawn_log = logging.getLogger("torch.multiprocessing.spawn")
-            level = spawn_log.level
-            spawn_log.setLevel(logging.ERROR)  # our own message says the other ranks were stopped
-            try:
-                while not context.join():
-                    pass
-            except ProcessException as exc:
-                raise DistributedError(_failure(exc.error_index, context.processes, Path(errors))) from None
-            except BaseException:
-                for process in context.processes:
-                    if process.is_alive():
-                        process.terminate()
-                raise
-            finally:
-                spawn_log.setLevel(level)
+            while not context.join():
+                pass
+        except ProcessException as exc:
+            raise DistributedError(_failure(exc.error_index, context.processes, Path(errors))) from None
+        except BaseException:
+            for process in context.processes:
+                if process.is_alive():
+                    process.terminate()
+            raise
         finally:
-            if previous is None:
-                os.environ.pop("MFREC_DIST_BACKEND", None)
-            else:
-                os.environ["MFREC_DIST_BACKEND"] = previous
+            spawn_log.setLevel(level)
 
 
 def _failure(first: int, processes: list, errors: Path) -> str:

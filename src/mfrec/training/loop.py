@@ -150,8 +150,11 @@ def _resume(checkpoint, module, optimizer, generators, stopper, config) -> tuple
     return (config.epochs + 1 if finished else last + 1), history
 
 
-def _end_epoch(checkpoint, record, history, stopper, config, module, optimizer, generators) -> bool:
-    """Early-stopping decision for the epoch just run, then a checkpoint; True to stop."""
+def _end_epoch(checkpoint, record, history, stopper, config, module, optimizer, generators, bar, on_epoch) -> bool:
+    """Record the epoch just run (history, callback, progress bar), decide early stopping, then
+    write a checkpoint; True to stop."""
+    history.append(record)
+    _finish(record, bar, on_epoch)
     stop = stopper.update(record)
     if checkpoint is not None:
         checkpoint.save(
@@ -244,9 +247,7 @@ def fit_module(
         val_rmse = _rmse_stars(module, val, divisor, scale).item() if val is not None and len(val[2]) else None
         module.train()
         record = EpochRecord(epoch, math.sqrt(train_mse) * divisor, val_rmse, time.perf_counter() - started)
-        history.append(record)
-        _finish(record, bar, on_epoch)
-        if _end_epoch(checkpoint, record, history, stopper, config, module, optimizer, generators):
+        if _end_epoch(checkpoint, record, history, stopper, config, module, optimizer, generators, bar, on_epoch):
             break
     bar.close()
     return _done(module, history, stopper)
@@ -334,9 +335,7 @@ def fit_bpr(
         val_ndcg = validate() if validate is not None else None
         module.train()
         record = EpochRecord(epoch, None, None, time.perf_counter() - started, train_loss, val_ndcg)
-        history.append(record)
-        _finish(record, bar, on_epoch)
-        if _end_epoch(checkpoint, record, history, stopper, config, module, optimizer, generators):
+        if _end_epoch(checkpoint, record, history, stopper, config, module, optimizer, generators, bar, on_epoch):
             break
     bar.close()
     return _done(module, history, stopper)
@@ -363,9 +362,7 @@ def fit_als(
         module.als_iteration(users, items, weights.to(torch.float32), config)
         val_ndcg = validate() if validate is not None else None
         record = EpochRecord(epoch, None, None, time.perf_counter() - started, None, val_ndcg)
-        history.append(record)
-        _finish(record, bar, on_epoch)
-        if _end_epoch(checkpoint, record, history, stopper, config, module, None, {}):
+        if _end_epoch(checkpoint, record, history, stopper, config, module, None, {}, bar, on_epoch):
             break
     bar.close()
     return _done(module, history, stopper)
@@ -403,9 +400,7 @@ def fit_explicit_als(
             raise _diverged(epoch, train_rmse, config)
         val_rmse = _rmse_stars(module, val, divisor, scale).item() if val is not None and len(val[2]) else None
         record = EpochRecord(epoch, train_rmse, val_rmse, time.perf_counter() - started)
-        history.append(record)
-        _finish(record, bar, on_epoch)
-        if _end_epoch(checkpoint, record, history, stopper, config, module, None, {}):
+        if _end_epoch(checkpoint, record, history, stopper, config, module, None, {}, bar, on_epoch):
             break
     bar.close()
     return _done(module, history, stopper)
