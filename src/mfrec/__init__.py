@@ -50,7 +50,7 @@ _LAZY = {
     "PRESETS": "mfrec.config",
     "preset": "mfrec.config",
     "MatrixFactorization": "mfrec.estimator",
-    "load_model": "mfrec.store",
+    "load_model": "mfrec.estimator",
     "train_run": "mfrec.run",
     "rmse": "mfrec.evaluation",
     "mae": "mfrec.evaluation",
@@ -69,10 +69,9 @@ if TYPE_CHECKING:
         read_ratings,
         split_ratings,
     )
-    from mfrec.estimator import MatrixFactorization
+    from mfrec.estimator import MatrixFactorization, load_model
     from mfrec.evaluation import mae, rmse
     from mfrec.run import train_run
-    from mfrec.store import load_model
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,8 @@
-"""Configuration: one frozen dataclass per concern, and the named presets.
+"""Configuration: a model kind with its own Config plus the shared TrainOptions, the split, the run.
 
 Names are the same in the config file, the CLI (``--embedding-dim``) and the
-Python API (``embedding_dim=``).
+Python API (``embedding_dim=``). The presets are registered with their models
+(:mod:`mfrec.models.registry`).
 """
 
 from __future__ import annotations
@@ -13,141 +14,173 @@ from pathlib import Path
 from typing import Any
 
 from mfrec.errors import ConfigError
+from mfrec.training.options import TrainOptions
 
-MODEL_KINDS = ("dot", "biased", "als", "bayesian", "implicit_als", "bpr")
-RATING_MODELS = ("dot", "biased", "als", "bayesian")
-CONFIDENCES = ("rating", "binary")
-ENGINES = ("torch", "compiled")
-OPTIMIZERS = ("sgd", "adam", "sparse_adam", "adagrad")
-DEVICES = ("auto", "cpu", "cuda")
-
-
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, not {value!r}")
+#: The fields and defaults of the single flat TrainConfig of mfrec 0.1 model files and run folders.
+#: A config file may still carry them all: a field that does not apply to its model is dropped
+#: when it holds this default (it never meant anything), and is an error otherwise.
+LEGACY_DEFAULTS: dict[str, Any] = {
+    "embedding_dim": 64, "optimizer": "adam", "learning_rate": 0.005, "batch_size": 1024, "epochs": 40,
+    "regularization": 0.15, "bias_regularization": 0.0, "init_std": 0.01, "rating_divisor": 1.0,
+    "notebook_einsum": False, "patience": 3, "device": "auto", "seed": 42, "threads": 0, "alpha": 1.0,
+    "confidence": "rating", "unobserved_weight": 1.0, "reg_exponent": 0.0, "cg_steps": 3, "engine": "torch",
+    "target_rmse": 0.0, "burn_in": 20, "samples": 32, "noise_precision": 2.0, "posterior_rank": 0,
+}  # fmt: skip
 
 
-@dataclass(frozen=True)
+def _registry():
+    from mfrec.models import registry
+
+    return registry
+
+
+def option_fields() -> dict[str, dataclasses.Field]:
+    """Every option name of every model's Config and of :class:`TrainOptions`, with its field (first wins)."""
+    found: dict[str, dataclasses.Field] = {}
+    for spec in _registry().SPECS.values():
+        for f in fields(spec.config):
+            found.setdefault(f.name, f)
+    for f in fields(TrainOptions):
+        found.setdefault(f.name, f)
+    return found
+
+
 class TrainConfig:
-    """How a model is built and trained.
+    """A model kind, its own Config and the shared :class:`TrainOptions`: everything one fit needs.
 
-    Attributes:
-        model: ``"dot"`` (the notebook's model) or ``"biased"`` predict ratings;
-            ``"implicit_als"`` and ``"bpr"`` rank items from interactions.
-        embedding_dim: factors per user and item.
-        optimizer: ``sgd`` and ``adagrad`` use sparse embedding gradients,
-            ``sparse_adam`` is Adam on sparse rows, ``adam`` is dense Adam.
-        learning_rate: optimizer step size.
-        batch_size: ratings per step.
-        epochs: maximum passes over the training ratings (ALS iterations for ``implicit_als``).
-        regularization: L2 weight λ on the factors, per rating (see the model docstrings).
-        bias_regularization: L2 weight λ_b on the biases (``biased`` only).
-        init_std: factors start from N(0, init_std²); the notebook's ``nn.Embedding`` default is 1.
-        rating_divisor: the model learns ``rating / rating_divisor``; the notebook divides by 5.
-        notebook_einsum: reproduce the notebook's ``einsum('bi,bj->b')`` bug (``dot`` only).
-        patience: stop after this many epochs without a better validation score
-            (RMSE for rating models, NDCG@10 for ranking models) and restore the best
-            epoch; ``0`` trains all ``epochs``.
-        alpha: implicit confidence :math:`c = 1 + \alpha w` (``implicit_als``).
-        confidence: what :math:`w` is: the ``rating`` value (or count) or ``binary`` (1).
-        unobserved_weight: weight :math:`\alpha_0` of unobserved pairs (``implicit_als``).
-        reg_exponent: scales λ by :math:`(n_u + \alpha_0 n)^\nu` (``implicit_als``; 0 = plain λ).
-        cg_steps: conjugate-gradient steps per ALS half-iteration.
-        engine: ``torch`` (autograd, CPU or GPU) or ``compiled`` (per-rating SGD in numba,
-            ``biased`` on CPU only; ``optimizer`` is ignored, ``threads`` > 1 runs Hogwild).
-        target_rmse: stop as soon as the validation RMSE (stars) is at or below this; 0 = off.
-        burn_in: Gibbs sweeps discarded before samples are kept (``bayesian``).
-        samples: Gibbs sweeps kept and averaged, spread evenly after the burn-in (``bayesian``).
-        noise_precision: :math:`\alpha`, the inverse variance of ratings around the model (``bayesian``).
-        posterior_rank: the kept samples' average is stored as its best factorization of this rank
-            (truncated SVD); ``0`` stores every sample's factors side by side (``bayesian``).
-        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
-        seed: seeds the initialisation and the per-epoch permutations.
-        threads: CPU threads for torch; ``0`` keeps torch's default.
+    Built from flat names, the same as in the config file and on the command line::
+
+        TrainConfig("implicit_als", embedding_dim=64, regularization=10.0, seed=1)
+
+    Unnamed values take the model's defaults (its main preset). A name that is not
+    an option of the model is a :class:`ConfigError` naming the model. Attributes
+    read through to the Config and then the options (``config.embedding_dim``,
+    ``config.seed``); ``params`` and ``options`` are the two parts.
     """
 
-    model: str = "biased"
-    embedding_dim: int = 64
-    optimizer: str = "adam"
-    learning_rate: float = 0.005
-    batch_size: int = 1024
-    epochs: int = 40
-    regularization: float = 0.15
-    bias_regularization: float = 0.0
-    init_std: float = 0.01
-    rating_divisor: float = 1.0
-    notebook_einsum: bool = False
-    patience: int = 3
-    device: str = "auto"
-    seed: int = 42
-    threads: int = 0
-    alpha: float = 1.0
-    confidence: str = "rating"
-    unobserved_weight: float = 1.0
-    reg_exponent: float = 0.0
-    cg_steps: int = 3
-    engine: str = "torch"
-    target_rmse: float = 0.0
-    burn_in: int = 20
-    samples: int = 32
-    noise_precision: float = 2.0
-    posterior_rank: int = 0
+    __slots__ = ("model", "options", "params")
+
+    def __init__(self, model: str = "biased", params: Any = None, options: TrainOptions | None = None,
+                 **values: Any) -> None:  # fmt: skip
+        spec = _registry().get(model)
+        params = spec.config() if params is None else params
+        options = TrainOptions(**spec.options) if options is None else options
+        object.__setattr__(self, "model", spec.name)
+        object.__setattr__(self, "params", params)
+        object.__setattr__(self, "options", options)
+        if values:
+            params, options = self._split(values)
+            object.__setattr__(self, "params", params)
+            object.__setattr__(self, "options", options)
+        self._validate()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("a TrainConfig is frozen; use replace()")
+
+    def _split(self, values: dict[str, Any]) -> tuple[Any, TrainOptions]:
+        own, shared = set(self.params.names()), set(TrainOptions.names())
+        unknown = sorted(set(values) - own - shared)
+        if unknown:
+            everywhere = set(option_fields())
+            foreign = [name for name in unknown if name in everywhere]
+            if foreign:
+                raise ConfigError(
+                    f"{', '.join(foreign)}: not an option of the {self.model!r} model "
+                    f"(its options: {', '.join(sorted(own))})"
+                )
+            raise ConfigError(f"unknown training option(s): {', '.join(unknown)}")
+        params = self.params.replace(**{k: v for k, v in values.items() if k in own})
+        options = self.options.replace(**{k: v for k, v in values.items() if k in shared})
+        return params, options
+
+    def _validate(self) -> None:
+        spec, options = self.spec, self.options
+        if not spec.early_stopping and (options.patience or options.target_rmse):
+            raise ConfigError(f"the {self.model!r} model does not stop early: set patience and target_rmse to 0")
+        if not spec.predicts_ratings and options.target_rmse:
+            raise ConfigError(f"target_rmse needs a rating model; {self.model!r} only ranks items")
+        if options.device != "auto" and options.device not in spec.devices:
+            raise ConfigError(f"the {self.model!r} model trains on {', '.join(spec.devices)}, not {options.device}")
+
+    @property
+    def spec(self):
+        """This model's :class:`~mfrec.models.registry.ModelSpec`."""
+        return _registry().get(self.model)
 
     @property
     def predicts_ratings(self) -> bool:
-        return self.model in RATING_MODELS
+        return self.spec.predicts_ratings
 
-    def __post_init__(self) -> None:
-        _choice("model", self.model, MODEL_KINDS)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("device", self.device, DEVICES)
-        _choice("confidence", self.confidence, CONFIDENCES)
-        _choice("engine", self.engine, ENGINES)
-        if self.engine == "compiled" and self.model not in ("biased", "dot"):
-            raise ConfigError("the compiled engine trains the 'biased' and 'dot' models only")
-        if self.engine == "compiled" and self.notebook_einsum:
-            raise ConfigError("the compiled engine computes a true dot product; drop --notebook-einsum")
-        for name in ("embedding_dim", "batch_size", "epochs", "cg_steps", "samples"):
-            _positive_int(name, getattr(self, name))
-        for name in ("learning_rate", "rating_divisor"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and value > 0 and value < float("inf")):
-                raise ConfigError(f"{name} must be a positive number, not {value!r}")
-        for name in (
-            "regularization",
-            "bias_regularization",
-            "init_std",
-            "alpha",
-            "unobserved_weight",
-            "reg_exponent",
-            "target_rmse",
-        ):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and 0 <= value < float("inf")):
-                raise ConfigError(f"{name} must be a non-negative number, not {value!r}")
-        if not (isinstance(self.noise_precision, int | float) and 0 < self.noise_precision < float("inf")):
-            raise ConfigError(f"noise_precision must be a positive number, not {self.noise_precision!r}")
-        if self.model == "bayesian" and self.epochs - self.burn_in < self.samples:
-            raise ConfigError(
-                f"bayesian needs epochs - burn_in >= samples ({self.epochs} - {self.burn_in} < {self.samples})"
-            )
-        for name in ("patience", "threads", "seed", "burn_in", "posterior_rank"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ConfigError(f"{name} must be a non-negative integer, not {value!r}")
-        if self.notebook_einsum and self.model != "dot":
-            raise ConfigError("notebook_einsum applies to the 'dot' model only")
+    @property
+    def rating_divisor(self) -> float:
+        """Rating models learn rating / this; 1 for ranking models."""
+        return float(getattr(self.params, "rating_divisor", 1.0))
+
+    def __getattr__(self, name: str) -> Any:
+        for part in ("params", "options"):
+            value = object.__getattribute__(self, part)
+            if name in value.names():
+                return getattr(value, name)
+        raise AttributeError(f"{name!r} is not an option of the {object.__getattribute__(self, 'model')!r} model")
 
     def replace(self, **changes: Any) -> TrainConfig:
-        unknown = set(changes) - {f.name for f in fields(self)}
-        if unknown:
-            raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``; another ``model`` starts from that model's defaults, keeping device, seed and
+        threads."""
+        model = changes.pop("model", self.model)
+        if model == self.model:
+            return TrainConfig(model, self.params, self.options, **changes)
+        spec = _registry().get(model)
+        options = TrainOptions(**{**spec.options, "device": self.device, "seed": self.seed, "threads": self.threads})
+        return TrainConfig(model, None, options, **changes)
+
+    def check_distributed(self) -> None:
+        """Data-parallel training covers the torch engine of the models registered for it; say so for the rest."""
+        engine = getattr(self.params, "engine", "torch")
+        if not self.spec.distributed or engine != "torch":
+            able = [s.name for s in _registry().SPECS.values() if s.distributed]
+            raise ConfigError(
+                f"--nproc/torchrun trains the {' and '.join(able)} models with the torch engine; "
+                f"not {self.model!r} with the {engine} engine"
+            )
+        if getattr(self.params, "optimizer", None) == "sparse_adam":
+            raise ConfigError(
+                "sparse_adam cannot train on several ranks (bias tables are dense there); use adam, adagrad or sgd"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat: ``model``, then the model's options, then the training options."""
+        return {"model": self.model, **self.params.to_dict(), **self.options.to_dict()}
+
+    @classmethod
+    def from_dict(cls, values: Any, *, saved: bool = False, where: str = "config") -> TrainConfig:
+        """Build from flat names, as written by :meth:`to_dict` or by hand.
+
+        Names that do not apply to the model are an error, except the 0.1 format's
+        defaults (:data:`LEGACY_DEFAULTS`); ``saved=True`` (files mfrec wrote itself)
+        drops every name that does not apply.
+        """
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where}: the training options must be a JSON object, not {type(values).__name__}")
+        values = dict(values)
+        model = values.pop("model", "biased")
+        spec = _registry().get(model)
+        applies = set(spec.config.names()) | set(TrainOptions.names())
+        for name in [n for n in values if n not in applies]:
+            if saved or (name in LEGACY_DEFAULTS and values[name] == LEGACY_DEFAULTS[name]):
+                del values[name]
+        return cls(model, **values)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TrainConfig) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
+
+    def __repr__(self) -> str:
+        return f"TrainConfig({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items())})"
+
+    def __reduce__(self):  # spawned ranks receive their config by pickling within one run
+        return (TrainConfig.from_dict, (self.to_dict(),))
 
 
 @dataclass(frozen=True)
@@ -172,106 +205,33 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"preset": self.preset, "dataset": self.dataset, "ratings_file": self.ratings_file,
+                "columns": self.columns, "split": asdict(self.split), "train": self.train.to_dict()}  # fmt: skip
 
 
-def train_config_from_dict(values: dict[str, Any]) -> TrainConfig:
-    unknown = set(values) - {f.name for f in fields(TrainConfig)}
-    if unknown:
-        raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
-    return TrainConfig(**values)
-
-
-# The notebook: nn.Embedding (N(0,1) init), dim 16, SGD lr 0.001, batch 256,
-# 500 epochs, MSE on rating/5, no regularization, no early stopping.
-NOTEBOOK = TrainConfig(
-    model="dot",
-    embedding_dim=16,
-    optimizer="sgd",
-    learning_rate=0.001,
-    batch_size=256,
-    epochs=500,
-    regularization=0.0,
-    bias_regularization=0.0,
-    init_std=1.0,
-    rating_divisor=5.0,
-    notebook_einsum=False,
-    patience=0,
-)
-
-# Measured best on ml-latest-small (stratified 60/20/20, seed 42): see benchmarks/default_preset.py.
-DEFAULT = TrainConfig()
-
-# Top-N: implicit ALS chosen on validation NDCG@10 of ml-latest-small (benchmarks/ranking.py).
-IMPLICIT = TrainConfig(
-    model="implicit_als", embedding_dim=128, regularization=40.0, alpha=1.0, epochs=15, patience=0, init_std=0.01
-)
-
-# BPR with Adam on sampled (user, positive, negative) triples; see benchmarks/ranking.py.
-BPR = TrainConfig(
-    model="bpr",
-    embedding_dim=64,
-    optimizer="adam",
-    learning_rate=0.001,
-    batch_size=2048,
-    epochs=100,
-    regularization=0.0001,
-    init_std=0.01,
-    patience=8,
-)
-
-# Biased MF by explicit ALS with weighted-lambda regularization: no learning rate, few iterations.
-ALS = TrainConfig(
-    model="als", embedding_dim=32, regularization=0.2, bias_regularization=10.0, epochs=50, patience=2,
-)  # fmt: skip
-
-# Bayesian MF by Gibbs sampling: the most accurate, the slowest (benchmarks/default_preset.py).
-# 400 sweeps, 180 kept samples averaged; stored as their best rank-256 factorization.
-BAYESIAN = TrainConfig(
-    model="bayesian", embedding_dim=32, epochs=400, burn_in=40, samples=180, posterior_rank=256,
-    noise_precision=2.0, init_std=0.1, patience=0,
-)  # fmt: skip
-
-# Biased MF by the compiled per-rating SGD engine: a little less accurate than the default, several
-# times faster to fit (benchmarks/time_to_accuracy.py).
-FAST = TrainConfig(
-    engine="compiled",
-    embedding_dim=64,
-    learning_rate=0.01,
-    regularization=0.1,
-    bias_regularization=0.02,
-    init_std=0.05,
-    epochs=60,
-    patience=3,
-    threads=1,
-)
-
-PRESETS: dict[str, TrainConfig] = {
-    "default": DEFAULT,
-    "notebook": NOTEBOOK,
-    "fast": FAST,
-    "bayesian": BAYESIAN,
-    "als": ALS,
-    "implicit": IMPLICIT,
-    "bpr": BPR,
-}
-#: The preset a model kind starts from when only ``--model`` is given.
-MODEL_PRESETS = {
-    "dot": "default",
-    "biased": "default",
-    "bayesian": "bayesian",
-    "als": "als",
-    "implicit_als": "implicit",
-    "bpr": "bpr",
-}
+def preset_names() -> list[str]:
+    return list(_registry().presets())
 
 
 def preset(name: str) -> TrainConfig:
     """The named preset's :class:`TrainConfig`."""
     try:
-        return PRESETS[name]
+        model, values = _registry().presets()[name]
     except KeyError:
-        raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}") from None
+        raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(preset_names())}") from None
+    return TrainConfig(model, **values)
+
+
+def default_preset(model: str) -> str:
+    """The preset a model starts from when only ``--model`` is given: its first, else its own name."""
+    spec = _registry().get(model)
+    return next(iter(spec.presets), spec.name)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PRESETS":  # every preset, built on first use (it imports the models)
+        return {p: preset(p) for p in preset_names()}
+    raise AttributeError(f"module 'mfrec.config' has no attribute {name!r}")
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -285,4 +245,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not a JSON config ({exc})") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: a config must be a JSON object")
-    return values.get("train", values)
+    values = values.get("train", values)
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: 'train' must be a JSON object of training options, not {json.dumps(values)}")
+    return values

@@ -17,16 +17,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mfrec.config import MODEL_PRESETS, TrainConfig, preset
+from mfrec.config import TrainConfig, default_preset, preset
 from mfrec.data.csr import csr_order, csr_pairs
 from mfrec.data.idmap import IdMap
 from mfrec.data.ratings import Ratings
 from mfrec.errors import ConfigError, DataError, MfrecError, UnknownIdError
 from mfrec.evaluation.metrics import rating_metrics
 from mfrec.evaluation.ranking import evaluate_ranking
-from mfrec.models import MODELS, FactorModel
+from mfrec.fitted import FittedState
+from mfrec.models.base import Model
 from mfrec.recommend import Recommendations, masked_topk
-from mfrec.training.loop import EpochRecord, fit_als, fit_bpr, fit_module, resolve_device
+from mfrec.training.options import thread_limit
+from mfrec.training.trainer import EpochRecord, TrainingData, fit, resolve_device
 
 MAX_N = 100_000
 SCORE_CHUNK = 1024
@@ -37,7 +39,7 @@ class NotFittedError(MfrecError, RuntimeError):
 
 
 class MatrixFactorization:
-    """A matrix-factorization model for rating prediction or top-N ranking.
+    """A recommender model for rating prediction or top-N ranking: any registered model kind.
 
     Example::
 
@@ -45,16 +47,30 @@ class MatrixFactorization:
         model.evaluate(split.test)                      # {'rmse': ..., 'mae': ...}
         model.evaluate_ranking(split.test, train=split.train)   # NDCG@10, ...
         model.recommend([1, 2], n=10).to_frame()        # user, rank, item, score, title
+
+    ``MatrixFactorization(model="bpr", embedding_dim=32)`` starts from that model's
+    defaults; a :class:`~mfrec.config.TrainConfig` can be given instead.
     """
 
     def __init__(self, config: TrainConfig | None = None, **overrides: Any) -> None:
         if config is None:
-            config = preset(MODEL_PRESETS.get(overrides.get("model", "biased"), "default"))
+            config = preset(default_preset(overrides.get("model", "biased")))
+            if overrides.get("model", config.model) != config.model:  # a model without presets of its own
+                config = TrainConfig(overrides["model"])
         self.config = config.replace(**overrides) if overrides else config
 
     @classmethod
     def from_preset(cls, name: str = "default", **overrides: Any) -> MatrixFactorization:
         return cls(preset(name), **overrides)
+
+    def __repr__(self) -> str:
+        state = "fitted" if hasattr(self, "module_") else "not fitted"
+        return f"MatrixFactorization({self.config.spec.describe(self.config.params)}; {state})"
+
+    @property
+    def kind(self) -> str:
+        """The registered model name (``biased``, ``implicit_als``, ...)."""
+        return self.config.model
 
     @property
     def predicts_ratings(self) -> bool:
@@ -78,130 +94,91 @@ class MatrixFactorization:
         the result is the same as an uninterrupted fit. Returns ``self``.
         """
         config = self.config
+        spec = config.spec
         if len(train) == 0:
             raise ConfigError("cannot fit on zero training ratings")
         if val is not None and (val.user_map != train.user_map or val.item_map != train.item_map):
             raise ConfigError("train and val must come from one dataset (the same id maps)")
         check_trainable(train)
-        if (
-            config.predicts_ratings
-            and train.kind == "explicit"
-            and len(train)
-            and train.ratings.min() == train.ratings.max()
-        ):
+        if spec.predicts_ratings and train.kind == "explicit" and train.ratings.min() == train.ratings.max():
             raise DataError(
                 f"{train.name}: all {len(train):,} training ratings are {float(train.ratings[0]):g}, so a rating model "
                 "has nothing to learn; use --model implicit_als for interactions"
             )
-        if config.predicts_ratings and train.kind == "implicit":
+        if spec.predicts_ratings and train.kind == "implicit":
             raise ConfigError(
                 f"the {config.model!r} model predicts ratings, and these interactions have none; "
-                "use --model implicit_als or bpr"
+                "use --model implicit_als, bpr or ease"
             )
-        if config.threads and config.engine == "torch":  # the compiled engine's threads are its own
-            torch.set_num_threads(config.threads)
-        device = resolve_device("cpu" if config.engine == "compiled" and config.device == "auto" else config.device)
+        engine = getattr(config.params, "engine", "torch")
+        device = resolve_device("cpu" if engine == "compiled" and config.device == "auto" else config.device)
         from mfrec.training import distributed
 
         group = distributed.current()
         if group is not None:
-            distributed.check_supported(config)
+            config.check_distributed()
             if device.type == "cuda":
                 device = torch.device("cuda", group.local_rank)
             checkpoint = None  # each rank's shuffle state differs: a resume runs in one process
-        generator = torch.Generator().manual_seed(config.seed)
-        module = self._build(train.n_users, train.n_items, generator, distributed=group is not None)
-        train_t = self._tensors(train, device)
-        module.to(device)
-        module.mark_known(*train_t)
-        has_val = val is not None and len(val) > 0
-        val_t = self._tensors(val, device) if has_val else None
         saver = None
         if checkpoint is not None:
             from mfrec.training.checkpoint import Checkpoint
 
             saver = Checkpoint(checkpoint)
-        if config.engine == "compiled":
-            from mfrec.training.compiled import fit_compiled
+        with thread_limit(config.threads):
+            generator = torch.Generator().manual_seed(config.seed)
+            module = spec.module.from_config(train.n_users, train.n_items, config.params, generator=generator,
+                                             distributed=group is not None).to(device)  # fmt: skip
+            data = self._training_data(module, train, val, device)
+            trainer = spec.trainer_for(config.params)(module, config.params, data, generator, config.options)
+            history, kept = fit(trainer, patience=config.patience, target_rmse=config.target_rmse,
+                                checkpoint=saver, progress=progress, on_epoch=on_epoch)  # fmt: skip
+        module.zero_unknown_rows()
+        self.restore(FittedState(module.cpu().eval(), train.user_map, train.item_map, train.scale, train.titles,
+                                 _seen_arrays(train, train.user_map, train.item_map), train.name, train.kind,
+                                 tuple(history), kept))  # fmt: skip
+        return self
 
-            history, kept = fit_compiled(
-                module, train_t, val_t, config,
-                scale=train.scale, generator=generator, progress=progress, on_epoch=on_epoch, checkpoint=saver,
-            )  # fmt: skip
-        elif config.model == "als":
-            from mfrec.training.loop import fit_explicit_als
+    def _training_data(self, module: Model, train: Ratings, val: Ratings | None, device) -> TrainingData:
+        """Tensors on ``device``, the known-row masks set, and a validation NDCG for ranking models."""
+        divisor = self.config.rating_divisor
 
-            history, kept = fit_explicit_als(
-                module, train_t, val_t, config,
-                scale=train.scale, progress=progress, on_epoch=on_epoch, checkpoint=saver,
-            )  # fmt: skip
-        elif config.model == "bayesian":
-            from mfrec.training.gibbs import fit_gibbs
+        def tensors(ratings: Ratings) -> tuple[torch.Tensor, ...]:
+            return (torch.as_tensor(ratings.users, dtype=torch.long, device=device),
+                    torch.as_tensor(ratings.items, dtype=torch.long, device=device),
+                    torch.as_tensor(ratings.ratings / divisor, dtype=torch.float32, device=device))  # fmt: skip
 
-            history, kept = fit_gibbs(
-                module, train_t, val_t, config,
-                scale=train.scale, generator=generator, progress=progress, on_epoch=on_epoch,
-            )  # fmt: skip
-        elif config.predicts_ratings:
-            history, kept = fit_module(
-                module, train_t, val_t, config,
-                scale=train.scale, generator=generator, progress=progress, on_epoch=on_epoch, checkpoint=saver,
-            )  # fmt: skip
-        else:
-            validate = None
-            if has_val:
+        train_t = tensors(train)
+        module.mark_known(*train_t)
+        has_val = val is not None and len(val) > 0
+        validate = None
+        if has_val and not self.predicts_ratings:
 
-                def score_on_device(users: torch.Tensor) -> torch.Tensor:  # the metric code indexes on the CPU
-                    return module.score_users(users.to(device))
+            def score_on_device(users: torch.Tensor) -> torch.Tensor:  # the metric code indexes on the CPU
+                return module.score_users(users.to(device))
 
-                def validate() -> float:
+            def validate() -> float:
+                with torch.no_grad():
                     return evaluate_ranking(score_on_device, train, val, k=10, threshold=val.relevance_threshold,
                                             sample_users=20_000)["ndcg"]  # fmt: skip
 
-            if config.model == "implicit_als":
-                history, kept = fit_als(module, train_t, config, validate=validate, progress=progress,
-                                        on_epoch=on_epoch, checkpoint=saver)  # fmt: skip
-            else:
-                history, kept = fit_bpr(module, train_t, config, generator=generator, validate=validate,
-                                        progress=progress, on_epoch=on_epoch, checkpoint=saver)  # fmt: skip
-        module.zero_unknown_rows()
-        self.module_ = module.cpu().eval()
-        self.history_ = history
-        self.best_epoch_ = kept
-        self.user_map_ = train.user_map
-        self.item_map_ = train.item_map
-        self.scale_ = train.scale
-        self.titles_ = train.titles
-        self.dataset_ = train.name
-        self.data_kind_ = train.kind
-        self.set_seen(train)
+        return TrainingData(train_t, tensors(val) if has_val else None, train.scale, divisor, validate)
+
+    def restore(self, state: FittedState) -> MatrixFactorization:
+        """Adopt fitted state (from :meth:`fit` or a model file); returns ``self``."""
+        state.module.zero_unknown_rows()
+        self.module_ = state.module.eval()
+        self.user_map_, self.item_map_ = state.user_map, state.item_map
+        self.scale_ = state.scale
+        self.titles_ = state.titles
+        self.seen_indptr_, self.seen_items_, self.seen_ratings_ = state.seen
+        self.item_counts_ = np.bincount(self.seen_items_, minlength=len(state.item_map))
+        self.dataset_ = state.dataset
+        self.data_kind_ = state.data_kind
+        self.history_ = list(state.history)
+        self.best_epoch_ = state.best_epoch
+        self.metrics_ = state.metrics or {}
         return self
-
-    def _build(
-        self, n_users: int, n_items: int, generator: torch.Generator | None, *, distributed: bool = False
-    ) -> FactorModel:
-        c = self.config
-        kwargs: dict[str, Any] = {
-            "init_std": c.init_std,
-            "sparse": c.optimizer in ("sgd", "sparse_adam", "adagrad"),
-            "generator": generator,
-        }
-        if distributed and c.model == "biased":
-            kwargs["sparse_bias"] = False
-        if c.model == "dot":
-            kwargs["notebook_einsum"] = c.notebook_einsum
-        if c.model == "bayesian":
-            kwargs["samples"] = c.samples
-            kwargs["posterior_rank"] = c.posterior_rank
-        return MODELS[c.model](n_users, n_items, c.embedding_dim, **kwargs)
-
-    def _tensors(self, ratings: Ratings, device: torch.device) -> tuple[torch.Tensor, ...]:
-        divisor = self.config.rating_divisor if self.predicts_ratings else 1.0
-        return (
-            torch.as_tensor(ratings.users, dtype=torch.long, device=device),
-            torch.as_tensor(ratings.items, dtype=torch.long, device=device),
-            torch.as_tensor(ratings.ratings / divisor, dtype=torch.float32, device=device),
-        )
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "module_"):
@@ -216,15 +193,64 @@ class MatrixFactorization:
     def set_seen(self, ratings: Ratings) -> MatrixFactorization:
         """Remember which items each user rated (excluded by :meth:`recommend`), as CSR arrays."""
         self._check_fitted()
-        users = self.user_map_.get_indexer(ratings.user_map.raw(ratings.users))
-        items = self.item_map_.get_indexer(ratings.item_map.raw(ratings.items))
-        keep = (users >= 0) & (items >= 0)
-        users, items, values = users[keep], items[keep], ratings.ratings[keep]
-        self.seen_indptr_, order = csr_order(users, items, len(self.user_map_))
-        self.seen_items_ = items[order].astype(np.int64)
-        self.seen_ratings_ = values[order].astype(np.float32)
+        self.seen_indptr_, self.seen_items_, self.seen_ratings_ = _seen_arrays(ratings, self.user_map_, self.item_map_)
         self.item_counts_ = np.bincount(self.seen_items_, minlength=len(self.item_map_))
         return self
+
+    # ------------------------------------------------------- public read API
+    def user_id(self, raw: Any) -> Any:
+        """``raw`` (e.g. text from a command line or URL) as this model's user id type."""
+        self._check_fitted()
+        return self.user_map_.coerce(raw)
+
+    def item_id(self, raw: Any) -> Any:
+        """``raw`` as this model's item id type."""
+        self._check_fitted()
+        return self.item_map_.coerce(raw)
+
+    def trained_users(self) -> np.ndarray:
+        """Raw ids of the users with training data, in index order."""
+        self._check_fitted()
+        return self.user_map_.raw(np.flatnonzero(self.module_.user_known.numpy()))
+
+    def trained_items(self) -> np.ndarray:
+        """Raw ids of the items with training data, in index order."""
+        self._check_fitted()
+        return self.item_map_.raw(np.flatnonzero(self.module_.item_known.numpy()))
+
+    def catalog(self) -> pd.DataFrame:
+        """Every item in index order: ``item, title, ratings`` (remembered ratings), ``trained`` (has factors)."""
+        self._check_fitted()
+        return pd.DataFrame({
+            "item": self.item_map_.ids,
+            "title": self._titles(np.arange(len(self.item_map_))),
+            "ratings": self.item_counts_,
+            "trained": self.module_.item_known.numpy(),
+        })  # fmt: skip
+
+    def info(self) -> dict[str, Any]:
+        """Facts about the fitted model: kind, sizes, the stored factor width, data set, scale, metrics."""
+        self._check_fitted()
+        return {
+            "kind": self.kind,
+            "predicts_ratings": self.predicts_ratings,
+            "embedding_dim": self.module_.stored_width,
+            "config": self.config.to_dict(),
+            "n_users": len(self.user_map_),
+            "n_items": len(self.item_map_),
+            "trained_users": int(self.module_.user_known.sum()),
+            "trained_items": int(self.module_.item_known.sum()),
+            "dataset": self.dataset_,
+            "rating_scale": list(self.scale_),
+            "metrics": self.metrics_,
+        }
+
+    def state(self) -> FittedState:
+        """The fitted state, as :meth:`restore` takes it (what the store writes)."""
+        self._check_fitted()
+        return FittedState(self.module_, self.user_map_, self.item_map_, self.scale_, self.titles_,
+                           (self.seen_indptr_, self.seen_items_, self.seen_ratings_), self.dataset_, self.data_kind_,
+                           tuple(self.history_), self.best_epoch_, self.metrics_)  # fmt: skip
 
     def seen_items(self, user: Any) -> np.ndarray:
         """Raw ids of the items ``user`` rated."""
@@ -260,7 +286,7 @@ class MatrixFactorization:
         """Predicted ratings in stars for index pairs; index ``-1`` means an unknown id."""
         self._check_rating_model("predicting ratings")
         out = []
-        width = self.module_.item_factors().shape[1]
+        width = self.module_.stored_width
         chunk = max(1024, (1 << 24) // max(width, 1))  # gathers of at most 2^24 numbers (64 MB) per side
         with torch.no_grad():
             for start in range(0, len(users), chunk):
@@ -398,19 +424,9 @@ class MatrixFactorization:
         return Recommendations(users, self.item_map_.raw(positions), scores, self._titles(positions))
 
     # ---------------------------------------------------------- new users
-    def fold_in(self, ratings: Mapping[Any, float]) -> tuple[float, np.ndarray]:
-        """A new user's bias and factors from ``{raw item id: rating}``, without retraining.
-
-        Rating models: one regularized least-squares solve against the fixed item
-        factors and biases, with the training regularization
-        (:meth:`mfrec.models.base.RatingModel.fold_in`). Ranking models: the
-        implicit-ALS user solve (:func:`mfrec.models.base.implicit_fold_in`);
-        values are ratings or counts (used as confidence weights). Items without
-        training data carry no information and are skipped.
-        """
+    def _history(self, ratings: Mapping[Any, float]) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        """A new user's ``{raw item: rating}`` as (known item indices, targets) plus every given item's index."""
         self._check_fitted()
-        if self.config.notebook_einsum:
-            raise ConfigError("fold-in needs a true dot product; this model reproduces the notebook's einsum")
         if not ratings:
             raise ConfigError("fold-in needs at least one (item, rating) pair")
         raw_items = [self.item_map_.coerce(item) for item in ratings]
@@ -421,34 +437,53 @@ class MatrixFactorization:
         bad = np.flatnonzero(~np.isfinite(values) | (values < low) | (values > high))
         if len(bad):
             raise ConfigError(f"rating {values[bad[0]]:g} for item {raw_items[bad[0]]} is outside [{low:g}, {high:g}]")
-        items = torch.as_tensor(self.item_map_.index(np.array(raw_items, dtype=object)), dtype=torch.long)
+        index = self.item_map_.index(np.array(raw_items, dtype=object))
+        items = torch.as_tensor(index, dtype=torch.long)
         known = self.module_.item_known[items]
         if not bool(known.any()):
             raise ConfigError("none of these items had training data, so there is nothing to fold in")
-        divisor = self.config.rating_divisor if self.predicts_ratings else 1.0
-        targets = torch.as_tensor(values / divisor, dtype=torch.float32)[known]
-        with torch.no_grad():
-            bias, factors = self.module_.fold_in(items[known], targets, self.config)
-        return float(bias), factors.numpy()
+        targets = torch.as_tensor(values / self.config.rating_divisor, dtype=torch.float32)[known]
+        return items[known], targets, index
 
-    def recommend_for_ratings(self, ratings: Mapping[Any, float], n: int = 10) -> Recommendations:
-        """Top-``n`` items for a new user given ``{raw item id: rating}`` (fold-in), excluding those items."""
-        n = _check_n(n)
-        bias, factors = self.fold_in(ratings)
+    def fold_in(self, ratings: Mapping[Any, float]) -> tuple[torch.Tensor, ...]:
+        """A new user's representation from ``{raw item id: rating}``, without retraining.
+
+        Rating models: one regularized least-squares solve against the fixed item
+        factors and biases, with the training regularization
+        (:meth:`mfrec.models.base.RatingModel.fold_in`); the result is ``(b_u, p, known)``.
+        Ranking models: the implicit-ALS user solve
+        (:func:`mfrec.models.base.implicit_fold_in`), values used as confidence
+        weights; EASE: the history itself. Items without training data carry no
+        information and are skipped.
+        """
+        items, targets, _ = self._history(ratings)
         with torch.no_grad():
-            scores = self._scale(self.module_.score_vector(torch.tensor(bias), torch.from_numpy(factors)).double())
-        rated = self.item_map_.index(np.array([self.item_map_.coerce(i) for i in ratings], dtype=object))
-        mask = self._item_mask(None, None)
+            return self.module_.fold_in(items, targets, self.config.params)
+
+    def recommend_for_ratings(self, ratings: Mapping[Any, float], n: int = 10, *, exclude: Any = None,
+                              items: Any = None) -> Recommendations:  # fmt: skip
+        """Top-``n`` items for a new user given ``{raw item id: rating}`` (fold-in), excluding those items.
+
+        Scored by the same function as :meth:`recommend`
+        (:meth:`~mfrec.models.base.Model.score` of the folded-in representation).
+        """
+        n = _check_n(n)
+        representation = self.fold_in(ratings)
+        _, _, rated = self._history(ratings)
+        with torch.no_grad():
+            scores = self._scale(self.module_.score(*representation).double())
+        mask = self._item_mask(items, exclude)
         mask[torch.as_tensor(rated, dtype=torch.long)] = True
-        scores[mask] = -torch.inf
-        pos, top = masked_topk(scores[None, :], n)
+        scores[:, mask] = -torch.inf
+        pos, top = masked_topk(scores, n)
         return self._package(np.array([None], dtype=object), pos, top)
 
     # ------------------------------------------------------------ similar
     def similar_items(self, items: Any, n: int = 10, *, shrinkage: float = 20.0) -> Recommendations:
-        r"""The ``n`` items nearest to each of ``items`` in embedding space, batch-first.
+        r"""The ``n`` items nearest to each of ``items``, batch-first.
 
-        Similarity is the cosine of item factors weighted by support,
+        Similarity is the model's own (:meth:`~mfrec.models.base.Model.similarity`: the
+        cosine of item factors; EASE reads its item-item weights), weighted by support,
         :math:`\cos(q_i, q_j)\, n_j / (n_j + s)` with :math:`n_j` the ratings of
         item ``j`` and :math:`s` = ``shrinkage``: rarely rated items have noisy
         factor directions, and without the weight they crowd the top
@@ -466,11 +501,10 @@ class MatrixFactorization:
         if bool(untrained.any()):
             bad = queries[int(torch.nonzero(untrained)[0])]
             raise UnknownIdError(f"item {bad} has no training ratings, so it has no learned factors")
+        if not (isinstance(shrinkage, int | float) and 0 <= shrinkage < np.inf):
+            raise ConfigError(f"shrinkage must be a number >= 0, not {shrinkage}")
         with torch.no_grad():
-            factors = torch.nn.functional.normalize(self.module_.item_factors().double(), dim=1)
-            sims = factors[torch.as_tensor(index)] @ factors.T
-        if shrinkage < 0:
-            raise ConfigError(f"shrinkage must be >= 0, not {shrinkage}")
+            sims = self.module_.similarity(torch.as_tensor(index))
         if shrinkage:
             counts = torch.as_tensor(self.item_counts_, dtype=torch.float64)
             sims = sims * counts / (counts + shrinkage)
@@ -500,32 +534,15 @@ class MatrixFactorization:
     @classmethod
     def load(cls, path: str | Path) -> MatrixFactorization:
         """Read a model written by :meth:`save`. Never executes code from the file."""
-        from mfrec.store import load_model
+        from mfrec.store import read_model
 
-        return load_model(path)
+        config, state = read_model(path)
+        return cls(config).restore(state)
 
-    def _restore(
-        self,
-        module: FactorModel,
-        user_map: IdMap,
-        item_map: IdMap,
-        scale: tuple[float, float],
-        titles: np.ndarray | None,
-        seen: tuple[np.ndarray, np.ndarray, np.ndarray],
-        meta: dict,
-    ) -> None:
-        module.zero_unknown_rows()
-        self.module_ = module.eval()
-        self.user_map_, self.item_map_ = user_map, item_map
-        self.scale_ = scale
-        self.titles_ = titles
-        self.seen_indptr_, self.seen_items_, self.seen_ratings_ = seen
-        self.item_counts_ = np.bincount(self.seen_items_, minlength=len(item_map))
-        self.dataset_ = meta.get("dataset", "")
-        self.data_kind_ = meta.get("data_kind", "explicit")
-        self.history_ = [EpochRecord(**{"seconds": 0.0, **r}) for r in meta.get("history", [])]
-        self.best_epoch_ = meta.get("best_epoch", 0)
-        self.metrics_ = meta.get("metrics") or {}
+
+def load_model(path: str | Path) -> MatrixFactorization:
+    """Read a model file written by :meth:`MatrixFactorization.save`, checking its hash and version."""
+    return MatrixFactorization.load(path)
 
 
 def check_trainable(data: Ratings) -> None:
@@ -535,6 +552,16 @@ def check_trainable(data: Ratings) -> None:
         raise DataError(
             f"{data.name}: {users} user(s) and {items} item(s); matrix factorization needs at least two of each"
         )
+
+
+def _seen_arrays(ratings: Ratings, user_map: IdMap, item_map: IdMap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What each user rated, in the given maps, as CSR ``(indptr, items, ratings)`` (unknown ids dropped)."""
+    users = user_map.get_indexer(ratings.user_map.raw(ratings.users))
+    items = item_map.get_indexer(ratings.item_map.raw(ratings.items))
+    keep = (users >= 0) & (items >= 0)
+    users, items, values = users[keep], items[keep], ratings.ratings[keep]
+    indptr, order = csr_order(users, items, len(user_map))
+    return indptr, items[order].astype(np.int64), values[order].astype(np.float32)
 
 
 def _remap(ratings: Ratings, user_map: IdMap, item_map: IdMap) -> Ratings:

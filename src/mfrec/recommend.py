@@ -71,8 +71,6 @@ def write_recommendations(
     and each chunk is appended, so memory stays bounded by ``chunk_size``; the
     file appears under its name only when complete. Returns the rows written.
     """
-    import os
-    import tempfile
     from pathlib import Path
 
     import pyarrow as pa
@@ -80,45 +78,35 @@ def write_recommendations(
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm
 
+    from mfrec._io import atomic_write
     from mfrec.errors import OutputError
 
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".csv"):
         raise OutputError(f"{path}: recommendations are written as .parquet or .csv")
-    if users is None:
-        known = model.module_.user_known.numpy()
-        users = model.user_map_.raw(np.flatnonzero(known))
+    users = model.trained_users() if users is None else users
     users = np.atleast_1d(np.asarray(users, dtype=object))
     model.user_map_.index(users)  # fail on an unknown id before writing anything
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    writer = None
     rows = 0
-    try:
-        for start in tqdm(range(0, len(users), chunk_size), desc="recommending", unit="chunk", disable=not progress):
-            frame = model.recommend(users[start : start + chunk_size], n, exclude_seen=exclude_seen).to_frame()
-            frame["title"] = frame["title"].astype(object).where(frame["title"].notna(), None)
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            if writer is None:
-                writer = (pq.ParquetWriter(tmp, table.schema) if suffix == ".parquet"
-                          else pacsv.CSVWriter(tmp, table.schema))  # fmt: skip
-            writer.write_table(table)
-            rows += len(frame)
-        if writer is not None:
-            writer.close()
-            writer = None
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if writer is not None:
-            writer.close()
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    def write(tmp) -> None:
+        nonlocal rows
+        writer = None
+        try:
+            for start in tqdm(range(0, len(users), chunk_size), desc="recommending", unit="chunk",
+                              disable=not progress):  # fmt: skip
+                frame = model.recommend(users[start : start + chunk_size], n, exclude_seen=exclude_seen).to_frame()
+                frame["title"] = frame["title"].astype(object).where(frame["title"].notna(), None)
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = (pq.ParquetWriter(tmp, table.schema) if suffix == ".parquet"
+                              else pacsv.CSVWriter(tmp, table.schema))  # fmt: skip
+                writer.write_table(table)
+                rows += len(frame)
+        finally:
+            if writer is not None:
+                writer.close()
+
+    atomic_write(path, write)
     return rows

@@ -29,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 
+from mfrec._io import atomic_write_text
 from mfrec.config import RunConfig
 from mfrec.data import Columns, Ratings, Split, load_dataset, read_ratings, split_ratings
 from mfrec.errors import ConfigError, MfrecError, OutputError
@@ -38,7 +39,7 @@ from mfrec.evaluation.metrics import rating_metrics
 from mfrec.evaluation.plots import plot_history
 from mfrec.evaluation.ranking import METRICS, evaluate_ranking, popularity_scores
 from mfrec.store import MODEL_FILE
-from mfrec.training.loop import EpochRecord, resolve_device
+from mfrec.training.trainer import EpochRecord, resolve_device
 
 #: Ranking metrics of a run use every test user up to this many, and a uniform sample (seed 0) beyond.
 RANKING_USERS = 20_000
@@ -170,15 +171,12 @@ def train_run(
     cold = split.cold_start()
     log(
         f"split: {s.method} seed {s.seed}: train {sizes['train']:,} / val {sizes['val']:,} / test {sizes['test']:,}; "
-        f"unseen in train: val {cold['val']['unseen_either']:,}, test {cold['test']['unseen_either']:,} "
-        "(predicted from biases and the global mean)"
+        f"unseen in train: val {cold['val']['unseen_either']:,}, test {cold['test']['unseen_either']:,}"
+        + (" (predicted from what the model learned without them)" if config.train.predicts_ratings else "")
     )
     device = resolve_device(config.train.device)
-    log(
-        f"model: {config.train.model}, dim {config.train.embedding_dim}, {config.train.optimizer} "
-        f"lr {config.train.learning_rate:g}, batch {config.train.batch_size}, up to {config.train.epochs} epochs "
-        f"on {device}"
-    )
+    spec = config.train.spec
+    log(f"model: {spec.describe(config.train.params)}; on {device}")
     if group is not None:
         log(f"data-parallel: {group.world_size} ranks, every rank trains on 1/{group.world_size} of the ratings")
     fit_started = time.perf_counter()
@@ -188,7 +186,7 @@ def train_run(
             shutil.rmtree(work)
         try:
             work.mkdir(parents=True, exist_ok=True)
-            (work / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+            atomic_write_text(work / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
         except OSError as exc:
             raise OutputError(f"cannot write to {work}: {exc.strerror or exc}") from None
         checkpoint = work / "checkpoint.safetensors"
@@ -223,6 +221,7 @@ def train_run(
         "dataset": data.name,
         "preset": config.preset,
         "kind": config.train.model,
+        "config": config.train.to_dict(),
         "split": {"method": s.method, "seed": s.seed, "sizes": sizes, "cold_start": cold},
         "model": model_metrics,
         "baselines": baselines,
@@ -241,24 +240,29 @@ def train_run(
 
 def resume_config(out: str | Path) -> RunConfig:
     """The config of the interrupted run that was writing ``out``."""
-    from mfrec.config import RunConfig, SplitConfig, train_config_from_dict
+    from mfrec.config import RunConfig, SplitConfig, TrainConfig
 
     work = work_folder(out)
+    path = work / "config.json"
     try:
-        values = json.loads((work / "config.json").read_text())
+        values = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"{out}: no interrupted run to resume (no {work / 'config.json'})") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{work / 'config.json'}: unreadable ({exc})") from None
-    split = values["split"]
-    return RunConfig(
-        preset=values["preset"],
-        dataset=values["dataset"],
-        ratings_file=values["ratings_file"],
-        columns=values["columns"],
-        split=SplitConfig(split["method"], tuple(split["fractions"]), split["seed"], split["holdout"]),
-        train=train_config_from_dict(values["train"]),
-    )
+        raise ConfigError(f"{out}: no interrupted run to resume (no {path})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: unreadable ({exc}); start over with --overwrite") from None
+    try:
+        split = values["split"]
+        return RunConfig(
+            preset=str(values["preset"]),
+            dataset=values["dataset"],
+            ratings_file=values["ratings_file"],
+            columns=dict(values["columns"]),
+            split=SplitConfig(split["method"], tuple(split["fractions"]), split["seed"], split["holdout"]),
+            train=TrainConfig.from_dict(values["train"], saved=True, where=str(path)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: damaged run config ({type(exc).__name__}: {exc}); start over with --overwrite")\
+            from None
 
 
 def _prefixed(ranking: dict[str, float]) -> dict[str, float]:
@@ -283,7 +287,7 @@ def _write_run(
             model.history_,
             tmp / "loss.png",
             best_epoch=model.best_epoch_,
-            title=f"{config.train.model} MF on {metrics['dataset']} ({config.preset} preset)",
+            title=f"{config.train.model} on {metrics['dataset']} ({config.preset} preset)",
         )
         model.save(tmp / MODEL_FILE, metrics=metrics)
         old = None

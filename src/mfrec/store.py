@@ -15,26 +15,25 @@ Loading parses JSON and raw tensor bytes only (``safetensors`` never unpickles).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
+from mfrec._io import atomic_write
 from mfrec._version import __version__
-from mfrec.config import train_config_from_dict
+from mfrec.config import TrainConfig
 from mfrec.data.idmap import IdMap
-from mfrec.errors import MfrecError, ModelFileError, OutputError
-
-if TYPE_CHECKING:
-    from mfrec.estimator import MatrixFactorization
+from mfrec.errors import MfrecError, ModelFileError
+from mfrec.fitted import FittedState
+from mfrec.training.checkpoint import tensor_digest
+from mfrec.training.trainer import EpochRecord
 
 FORMAT = "mfrec-model"
-FORMAT_VERSION = 1
+#: 2: the config holds only the options of its model (format 1 held one flat set for every model)
+FORMAT_VERSION = 2
 MODEL_FILE = "model.safetensors"
 
 
@@ -48,65 +47,41 @@ def resolve_model_path(path: str | Path) -> Path:
     return path
 
 
-def _digest(tensors: dict[str, torch.Tensor]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(tensors):
-        t = tensors[name].contiguous()
-        h.update(name.encode())
-        h.update(str(t.dtype).encode())
-        h.update(str(tuple(t.shape)).encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
-
-
-def save_model(model: MatrixFactorization, path: str | Path, *, metrics: dict | None = None) -> Path:
-    """Write ``model`` atomically (temporary file in the same folder, then rename)."""
-    from dataclasses import asdict
-
+def save_model(model, path: str | Path, *, metrics: dict | None = None) -> Path:
+    """Write ``model`` (a fitted :class:`~mfrec.MatrixFactorization`) atomically, through its public state."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    tensors = {f"module.{k}": v.detach().cpu().contiguous() for k, v in model.module_.state_dict().items()}
-    tensors["seen_indptr"] = torch.from_numpy(np.ascontiguousarray(model.seen_indptr_))
-    tensors["seen_items"] = torch.from_numpy(np.ascontiguousarray(model.seen_items_))
-    tensors["seen_ratings"] = torch.from_numpy(np.ascontiguousarray(model.seen_ratings_))
+    state = model.state()
+    tensors = {f"module.{k}": v.detach().cpu().contiguous() for k, v in state.module.state_dict().items()}
+    indptr, items, ratings = state.seen
+    tensors["seen_indptr"] = torch.from_numpy(np.ascontiguousarray(indptr))
+    tensors["seen_items"] = torch.from_numpy(np.ascontiguousarray(items))
+    tensors["seen_ratings"] = torch.from_numpy(np.ascontiguousarray(ratings))
     meta: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "mfrec_version": __version__,
-        "kind": model.config.model,
-        "config": asdict(model.config),
-        "scale": list(model.scale_),
-        "n_users": len(model.user_map_),
-        "n_items": len(model.item_map_),
-        "dataset": model.dataset_,
-        "data_kind": model.data_kind_,
-        "best_epoch": model.best_epoch_,
-        "history": [_without_timing(r.to_dict()) for r in model.history_],
-        "metrics": _without_timing(metrics if metrics is not None else getattr(model, "metrics_", {})),
+        "kind": model.kind,
+        "config": model.config.to_dict(),
+        "scale": list(state.scale),
+        "n_users": len(state.user_map),
+        "n_items": len(state.item_map),
+        "dataset": state.dataset,
+        "data_kind": state.data_kind,
+        "best_epoch": state.best_epoch,
+        "history": [_without_timing(r.to_dict()) for r in state.history],
+        "metrics": _without_timing(metrics if metrics is not None else state.metrics or {}),
     }
-    for side, idmap in (("user", model.user_map_), ("item", model.item_map_)):
+    for side, idmap in (("user", state.user_map), ("item", state.item_map)):
         if idmap.is_integer:
             tensors[f"{side}_ids"] = torch.from_numpy(idmap.ids.astype(np.int64))
         else:
             meta[f"{side}_ids"] = [str(x) for x in idmap.ids]
-    if model.titles_ is not None:
-        meta["titles"] = [None if t is None or t != t else str(t) for t in model.titles_]
-    meta["sha256"] = _digest(tensors)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata={"mfrec": json.dumps(meta)})
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600; a model file is meant to be shared
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    except OSError as exc:
-        raise OutputError(f"cannot write the model to {path}: {exc.strerror or exc}") from None
-    return path
+    if state.titles is not None:
+        meta["titles"] = [None if t is None or t != t else str(t) for t in state.titles]
+    meta["sha256"] = tensor_digest(tensors)
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"mfrec": json.dumps(meta)}),
+                        what="the model to")  # fmt: skip
 
 
 def _without_timing(values: dict) -> dict:
@@ -141,11 +116,9 @@ def read_header(path: str | Path) -> dict[str, Any]:
     return meta
 
 
-def load_model(path: str | Path) -> MatrixFactorization:
-    """Read a model file written by :func:`save_model`, checking its hash and version."""
+def read_model(path: str | Path) -> tuple[TrainConfig, FittedState]:
+    """The config and fitted state in a model file written by :func:`save_model`, hash and version checked."""
     from safetensors.torch import load_file
-
-    from mfrec.estimator import MatrixFactorization
 
     path = resolve_model_path(path)
     meta = read_header(path)
@@ -153,30 +126,32 @@ def load_model(path: str | Path) -> MatrixFactorization:
         tensors = load_file(str(path))
     except Exception as exc:
         raise ModelFileError(f"{path}: tensor data unreadable, the file may be truncated ({_short(exc)})") from None
-    if _digest(tensors) != meta.get("sha256"):
+    if tensor_digest(tensors) != meta.get("sha256"):
         raise ModelFileError(f"{path}: checksum mismatch; the file was modified or damaged after saving")
     try:
-        config = train_config_from_dict(meta["config"])
-        model = MatrixFactorization(config.replace(device="cpu"))
-        module = model._build(int(meta["n_users"]), int(meta["n_items"]), None)
+        config = TrainConfig.from_dict(meta["config"], saved=True).replace(device="cpu")
+        module = config.spec.module.from_config(int(meta["n_users"]), int(meta["n_items"]), config.params)
         state = {k[len("module.") :]: v for k, v in tensors.items() if k.startswith("module.")}
         module.load_state_dict(state, strict=True)
-        user_map = _idmap(tensors, meta, "user")
-        item_map = _idmap(tensors, meta, "item")
         titles = np.array(meta["titles"], dtype=object) if meta.get("titles") is not None else None
         seen_items = tensors["seen_items"].numpy()
         # files written before seen ratings were stored: every seen item counts as rated 1
         seen_ratings = (
             tensors["seen_ratings"].numpy() if "seen_ratings" in tensors else np.ones(len(seen_items), np.float32)
         )
-        seen = (tensors["seen_indptr"].numpy(), seen_items, seen_ratings)
-        scale = (float(meta["scale"][0]), float(meta["scale"][1]))
+        fitted = FittedState(
+            module, _idmap(tensors, meta, "user"), _idmap(tensors, meta, "item"),
+            (float(meta["scale"][0]), float(meta["scale"][1])), titles,
+            (tensors["seen_indptr"].numpy(), seen_items, seen_ratings), meta.get("dataset", ""),
+            meta.get("data_kind", "explicit"),
+            tuple(EpochRecord(**{"seconds": 0.0, **r}) for r in meta.get("history", [])),
+            int(meta.get("best_epoch", 0)), meta.get("metrics") or {},
+        )  # fmt: skip
     except MfrecError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
-    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+    except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
         raise ModelFileError(f"{path}: inconsistent model file ({_short(exc)})") from None
-    model._restore(module, user_map, item_map, scale, titles, seen, meta)
-    return model
+    return config, fitted
 
 
 def _idmap(tensors: dict[str, torch.Tensor], meta: dict, side: str) -> IdMap:

@@ -9,18 +9,16 @@ is written under ``<cache>/parsed/<name>-<key>/``:
 
 The key hashes the source's path, size and modification time and the duplicate
 policy, so an edited or replaced file is parsed again. Files are written to a
-temporary folder renamed into place, so a killed process never leaves a partial
-entry; an entry that cannot be read is ignored (and parsed again), and a cache
-folder that cannot be written only costs the speed-up.
+temporary file renamed into place, and ``meta.json``, written last, records the
+SHA-256 of each, so a killed process never leaves an entry that counts; an entry
+that cannot be read or whose content does not match its digests is ignored (and
+parsed again), and a cache folder that cannot be written only costs the speed-up.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +26,8 @@ import numpy as np
 from mfrec.data.idmap import IdMap
 from mfrec.data.ratings import Ratings
 
-FORMAT = 1
+FORMAT = 2
+FILES = ("ratings.parquet", "users.parquet", "items.parquet")
 
 
 def entry_for(name: str, source_file: Path, on_duplicates: str, root: Path) -> Path:
@@ -43,10 +42,15 @@ def load(entry: Path) -> Ratings | None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from mfrec._io import file_digest
+
     try:
         meta = json.loads((entry / "meta.json").read_text())
         if meta.get("format") != FORMAT:
             return None
+        digests = meta.get("sha256") or {}
+        if any(digests.get(name) != file_digest(entry / name) for name in FILES):
+            return None  # damaged or incomplete: parse the source again
         table = pq.read_table(entry / "ratings.parquet")
         users = pq.read_table(entry / "users.parquet").column("id").to_numpy()
         items_table = pq.read_table(entry / "items.parquet")
@@ -77,22 +81,27 @@ def load(entry: Path) -> Ratings | None:
 
 
 def store(entry: Path, ratings: Ratings) -> bool:
-    """Write ``ratings`` as the cache entry ``entry``; False (and nothing left behind) when it cannot."""
+    """Write ``ratings`` as the cache entry ``entry``; False (and no usable partial entry) when it cannot.
+
+    Each file is written atomically; ``meta.json``, written last, holds every file's
+    SHA-256, so an entry counts only once it is whole, and a damaged file is noticed.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from mfrec._io import atomic_write, atomic_write_text, file_digest
+    from mfrec.errors import OutputError
+
     try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{entry.name}.tmp-"))
-    except OSError:
-        return False
-    try:
-        _write_ratings(ratings, tmp / "ratings.parquet")
-        pq.write_table(pa.table({"id": _column(ratings.user_map.ids)}), tmp / "users.parquet")
+        entry.mkdir(parents=True, exist_ok=True)
+        (entry / "meta.json").unlink(missing_ok=True)  # the entry is invalid until its new meta.json lands
+        atomic_write(entry / "ratings.parquet", lambda tmp: _write_ratings(ratings, tmp))
+        atomic_write(entry / "users.parquet",
+                     lambda tmp: pq.write_table(pa.table({"id": _column(ratings.user_map.ids)}), tmp))  # fmt: skip
         items = {"id": _column(ratings.item_map.ids)}
         if ratings.titles is not None:
             items["title"] = pa.array([None if t is None or t != t else str(t) for t in ratings.titles], pa.string())
-        pq.write_table(pa.table(items), tmp / "items.parquet")
+        atomic_write(entry / "items.parquet", lambda tmp: pq.write_table(pa.table(items), tmp))
         meta = {
             "format": FORMAT,
             "name": ratings.name,
@@ -100,14 +109,11 @@ def store(entry: Path, ratings: Ratings) -> bool:
             "scale": list(ratings.scale),
             "n": len(ratings),
             "info": {k: v for k, v in ratings.info.items() if isinstance(v, int | float | str)},
+            "sha256": {name: file_digest(entry / name) for name in FILES},
         }
-        (tmp / "meta.json").write_text(json.dumps(meta) + "\n")
-        if entry.exists():
-            shutil.rmtree(entry, ignore_errors=True)
-        os.replace(tmp, entry)
+        atomic_write_text(entry / "meta.json", json.dumps(meta) + "\n")
         return True
-    except (OSError, ValueError, pa.ArrowException):
-        shutil.rmtree(tmp, ignore_errors=True)
+    except (OSError, OutputError, ValueError, pa.ArrowException):
         return False
 
 

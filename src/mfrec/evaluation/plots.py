@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from mfrec.training.loop import EpochRecord
+from mfrec.training.trainer import EpochRecord
 
 
 def plot_history(

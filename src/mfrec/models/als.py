@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
+from mfrec.models.base import RatingConfig
 from mfrec.models.biased import BiasedMF
 from mfrec.models.normal_equations import RowIndex, row_systems
+from mfrec.options import option
+
+
+@dataclass(frozen=True)
+class ALSConfig(RatingConfig):
+    """Hyperparameters of :class:`ExplicitALS` (the ``als`` preset's values)."""
+
+    embedding_dim: int = RatingConfig.default("embedding_dim", 32)
+    epochs: int = RatingConfig.default("epochs", 50)
+    regularization: float = RatingConfig.default("regularization", 0.2)
+    bias_regularization: float = option(10.0, "L2 weight on the biases", check="nonneg", probe=0.5)
 
 
 class ExplicitALS(BiasedMF):
@@ -38,6 +52,10 @@ class ExplicitALS(BiasedMF):
         kwargs.pop("sparse", None)
         super().__init__(n_users, n_items, embedding_dim, **kwargs)
         self.requires_grad_(False)
+
+    @classmethod
+    def from_config(cls, n_users, n_items, config, *, generator=None, distributed=False) -> ExplicitALS:
+        return cls(n_users, n_items, config.embedding_dim, init_std=config.init_std, generator=generator)
 
     @torch.no_grad()
     def als_iteration(self, by_user: RowIndex, by_item: RowIndex, regularization: float, bias_regularization: float):

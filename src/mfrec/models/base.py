@@ -1,9 +1,64 @@
-"""What every factor model shares: known-row masks, the global mean, init, fold-in."""
+"""What every model shares: its Config base, known-row masks, and the one scoring path.
+
+Scoring goes through two methods and nothing else:
+
+* :meth:`Model.represent` turns user indices into the model's user
+  representation (for factor models ``(b_u, p_u, known)``), and
+  :meth:`Model.fold_in` makes the same representation for a new user from a
+  few (item, value) pairs without retraining;
+* :meth:`Model.score` scores every item for a batch of representations.
+
+``score_users`` and ``score_history`` are those two composed, so ``recommend``,
+fold-in, evaluation and serving rank with the same function by construction.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
 import torch
 from torch import nn
+
+from mfrec.options import Options, option
+
+SPARSE_OPTIMIZERS = ("sgd", "sparse_adam", "adagrad")
+OPTIMIZERS = ("sgd", "adam", "sparse_adam", "adagrad")
+
+
+@dataclass(frozen=True)
+class ModelConfig(Options):
+    """Base of every model's frozen Config: the hyperparameters of one model family."""
+
+    subject: ClassVar[str] = "this model"
+
+
+@dataclass(frozen=True)
+class FactorConfig(ModelConfig):
+    """Hyperparameters every embedding model has."""
+
+    embedding_dim: int = option(64, "factors per user and item", check="positive_int", probe=3)
+    epochs: int = option(40, "maximum epochs (sweeps for Gibbs, iterations for ALS)", check="positive_int", probe=3)
+    regularization: float = option(0.15, "L2 weight on the factors (see the model's equation)", check="nonneg",
+                                   probe=3.0)  # fmt: skip
+    init_std: float = option(0.01, "standard deviation of the initial factors", check="nonneg", probe=0.5)
+
+
+@dataclass(frozen=True)
+class RatingConfig(FactorConfig):
+    """Hyperparameters every rating model has."""
+
+    rating_divisor: float = option(1.0, "train on rating / this (the notebook uses 5)", check="positive", probe=5.0)
+
+
+@dataclass(frozen=True)
+class StepConfig(ModelConfig):
+    """Hyperparameters of models trained by mini-batch gradient steps."""
+
+    optimizer: str = option("adam", "sgd/adagrad: sparse gradients; sparse_adam: Adam on sparse rows; adam: dense",
+                            choices=OPTIMIZERS, probe="adagrad")  # fmt: skip
+    learning_rate: float = option(0.005, "optimizer step size", check="positive", probe=0.05)
+    batch_size: int = option(1024, "ratings per step", check="positive_int", probe=7)
 
 
 def embedding(rows: int, dim: int, std: float, generator: torch.Generator | None, sparse: bool) -> nn.Embedding:
@@ -17,26 +72,26 @@ def embedding(rows: int, dim: int, std: float, generator: torch.Generator | None
     return table
 
 
-class FactorModel(nn.Module):
-    """Base of every model: users and items as vectors, scores for every item at once.
+class Model(nn.Module):
+    """Base of every model: known-row masks, the global mean, and the scoring path.
 
     Rows of users or items that had no training data are marked unknown
-    (``user_known``/``item_known`` buffers, set by the trainer); their
-    untrained embeddings never reach a score: the learned parts that exist
-    (global mean, the other side's bias) are used instead, and unknown items
-    are never recommended.
+    (``user_known``/``item_known`` buffers, set before training); unknown items
+    are never recommended, and an unknown user scores by what was learned
+    without it.
     """
-
-    #: True when scores include a user and item bias (the explicit fold-in solves for ``b_u``).
-    has_bias = False
-    #: True for models that predict ratings (RMSE applies); False for ranking-only models.
-    predicts_ratings = False
 
     def __init__(self, n_users: int, n_items: int) -> None:
         super().__init__()
         self.register_buffer("global_mean", torch.zeros(()))
         self.register_buffer("user_known", torch.ones(n_users, dtype=torch.bool))
         self.register_buffer("item_known", torch.ones(n_items, dtype=torch.bool))
+
+    @classmethod
+    def from_config(cls, n_users: int, n_items: int, config: Any, *, generator: torch.Generator | None = None,
+                    distributed: bool = False) -> Model:  # fmt: skip
+        """A fresh module for ``config`` (the model's own Config)."""
+        raise NotImplementedError
 
     @property
     def n_users(self) -> int:
@@ -45,6 +100,11 @@ class FactorModel(nn.Module):
     @property
     def n_items(self) -> int:
         return self.item_known.shape[0]
+
+    @property
+    def stored_width(self) -> int:
+        """Columns of the stored item representation (the factor width)."""
+        return int(self.item_factors().shape[1])
 
     def mark_known(self, users: torch.Tensor, items: torch.Tensor, targets: torch.Tensor) -> None:
         """Record which rows have training data and the mean training target."""
@@ -61,69 +121,79 @@ class FactorModel(nn.Module):
         """Zero every ``user_*``/``item_*`` embedding row of an unknown user or item.
 
         Unknown rows never receive a gradient, so zeroing them changes no trained
-        value; afterwards their factors and biases contribute exactly nothing, and
-        scoring needs no masks (a user without training data scores by the
-        learned item side, an unknown item by the user side).
+        value; afterwards their factors and biases contribute exactly nothing.
         """
         for name, child in self.named_children():
             if isinstance(child, nn.Embedding) and name.startswith(("user_", "item_")):
                 known = self.user_known if name.startswith("user_") else self.item_known
                 child.weight[~known] = 0.0
 
-    def known(
-        self, users: torch.Tensor, items: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Clamp index ``-1`` (an id the model never saw) to row 0 and say which rows are known.
-
-        Returns ``(users, items, user_known, item_known)``; a ``-1`` index is unknown.
-        """
-        users_ok = users >= 0
-        items_ok = items >= 0
-        users = users.clamp(min=0)
-        items = items.clamp(min=0)
-        return users, items, self.user_known[users] & users_ok, self.item_known[items] & items_ok
-
-    def score_users(self, users: torch.Tensor) -> torch.Tensor:  # pragma: no cover
-        """Scores (predicted targets for rating models) of ``users`` for every item, shape ``(B, n_items)``."""
+    # ------------------------------------------------------- the scoring path
+    def represent(self, users: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The representation of trained users (indices), as :meth:`score` takes it."""
         raise NotImplementedError
 
-    def item_factors(self) -> torch.Tensor:  # pragma: no cover
-        """The item embedding table, shape ``(n_items, dim)``."""
+    def fold_in(self, items: torch.Tensor, values: torch.Tensor, config: Any) -> tuple[torch.Tensor, ...]:
+        """The representation of one new user from known ``items`` and their values (targets or weights)."""
         raise NotImplementedError
 
-    def item_biases(self) -> torch.Tensor:
-        """Item biases of known items (0 for unknown ones and for models without biases), ``(n_items,)``."""
-        return torch.zeros(self.n_items, device=self.global_mean.device)
+    def score(self, *representation: torch.Tensor) -> torch.Tensor:
+        """Scores of every item for a batch of representations, shape ``(B, n_items)``."""
+        raise NotImplementedError
 
-    def score_vector(self, bias: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
-        """Scores of every item for a user given as ``(b_u, p)``, shape ``(n_items,)``."""
-        dot = self.item_factors() @ factors
-        if self.has_bias:
-            return self.global_mean + bias + self.item_biases() + dot * self.item_known
-        return torch.where(self.item_known, dot, self.global_mean)
+    def score_users(self, users: torch.Tensor) -> torch.Tensor:
+        """Scores of ``users`` for every item (predicted targets for rating models), ``(B, n_items)``."""
+        return self.score(*self.represent(users))
 
-    def fold_in(self, items: torch.Tensor, values: torch.Tensor, config) -> tuple[torch.Tensor, torch.Tensor]:
-        """A new user's ``(bias, factors)`` from their items and ratings (or weights), item side fixed."""
+    def score_history(self, items: torch.Tensor, values: torch.Tensor, config: Any) -> torch.Tensor:
+        """Scores of every item, ``(1, n_items)``, for a new user given as (item, value) pairs."""
+        return self.score(*self.fold_in(items, values, config))
+
+    def item_factors(self) -> torch.Tensor:
+        """The item embedding table, shape ``(n_items, width)``."""
+        raise NotImplementedError
+
+    def similarity(self, items: torch.Tensor) -> torch.Tensor:
+        """Cosine similarity of ``items`` to every item, ``(len(items), n_items)`` (float64)."""
+        factors = nn.functional.normalize(self.item_factors().detach().double(), dim=1)
+        return factors[items] @ factors.T
+
+
+class FactorModel(Model):
+    """An embedding model whose user representation is ``(b_u, p_u, known)``.
+
+    ``b_u`` is the user bias (zero for models without one), ``p_u`` the factors
+    and ``known`` whether the user had training data.
+    """
+
+    def represent(self, users: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        factors = self.user_embedding.weight[users]
+        bias = self.user_bias.weight[users, 0] if hasattr(self, "user_bias") else factors.new_zeros(len(users))
+        return bias, factors, self.user_known[users]
+
+    def item_factors(self) -> torch.Tensor:
+        return self.item_embedding.weight
+
+    def fold_in(self, items: torch.Tensor, values: torch.Tensor, config: Any) -> tuple[torch.Tensor, ...]:
         return implicit_fold_in(self, items, values, config)
 
 
-def implicit_fold_in(
-    model: FactorModel, items: torch.Tensor, weights: torch.Tensor, config
-) -> tuple[torch.Tensor, torch.Tensor]:
+def implicit_fold_in(model: Model, items: torch.Tensor, weights: torch.Tensor, config: Any) -> tuple[torch.Tensor, ...]:
     r"""The implicit-ALS user solve against fixed item factors :math:`Y`.
 
     .. math::  (\alpha_0 Y^\top Y + \sum_{i \in I_u} (c_{ui} - \alpha_0) y_i y_i^\top + \lambda_u I)\, x
                = \sum_{i \in I_u} c_{ui}\, y_i, \qquad c_{ui} = 1 + \alpha w_{ui}
 
     with :math:`\lambda_u = \lambda (|I_u| + \alpha_0 n_{items})^\nu`; exact (a Cholesky-backed
-    solve), so for an ALS model it reproduces a trained user's last update.
+    solve), so for an ALS model it reproduces a trained user's last update. Models
+    without the implicit-ALS options (BPR) use :math:`\alpha = 1, \alpha_0 = 1, \nu = 0`.
     """
     factors = model.item_factors()
     y = factors.detach().double()
     yi = y[items]
-    a0 = config.unobserved_weight
-    conf = 1.0 + config.alpha * weights.double()
-    lam = config.regularization * (len(items) + a0 * len(y)) ** config.reg_exponent
+    a0 = getattr(config, "unobserved_weight", 1.0)
+    conf = 1.0 + getattr(config, "alpha", 1.0) * weights.double()
+    lam = config.regularization * (len(items) + a0 * len(y)) ** getattr(config, "reg_exponent", 0.0)
     key = (factors.data_ptr(), factors._version)
     cached = getattr(model, "_item_gram", None)
     if cached is None or cached[0] != key:  # Y^T Y is shared by every fold-in until the factors change
@@ -131,46 +201,50 @@ def implicit_fold_in(
         model._item_gram = cached
     gram = a0 * cached[1] + yi.T @ ((conf - a0)[:, None] * yi) + lam * torch.eye(y.shape[1], dtype=torch.float64)
     x = torch.linalg.solve(gram, yi.T @ conf)
-    return torch.zeros((), dtype=torch.float32), x.float()
+    return torch.zeros(1), x.float()[None, :], torch.ones(1, dtype=torch.bool)
 
 
 class RatingModel(FactorModel):
     """Base of the rating models: predictions in *target units* (ratings / ``rating_divisor``)."""
 
-    predicts_ratings = True
+    #: True when the prediction has a user bias (the fold-in solves for it)
+    has_user_bias = False
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
+
+    def item_offsets(self) -> torch.Tensor:
+        """The part of every item's prediction that does not depend on the user, ``(n_items,)``."""
+        return torch.zeros(self.n_items, device=self.global_mean.device)
+
+    def fold_in_ridge(self, config, n: int, k: int) -> torch.Tensor:
+        """The diagonal ridge of the fold-in solve for ``n`` ratings: the training penalty, ``n`` times."""
+        ridge = [max(getattr(config, "bias_regularization", 0.0), 1e-9)] if self.has_user_bias else []
+        return n * torch.tensor(ridge + [config.regularization] * k, dtype=torch.float64)
 
     def bias_penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor | None:
         """Per-rating L2 penalty of the biases; ``None`` for models without biases."""
         return None
 
-    def penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:  # pragma: no cover
-        """Per-rating L2 penalty of the parameters touched by each (user, item) pair, shape ``(B,)``."""
-        raise NotImplementedError
+    def penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Per-rating L2 penalty of the factors touched by each (user, item) pair, shape ``(B,)``."""
+        return self.user_embedding(users).pow(2).sum(-1) + self.item_embedding(items).pow(2).sum(-1)
 
-    def fold_in(self, items: torch.Tensor, targets: torch.Tensor, config) -> tuple[torch.Tensor, torch.Tensor]:
+    def fold_in(self, items: torch.Tensor, targets: torch.Tensor, config: Any) -> tuple[torch.Tensor, ...]:
         r"""A new user's bias and factors from their ratings, item side fixed.
 
         Minimises the training loss restricted to one user,
-        :math:`\sum_{i} (t_i - \mu - b_i - b_u - p^\top q_i)^2 + n(\lambda \lVert p\rVert^2 + \lambda_b b_u^2)`
-        (no :math:`b_u`, :math:`\mu`, :math:`b_i` terms for models without biases), as
-        one regularized least-squares solve. ``items`` must be known items;
-        returns ``(b_u, p)`` with ``b_u = 0`` for models without biases.
+        :math:`\sum_{i} (t_i - o_i - b_u - p^\top q_i)^2 + n(\lambda \lVert p\rVert^2 + \lambda_b b_u^2)`
+        with :math:`o_i` the item offset (:math:`\mu + b_i` for biased models), as one
+        regularized least-squares solve (no :math:`b_u` for models without a user bias).
+        ``items`` must be known items.
         """
-        regularization, bias_regularization = config.regularization, config.bias_regularization
         q = self.item_factors()[items].detach().double()
-        n, k = len(items), q.shape[1]
-        if self.has_bias:
-            residual = targets.double() - self.global_mean.double() - self.item_biases()[items].double()
-            design = torch.cat([torch.ones(n, 1, dtype=torch.float64), q], dim=1)
-            penalty = torch.tensor([max(bias_regularization, 1e-9)] + [regularization] * k, dtype=torch.float64)
-        else:
-            residual, design = targets.double(), q
-            penalty = torch.full((k,), regularization, dtype=torch.float64)
-        gram = design.T @ design + torch.diag(n * penalty.clamp_min(1e-9))
-        solution = torch.linalg.solve(gram, design.T @ residual)
-        if self.has_bias:
-            return solution[0].float(), solution[1:].float()
-        return torch.zeros((), dtype=torch.float32), solution.float()
+        n = len(items)
+        residual = targets.double() - self.item_offsets()[items].double()
+        design = torch.cat([torch.ones(n, 1, dtype=torch.float64), q], dim=1) if self.has_user_bias else q
+        gram = design.T @ design + torch.diag(self.fold_in_ridge(config, n, q.shape[1]).clamp_min(1e-9))
+        solution = torch.linalg.solve(gram, design.T @ residual).float()
+        bias = solution[:1] if self.has_user_bias else torch.zeros(1)
+        factors = solution[1:] if self.has_user_bias else solution
+        return bias, factors[None, :], torch.ones(1, dtype=torch.bool)

@@ -2,11 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
-from mfrec.models.base import RatingModel, embedding
+from mfrec.models.base import ModelConfig, RatingConfig, RatingModel, embedding
 from mfrec.models.normal_equations import RowIndex, row_systems
+from mfrec.options import option
+
+
+@dataclass(frozen=True)
+class BayesianConfig(ModelConfig):
+    """Hyperparameters of :class:`BayesianMF` (the ``bayesian`` preset's values)."""
+
+    embedding_dim: int = RatingConfig.default("embedding_dim", 32)
+    epochs: int = RatingConfig.default("epochs", 400, help="Gibbs sweeps in all", probe=12)
+    init_std: float = RatingConfig.default("init_std", 0.1)
+    rating_divisor: float = RatingConfig.default("rating_divisor", 1.0)
+    burn_in: int = option(40, "Gibbs sweeps discarded before samples are kept", check="count", probe=1)
+    samples: int = option(180, "Gibbs sweeps kept and averaged, spread evenly after the burn-in",
+                          check="positive_int", probe=2)  # fmt: skip
+    noise_precision: float = option(2.0, "inverse variance of the ratings around the model", check="positive",
+                                    probe=20.0)  # fmt: skip
+    posterior_rank: int = option(256, "store the sample average at this rank (0 = every sample side by side)",
+                                 check="count", probe=2)  # fmt: skip
+
+    def validate(self) -> None:
+        if self.epochs - self.burn_in < self.samples:
+            from mfrec.errors import ConfigError
+
+            raise ConfigError(
+                f"bayesian needs epochs - burn_in >= samples ({self.epochs} - {self.burn_in} < {self.samples})"
+            )
 
 
 class BayesianMF(RatingModel):
@@ -48,6 +76,11 @@ class BayesianMF(RatingModel):
         self.user_embedding = embedding(n_users, width, 0.0, None, False)
         self.item_embedding = embedding(n_items, width, 0.0, None, False)
         self.requires_grad_(False)
+
+    @classmethod
+    def from_config(cls, n_users, n_items, config, *, generator=None, distributed=False) -> BayesianMF:
+        return cls(n_users, n_items, config.embedding_dim, samples=config.samples,
+                   posterior_rank=config.posterior_rank)  # fmt: skip
 
     @property
     def stored_width(self) -> int:
@@ -101,11 +134,15 @@ class BayesianMF(RatingModel):
         dot = (self.user_embedding.weight[users] * self.item_embedding.weight[items]).sum(-1)
         return self.global_mean + dot * valid
 
-    def score_users(self, users: torch.Tensor) -> torch.Tensor:
-        return self.global_mean + self.user_embedding.weight[users] @ self.item_embedding.weight.T
+    def score(self, bias: torch.Tensor, factors: torch.Tensor, known_user: torch.Tensor) -> torch.Tensor:
+        return self.global_mean + factors @ self.item_embedding.weight.T
 
-    def item_factors(self) -> torch.Tensor:
-        return self.item_embedding.weight
+    def item_offsets(self) -> torch.Tensor:
+        return self.global_mean.expand(self.n_items)
+
+    def fold_in_ridge(self, config, n: int, k: int) -> torch.Tensor:
+        """A standard normal prior on the new user's factors against noise variance 1/alpha (MAP)."""
+        return torch.full((k,), 1.0 / config.noise_precision, dtype=torch.float64)
 
 
 def low_rank(x: torch.Tensor, y: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:

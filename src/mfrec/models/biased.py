@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from mfrec.models.base import RatingModel, embedding
+from mfrec.models.base import SPARSE_OPTIMIZERS, RatingConfig, RatingModel, StepConfig, embedding
+from mfrec.options import option
+
+ENGINES = ("torch", "compiled")
+
+
+@dataclass(frozen=True)
+class BiasedConfig(RatingConfig, StepConfig):
+    """Hyperparameters of :class:`BiasedMF` (the ``default`` preset's values)."""
+
+    bias_regularization: float = option(0.0, "L2 weight on the biases", check="nonneg", probe=5.0)
+    engine: str = option("torch", "torch (autograd, CPU or GPU) or compiled (per-rating SGD in numba, CPU)",
+                         choices=ENGINES, probe="compiled")  # fmt: skip
 
 
 class BiasedMF(RatingModel):
@@ -24,6 +38,8 @@ class BiasedMF(RatingModel):
     :math:`p_u`, so its prediction is :math:`\mu + b_i`; likewise for items.
     """
 
+    has_user_bias = True
+
     def __init__(
         self,
         n_users: int,
@@ -39,35 +55,41 @@ class BiasedMF(RatingModel):
         self.user_embedding = embedding(n_users, embedding_dim, init_std, generator, sparse)
         self.item_embedding = embedding(n_items, embedding_dim, init_std, generator, sparse)
         # Under DDP the bias tables must be dense (sparse_bias=False): sparse one-column
-        # tables received wrong gradients there (FINDINGS.md). Alone, they follow ``sparse``.
+        # tables received wrong gradients there. Alone, they follow ``sparse``.
         sparse_bias = sparse if sparse_bias is None else sparse_bias
         self.user_bias = embedding(n_users, 1, 0.0, None, sparse_bias)
         self.item_bias = embedding(n_items, 1, 0.0, None, sparse_bias)
 
+    @classmethod
+    def from_config(cls, n_users, n_items, config, *, generator=None, distributed=False) -> BiasedMF:
+        sparse = config.optimizer in SPARSE_OPTIMIZERS
+        return cls(n_users, n_items, config.embedding_dim, init_std=config.init_std, generator=generator,
+                   sparse=sparse, sparse_bias=False if distributed else None)  # fmt: skip
+
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        users, items, ku, ki = self.known(users, items)
+        users, items, ku, ki = known(self, users, items)
         bu = self.user_bias(users).squeeze(-1) * ku
         bi = self.item_bias(items).squeeze(-1) * ki
         dot = (self.user_embedding(users) * self.item_embedding(items)).sum(-1) * (ku & ki)
         return self.global_mean + bu + bi + dot
 
-    def penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self.user_embedding(users).pow(2).sum(-1) + self.item_embedding(items).pow(2).sum(-1)
-
     def bias_penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.user_bias(users).squeeze(-1).pow(2) + self.item_bias(items).squeeze(-1).pow(2)
 
-    def score_users(self, users: torch.Tensor) -> torch.Tensor:
+    def score(self, bias: torch.Tensor, factors: torch.Tensor, known_user: torch.Tensor) -> torch.Tensor:
         # unknown rows are zero after training (zero_unknown_rows), so no masks are needed here
-        offsets = self.global_mean + self.user_bias(users)  # (B, 1)
-        return torch.addmm(self.item_bias.weight.T, self.user_embedding(users), self.item_embedding.weight.T).add_(
-            offsets
-        )
+        offsets = (self.global_mean + bias)[:, None]
+        return torch.addmm(self.item_bias.weight.T, factors, self.item_embedding.weight.T).add_(offsets)
 
-    has_bias = True
+    def item_offsets(self) -> torch.Tensor:
+        return self.global_mean + self.item_bias.weight.squeeze(-1) * self.item_known
 
-    def item_factors(self) -> torch.Tensor:
-        return self.item_embedding.weight
 
-    def item_biases(self) -> torch.Tensor:
-        return self.item_bias.weight.squeeze(-1) * self.item_known
+def known(model, users: torch.Tensor, items: torch.Tensor):
+    """Clamp index ``-1`` (an id the model never saw) to row 0 and say which rows are known.
+
+    Returns ``(users, items, user_known, item_known)``; a ``-1`` index is unknown.
+    """
+    users_ok, items_ok = users >= 0, items >= 0
+    users, items = users.clamp(min=0), items.clamp(min=0)
+    return users, items, model.user_known[users] & users_ok, model.item_known[items] & items_ok

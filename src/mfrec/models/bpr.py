@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
-from mfrec.models.base import FactorModel, embedding
+from mfrec.models.base import SPARSE_OPTIMIZERS, FactorConfig, FactorModel, StepConfig, embedding
+
+
+@dataclass(frozen=True)
+class BPRConfig(FactorConfig, StepConfig):
+    """Hyperparameters of :class:`BPR` (the ``bpr`` preset's values)."""
+
+    embedding_dim: int = FactorConfig.default("embedding_dim", 64)
+    epochs: int = FactorConfig.default("epochs", 100)
+    regularization: float = FactorConfig.default("regularization", 0.0001, probe=0.5)
+    learning_rate: float = StepConfig.default("learning_rate", 0.001)
+    batch_size: int = StepConfig.default("batch_size", 2048)
 
 
 class BPR(FactorModel):
@@ -20,7 +33,8 @@ class BPR(FactorModel):
                + \lambda (\lVert p_u\rVert^2 + \lVert q_i\rVert^2 + \lVert q_j\rVert^2 + b_i^2 + b_j^2).
 
     Scores have no unit; they order items. The fold-in of a new user uses the
-    implicit-ALS least-squares solve against the fixed item factors.
+    implicit-ALS least-squares solve against the fixed item factors, and its
+    scores include the item biases, as a trained user's do.
     """
 
     def __init__(
@@ -39,6 +53,11 @@ class BPR(FactorModel):
         self.item_embedding = embedding(n_items, embedding_dim, init_std, generator, sparse)
         self.item_bias = embedding(n_items, 1, 0.0, None, sparse)
 
+    @classmethod
+    def from_config(cls, n_users, n_items, config, *, generator=None, distributed=False) -> BPR:
+        return cls(n_users, n_items, config.embedding_dim, init_std=config.init_std, generator=generator,
+                   sparse=config.optimizer in SPARSE_OPTIMIZERS)  # fmt: skip
+
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return (self.user_embedding(users) * self.item_embedding(items)).sum(-1) + self.item_bias(items).squeeze(-1)
 
@@ -52,8 +71,5 @@ class BPR(FactorModel):
         penalty = (p.pow(2).sum(-1) + qi.pow(2).sum(-1) + qj.pow(2).sum(-1) + bi.pow(2) + bj.pow(2)).sum()
         return ranking, reg * penalty
 
-    def score_users(self, users: torch.Tensor) -> torch.Tensor:
-        return self.user_embedding(users) @ self.item_embedding.weight.T + self.item_bias.weight.squeeze(-1)
-
-    def item_factors(self) -> torch.Tensor:
-        return self.item_embedding.weight
+    def score(self, bias: torch.Tensor, factors: torch.Tensor, known_user: torch.Tensor) -> torch.Tensor:
+        return factors @ self.item_embedding.weight.T + self.item_bias.weight.squeeze(-1)

@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from mfrec.models.base import RatingModel, embedding
+from mfrec.models.base import SPARSE_OPTIMIZERS, RatingConfig, RatingModel, StepConfig, embedding
+from mfrec.models.biased import ENGINES, known
+from mfrec.options import option
+
+
+@dataclass(frozen=True)
+class DotConfig(RatingConfig, StepConfig):
+    """Hyperparameters of :class:`DotMF`; the ``notebook`` preset sets the tutorial's values."""
+
+    notebook_einsum: bool = option(False, "reproduce the notebook's einsum('bi,bj->b') bug", probe=True)
+    engine: str = option("torch", "torch (autograd, CPU or GPU) or compiled (per-rating SGD in numba, CPU)",
+                         choices=ENGINES, probe="compiled")  # fmt: skip
+
+    def validate(self) -> None:
+        if self.engine == "compiled" and self.notebook_einsum:
+            from mfrec.errors import ConfigError
+
+            raise ConfigError("the compiled engine computes a true dot product; drop --notebook-einsum")
 
 
 class DotMF(RatingModel):
@@ -42,25 +61,29 @@ class DotMF(RatingModel):
         self.user_embedding = embedding(n_users, embedding_dim, init_std, generator, sparse)
         self.item_embedding = embedding(n_items, embedding_dim, init_std, generator, sparse)
 
+    @classmethod
+    def from_config(cls, n_users, n_items, config, *, generator=None, distributed=False) -> DotMF:
+        return cls(n_users, n_items, config.embedding_dim, init_std=config.init_std, generator=generator,
+                   sparse=config.optimizer in SPARSE_OPTIMIZERS, notebook_einsum=config.notebook_einsum)  # fmt: skip
+
     def _interaction(self, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         if self.notebook_einsum:
             return torch.einsum("bi,bj->b", p, q)
         return (p * q).sum(-1)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        users, items, ku, ki = self.known(users, items)
+        users, items, ku, ki = known(self, users, items)
         dot = self._interaction(self.user_embedding(users), self.item_embedding(items))
         return torch.where(ku & ki, dot, self.global_mean)
 
-    def penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self.user_embedding(users).pow(2).sum(-1) + self.item_embedding(items).pow(2).sum(-1)
-
-    def score_users(self, users: torch.Tensor) -> torch.Tensor:
-        p = self.user_embedding(users)
+    def score(self, bias: torch.Tensor, factors: torch.Tensor, known_user: torch.Tensor) -> torch.Tensor:
         q = self.item_embedding.weight
-        scores = torch.outer(p.sum(-1), q.sum(-1)) if self.notebook_einsum else p @ q.T
-        known = self.user_known[users][:, None] & self.item_known[None, :]
-        return torch.where(known, scores, self.global_mean)
+        scores = torch.outer(factors.sum(-1), q.sum(-1)) if self.notebook_einsum else factors @ q.T
+        return torch.where(known_user[:, None] & self.item_known[None, :], scores, self.global_mean)
 
-    def item_factors(self) -> torch.Tensor:
-        return self.item_embedding.weight
+    def fold_in(self, items: torch.Tensor, targets: torch.Tensor, config) -> tuple[torch.Tensor, ...]:
+        if self.notebook_einsum:
+            from mfrec.errors import ConfigError
+
+            raise ConfigError("fold-in needs a true dot product; this model reproduces the notebook's einsum")
+        return super().fold_in(items, targets, config)

@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from mfrec.models.base import FactorModel, embedding
+from mfrec.models.base import FactorConfig, FactorModel, embedding
+from mfrec.options import option
+
+CONFIDENCES = ("rating", "binary")
+
+
+@dataclass(frozen=True)
+class ImplicitALSConfig(FactorConfig):
+    """Hyperparameters of :class:`ImplicitALS` (the ``implicit`` preset's values)."""
+
+    embedding_dim: int = FactorConfig.default("embedding_dim", 128)
+    epochs: int = FactorConfig.default("epochs", 15, help="ALS iterations")
+    regularization: float = FactorConfig.default("regularization", 40.0, probe=1.0)
+    alpha: float = option(1.0, "confidence c = 1 + alpha * w of an observed pair", check="nonneg", probe=8.0)
+    confidence: str = option("rating", "what w is: the rating or count (rating) or 1 (binary)", choices=CONFIDENCES,
+                             probe="binary")  # fmt: skip
+    unobserved_weight: float = option(1.0, "weight of the unobserved pairs", check="nonneg", probe=0.2)
+    reg_exponent: float = option(0.0, "scale lambda by (n_u + a0 n)^this (0 = plain lambda)", check="nonneg",
+                                 probe=1.0)  # fmt: skip
+    cg_steps: int = option(3, "conjugate-gradient steps per half-iteration", check="positive_int", probe=1)
 
 
 class ImplicitALS(FactorModel):
@@ -40,14 +61,15 @@ class ImplicitALS(FactorModel):
         self.item_embedding = embedding(n_items, embedding_dim, init_std, generator, False)
         self.requires_grad_(False)
 
-    def score_users(self, users: torch.Tensor) -> torch.Tensor:
-        return self.user_embedding.weight[users] @ self.item_embedding.weight.T
+    @classmethod
+    def from_config(cls, n_users, n_items, config, *, generator=None, distributed=False) -> ImplicitALS:
+        return cls(n_users, n_items, config.embedding_dim, init_std=config.init_std, generator=generator)
+
+    def score(self, bias: torch.Tensor, factors: torch.Tensor, known_user: torch.Tensor) -> torch.Tensor:
+        return factors @ self.item_embedding.weight.T
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return (self.user_embedding.weight[users] * self.item_embedding.weight[items]).sum(-1)
-
-    def item_factors(self) -> torch.Tensor:
-        return self.item_embedding.weight
 
     @torch.no_grad()
     def als_iteration(self, users: torch.Tensor, items: torch.Tensor, weights: torch.Tensor, config) -> None:

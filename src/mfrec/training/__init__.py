@@ -1,5 +1,6 @@
-"""Training: the epoch loop, optimizers, early stopping."""
+"""Training: the one loop (:func:`fit`), the Trainer protocol, and one trainer per engine."""
 
-from mfrec.training.loop import EpochRecord, fit_module, resolve_device
+from mfrec.training.options import TrainOptions
+from mfrec.training.trainer import EpochRecord, Trainer, TrainingData, fit, resolve_device
 
-__all__ = ["EpochRecord", "fit_module", "resolve_device"]
+__all__ = ["EpochRecord", "TrainOptions", "Trainer", "TrainingData", "fit", "resolve_device"]

@@ -20,15 +20,12 @@ same seed are identical. Needs numba (``pip install "mfrec[fast]"``).
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from mfrec.config import TrainConfig
 from mfrec.errors import ConfigError
-from mfrec.training.loop import EarlyStopping, EpochRecord, _bar, _diverged, _done, _end_epoch, _resume
+from mfrec.training.trainer import BaseTrainer, EpochRecord, TrainingData, generator_states, load_generator_states
 
 _KERNEL = None
 
@@ -128,64 +125,59 @@ def _kernel():
     return _KERNEL
 
 
-def fit_compiled(
-    module,
-    train: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-    val: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None,
-    config: TrainConfig,
-    *,
-    scale: tuple[float, float],
-    generator: torch.Generator,
-    progress: bool = False,
-    on_epoch: Callable[[EpochRecord], None] | None = None,
-    checkpoint=None,
-) -> tuple[list[EpochRecord], int]:
-    """Train a :class:`~mfrec.models.BiasedMF` or :class:`~mfrec.models.DotMF` in place (compiled SGD, CPU)."""
-    if module.user_embedding.weight.device.type != "cpu":
-        raise ConfigError("the compiled engine runs on the CPU; use --device cpu or --engine torch")
-    kernel, shuffle, squared_error = _kernel()
-    users = train[0].numpy().astype(np.int32)
-    items = train[1].numpy().astype(np.int32)
-    ratings = train[2].numpy().astype(np.float32)
-    n = len(ratings)
-    # numpy views of the module's tensors: the kernel's updates land in the module
-    p = module.user_embedding.weight.detach().numpy()
-    q = module.item_embedding.weight.detach().numpy()
-    biased = hasattr(module, "user_bias")
-    if biased:
-        bu = module.user_bias.weight.detach().numpy()[:, 0]
-        bi = module.item_bias.weight.detach().numpy()[:, 0]
-    else:  # DotMF: the kernel leaves these alone
-        bu, bi = np.zeros(1, np.float32), np.zeros(1, np.float32)
-    mu = float(module.global_mean)
-    slices = max(1, config.threads or 1)
-    stopper = EarlyStopping(module, config.patience, config.target_rmse)
-    generators = {"shuffle": generator}
-    start, history = _resume(checkpoint, module, None, generators, stopper, config)
-    bar = _bar(config, progress, start)
-    order = np.arange(n, dtype=np.int32)
-    if val is not None and len(val[2]):
-        val_users, val_items = val[0].numpy().astype(np.int32), val[1].numpy().astype(np.int32)
-        val_targets = val[2].numpy().astype(np.float32)
-    known_u, known_i = module.user_known.numpy(), module.item_known.numpy()
-    for epoch in bar:
-        started = time.perf_counter()
+class CompiledTrainer(BaseTrainer):
+    """Per-rating SGD on a :class:`~mfrec.models.BiasedMF` or :class:`~mfrec.models.DotMF`, in place, on the CPU.
+
+    Validation RMSE is computed by a compiled kernel too: the torch forward pass cost more than the epoch.
+    """
+
+    def __init__(self, module, config, data: TrainingData, generator: torch.Generator, options=None) -> None:
+        if module.user_embedding.weight.device.type != "cpu":
+            raise ConfigError("the compiled engine runs on the CPU; use --device cpu or --engine torch")
+        self.module, self.config, self.data, self.generator = module, config, data, generator
+        self.epochs = config.epochs
+        self.hint = f"try a smaller learning rate than {config.learning_rate:g}"
+        self.kernel, self.shuffle, self.squared_error = _kernel()
+        users, items, ratings = data.train
+        self.users = users.numpy().astype(np.int32)
+        self.items = items.numpy().astype(np.int32)
+        self.ratings = ratings.numpy().astype(np.float32)
+        # numpy views of the module's tensors: the kernel's updates land in the module
+        self.p = module.user_embedding.weight.detach().numpy()
+        self.q = module.item_embedding.weight.detach().numpy()
+        self.biased = hasattr(module, "user_bias")
+        if self.biased:
+            self.bu = module.user_bias.weight.detach().numpy()[:, 0]
+            self.bi = module.item_bias.weight.detach().numpy()[:, 0]
+        else:  # DotMF: the kernel leaves these alone
+            self.bu, self.bi = np.zeros(1, np.float32), np.zeros(1, np.float32)
+        self.mu = float(module.global_mean)
+        self.slices = max(1, options.threads if options else 1)  # Hogwild: one slice of the permutation per thread
+        self.order = np.arange(len(self.ratings), dtype=np.int32)
+        if data.has_val:
+            self.val = tuple(t.numpy().astype(np.int32 if k < 2 else np.float32) for k, t in enumerate(data.val))
+        self.known_u, self.known_i = module.user_known.numpy(), module.item_known.numpy()
+
+    def epoch(self, epoch: int) -> EpochRecord:
+        config, n = self.config, len(self.ratings)
         # each epoch's order depends only on the run's torch generator (restored by a checkpoint)
-        order[:] = np.arange(n, dtype=np.int32)
-        shuffle(order, int(torch.randint(2**31 - 1, (1,), generator=generator)))
-        sse = kernel(users, items, ratings, order, p, q, bu, bi, mu, config.learning_rate,
-                     config.regularization, config.bias_regularization, slices, biased)  # fmt: skip
-        train_mse = sse / n
-        if not math.isfinite(train_mse):
-            raise _diverged(epoch, train_mse, config)
-        divisor = config.rating_divisor
+        self.order[:] = np.arange(n, dtype=np.int32)
+        self.shuffle(self.order, int(torch.randint(2**31 - 1, (1,), generator=self.generator)))
+        sse = self.kernel(self.users, self.items, self.ratings, self.order, self.p, self.q, self.bu, self.bi, self.mu,
+                          config.learning_rate, config.regularization, getattr(config, "bias_regularization", 0.0),
+                          self.slices, self.biased)  # fmt: skip
+        divisor = self.data.divisor
         val_rmse = None
-        if val is not None and len(val[2]):  # compiled too: the torch forward pass cost more than the epoch
-            val_sse = squared_error(val_users, val_items, val_targets, p, q, bu, bi, mu, known_u, known_i, biased,
-                                    float(scale[0]), float(scale[1]), float(divisor))  # fmt: skip
-            val_rmse = math.sqrt(val_sse / len(val_targets))
-        record = EpochRecord(epoch, math.sqrt(train_mse) * divisor, val_rmse, time.perf_counter() - started)
-        if _end_epoch(checkpoint, record, history, stopper, config, module, None, generators, bar, on_epoch):
-            break
-    bar.close()
-    return _done(module, history, stopper)
+        if self.data.has_val:
+            low, high = self.data.scale
+            val_sse = self.squared_error(*self.val, self.p, self.q, self.bu, self.bi, self.mu, self.known_u,
+                                         self.known_i, self.biased, float(low), float(high),
+                                         float(divisor))  # fmt: skip
+            val_rmse = math.sqrt(val_sse / len(self.val[2]))
+        return EpochRecord(epoch, math.sqrt(sse / n) * divisor, val_rmse)
+
+    def state(self):
+        return generator_states({"shuffle": self.generator}), {}
+
+    def load_state(self, tensors, meta) -> None:
+        load_generator_states({"shuffle": self.generator}, tensors)

@@ -1,6 +1,6 @@
 """Data-parallel training with ``torch.distributed``: one process per rank, ratings sharded across ranks.
 
-How a rating model is trained on ``W`` ranks (see :func:`mfrec.training.loop.fit_module`):
+How a rating model is trained on ``W`` ranks (see :class:`mfrec.training.sgd.GradientTrainer`):
 
 * every rank loads the data and makes the same split (a split is deterministic for its seed),
   then keeps every ``W``-th training and validation rating, starting at its rank;
@@ -127,19 +127,6 @@ def all_sum(*values: torch.Tensor) -> list[torch.Tensor]:
     packed = torch.stack([v.to(torch.float64) for v in values])
     dist.all_reduce(packed)
     return list(packed.unbind())
-
-
-def check_supported(config) -> None:
-    """Data-parallel training covers the torch engine's rating models; say so for the rest."""
-    if config.engine != "torch" or config.model not in ("dot", "biased"):
-        raise ConfigError(
-            f"--nproc/torchrun trains the dot and biased models with the torch engine; "
-            f"not {config.model!r} with the {config.engine} engine"
-        )
-    if config.optimizer == "sparse_adam":
-        raise ConfigError(
-            "sparse_adam cannot train on several ranks (bias tables are dense there); use adam, adagrad or sgd"
-        )
 
 
 # ----------------------------------------------------------------- launching on one machine

@@ -1,0 +1,75 @@
+"""One atomic write for every file mfrec writes, and the content digest that travels with it.
+
+A file appears under its name only when it is complete: it is written to a
+temporary file in the same folder, flushed, and renamed into place. A failure
+at any point (a full disk, a file-size limit, a read-only folder) leaves the
+old file, if any, untouched and raises :class:`~mfrec.errors.OutputError`
+naming the path; the temporary file is removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from mfrec.errors import OutputError
+
+
+def _is_write_failure(exc: BaseException) -> bool:
+    """OSError, or the error type safetensors raises for a failed write (it wraps the OS error)."""
+    return isinstance(exc, OSError) or type(exc).__name__ == "SafetensorError"
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None], *, mode: int = 0o644, what: str = "") -> Path:
+    """Call ``write(tmp)`` to fill a temporary file beside ``path``, then rename it to ``path``.
+
+    ``mode`` is the file's permission bits (a shared artefact by default, not mkstemp's 0600).
+    """
+    path = Path(path)
+    label = f"{what} {path}" if what else str(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"cannot write {label}: {exc.strerror or exc}") from None
+    tmp = Path(name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:  # the bytes reach the disk before the name does
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except Exception as exc:
+        if not _is_write_failure(exc):
+            raise
+        raise OutputError(f"cannot write {label}: {getattr(exc, 'strerror', None) or exc}") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str, *, what: str = "") -> Path:
+    """Write ``text`` (UTF-8) atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), what=what)
+
+
+def digest(parts: Iterable[bytes]) -> str:
+    """SHA-256 (hex) of the concatenated byte strings."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part)
+    return h.hexdigest()
+
+
+def file_digest(path: str | Path, block: int = 1 << 22) -> str:
+    """SHA-256 (hex) of a whole file, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(block):
+            h.update(chunk)
+    return h.hexdigest()

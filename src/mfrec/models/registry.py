@@ -1,0 +1,159 @@
+"""The model registry: every model kind, by name, with everything the rest of mfrec needs to know of it.
+
+An entry (:class:`ModelSpec`) names the module (the math), its frozen Config
+(its hyperparameters), its trainer per engine, whether it predicts ratings,
+the devices it runs on, its presets and its small settings for tests. The
+estimator, the CLI, run folders, the store, tuning, the distributed launcher
+and serving all ask here; nothing outside :mod:`mfrec.models` compares model
+names. Adding a model is one module and one entry below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any
+
+from mfrec.errors import ConfigError
+from mfrec.models.als import ALSConfig, ExplicitALS
+from mfrec.models.base import Model, ModelConfig
+from mfrec.models.bayesian import BayesianConfig, BayesianMF
+from mfrec.models.biased import BiasedConfig, BiasedMF
+from mfrec.models.bpr import BPR, BPRConfig
+from mfrec.models.dot import DotConfig, DotMF
+from mfrec.models.ease import EASE, EASEConfig, EASETrainer
+from mfrec.models.implicit_als import ImplicitALS, ImplicitALSConfig
+from mfrec.training.als import ExplicitALSTrainer
+from mfrec.training.compiled import CompiledTrainer
+from mfrec.training.gibbs import GibbsTrainer
+from mfrec.training.ranking import BPRTrainer, ImplicitALSTrainer
+from mfrec.training.sgd import GradientTrainer
+
+
+def _frozen(values: Mapping | None = None) -> Mapping:
+    return MappingProxyType(dict(values or {}))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registered model kind.
+
+    Attributes:
+        name: the name used by ``--model``, config files and model files.
+        module: the ``nn.Module`` (or solver) class; built by its ``from_config``.
+        config: its frozen Config dataclass (hyperparameters only).
+        trainers: engine name -> Trainer class; a Config with an ``engine`` field picks one.
+        predicts_ratings: RMSE applies, scores are stars; otherwise the model only ranks.
+        summary: one line for logs and help.
+        devices: where it trains.
+        early_stopping: whether ``patience``/``target_rmse`` apply (not to a sampler or a closed form).
+        distributed: whether ``--nproc``/torchrun can train it (the torch engine).
+        presets: preset name -> flat overrides of the Config and :class:`TrainOptions`.
+        options: this model's defaults for :class:`~mfrec.training.options.TrainOptions`.
+        quick: small settings that fit the tiny test data in well under a second.
+    """
+
+    name: str
+    module: type[Model]
+    config: type[ModelConfig]
+    trainers: Mapping[str, type]
+    predicts_ratings: bool
+    summary: str
+    devices: tuple[str, ...] = ("cpu", "cuda")
+    early_stopping: bool = True
+    distributed: bool = False
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=_frozen)
+    options: Mapping[str, Any] = field(default_factory=_frozen)
+    quick: Mapping[str, Any] = field(default_factory=_frozen)
+
+    @property
+    def engines(self) -> tuple[str, ...]:
+        return tuple(self.trainers)
+
+    def trainer_for(self, config: ModelConfig) -> type:
+        return self.trainers[getattr(config, "engine", next(iter(self.trainers)))]
+
+    def describe(self, config: ModelConfig) -> str:
+        """The model and the hyperparameters that apply to it, for a log line."""
+        values = ", ".join(f"{f.name} {getattr(config, f.name)}" for f in fields(config))
+        return f"{self.name} ({self.summary}): {values}"
+
+
+SPECS: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    if spec.name in SPECS:
+        raise ValueError(f"model {spec.name!r} is registered twice")
+    SPECS[spec.name] = spec
+    return spec
+
+
+def get(name: Any) -> ModelSpec:
+    """The spec registered as ``name``; :class:`ConfigError` listing the names otherwise."""
+    try:
+        return SPECS[name]
+    except (KeyError, TypeError):
+        raise ConfigError(f"model must be one of {', '.join(SPECS)}, not {name!r}") from None
+
+
+def presets() -> dict[str, tuple[str, Mapping[str, Any]]]:
+    """Every preset: name -> (model name, flat overrides)."""
+    return {preset: (spec.name, values) for spec in SPECS.values() for preset, values in spec.presets.items()}
+
+
+# ------------------------------------------------------------------ the entries
+_QUICK = {"embedding_dim": 4, "epochs": 8}
+
+register(ModelSpec(
+    "biased", BiasedMF, BiasedConfig, {"torch": GradientTrainer, "compiled": CompiledTrainer},
+    predicts_ratings=True, summary="biased MF, mu + b_u + b_i + p.q", distributed=True,
+    presets={
+        "default": {},
+        # compiled per-rating SGD: a little less accurate than the default, several times faster to fit
+        "fast": {"engine": "compiled", "learning_rate": 0.01, "regularization": 0.1, "bias_regularization": 0.02,
+                 "init_std": 0.05, "epochs": 60, "threads": 1},
+    },
+    quick={**_QUICK, "batch_size": 128},
+))  # fmt: skip
+register(ModelSpec(
+    "dot", DotMF, DotConfig, {"torch": GradientTrainer, "compiled": CompiledTrainer},
+    predicts_ratings=True, summary="plain MF, p.q (the notebook's model)", distributed=True,
+    presets={
+        # the notebook: nn.Embedding (N(0,1) init), dim 16, SGD lr 0.001, batch 256, 500 epochs, rating / 5
+        "notebook": {"embedding_dim": 16, "optimizer": "sgd", "learning_rate": 0.001, "batch_size": 256,
+                     "epochs": 500, "regularization": 0.0, "init_std": 1.0, "rating_divisor": 5.0, "patience": 0},
+    },
+    quick={**_QUICK, "batch_size": 128},
+))  # fmt: skip
+register(ModelSpec(
+    "als", ExplicitALS, ALSConfig, {"torch": ExplicitALSTrainer},
+    predicts_ratings=True, summary="biased MF by alternating least squares",
+    presets={"als": {}}, options={"patience": 2},
+    quick={**_QUICK, "regularization": 0.05, "bias_regularization": 2.0},
+))  # fmt: skip
+register(ModelSpec(
+    "bayesian", BayesianMF, BayesianConfig, {"torch": GibbsTrainer},
+    predicts_ratings=True, summary="Bayesian MF by Gibbs sampling, averaged over samples", early_stopping=False,
+    presets={"bayesian": {}}, options={"patience": 0},
+    quick={"embedding_dim": 4, "epochs": 8, "burn_in": 2, "samples": 3, "posterior_rank": 0},
+))  # fmt: skip
+register(ModelSpec(
+    "implicit_als", ImplicitALS, ImplicitALSConfig, {"torch": ImplicitALSTrainer},
+    predicts_ratings=False, summary="implicit-feedback ALS, confidence-weighted",
+    presets={"implicit": {}}, options={"patience": 0},
+    quick={**_QUICK, "regularization": 1.0},
+))  # fmt: skip
+register(ModelSpec(
+    "bpr", BPR, BPRConfig, {"torch": BPRTrainer},
+    predicts_ratings=False, summary="Bayesian personalized ranking, p.q + b_i",
+    presets={"bpr": {}}, options={"patience": 8},
+    quick={**_QUICK, "batch_size": 128, "learning_rate": 0.01},
+))  # fmt: skip
+register(ModelSpec(
+    "ease", EASE, EASEConfig, {"torch": EASETrainer},
+    predicts_ratings=False, summary="item-item ridge regression in closed form", early_stopping=False,
+    presets={"ease": {}}, options={"patience": 0},
+    quick={"regularization": 5.0},
+))  # fmt: skip
