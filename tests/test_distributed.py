@@ -20,7 +20,12 @@ from mfrec.config import preset
 from mfrec.errors import ConfigError, DataError, DistributedError
 from mfrec.models.biased import BiasedMF
 from mfrec.training import distributed
-from mfrec.training.loop import fit_module
+from mfrec.training.sgd import GradientTrainer
+from mfrec.training.trainer import TrainingData, fit
+
+
+def fit_module(model, data, val, config, *, scale, generator):
+    fit(GradientTrainer(model, config.params, TrainingData(data, val, scale), generator))
 
 BIN = Path(sys.executable).parent
 
@@ -122,7 +127,7 @@ def test_unsupported_models_are_refused_before_any_process_starts(tmp_path, caps
         assert code == 1 and err.count("\n") == 0 and words in err, err
         assert not (tmp_path / "run").exists()
     with pytest.raises(ConfigError, match="torch engine"):
-        distributed.check_supported(preset("fast"))
+        preset("fast").check_distributed()
 
 
 def _run_metrics(args: list[str], out: Path, launcher: list[str] | None = None) -> dict:

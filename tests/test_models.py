@@ -155,7 +155,9 @@ def test_notebook_einsum_option_changes_predictions(lowrank):
         ({"learning_rate": -1.0}, "learning_rate must be a positive number"),
         ({"embedding_dim": 0}, "embedding_dim must be a positive integer"),
         ({"regularization": float("nan")}, "regularization must be a non-negative number"),
-        ({"notebook_einsum": True}, "dot"),
+        ({"notebook_einsum": True}, "notebook_einsum: not an option of the 'biased' model"),
+        ({"alpha": 2.0}, "alpha: not an option of the 'biased' model"),
+        ({"seed": 2**64}, "seed must be an integer from 0 to 2"),
         ({"colour": "red"}, "unknown training option"),
     ],
 )
@@ -183,7 +185,9 @@ def test_cuda_without_gpu_is_a_clear_error(lowrank, monkeypatch):
 )
 def test_an_interrupted_fit_resumes_to_the_same_model(lowrank, tmp_path, kind, options):
     split = split_ratings(lowrank, "random", seed=0)
-    config = {"model": kind, "epochs": 10, "patience": 0, "device": "cpu", "embedding_dim": 4, "batch_size": 128}
+    config = {"model": kind, "epochs": 10, "patience": 0, "device": "cpu", "embedding_dim": 4}
+    if "batch_size" in MatrixFactorization(model=kind).config.params.names():
+        config["batch_size"] = 128
     config.update(options)
     reference = MatrixFactorization(**config).fit(split.train, split.val)
 
@@ -243,8 +247,8 @@ def test_every_compiled_engine_hyperparameter_matters(lowrank, name, value):
 
 
 def test_compiled_engine_refuses_other_models():
-    for model in ("bayesian", "implicit_als", "bpr"):
-        with pytest.raises(ConfigError, match="compiled engine trains the 'biased' and 'dot' models only"):
+    for model in ("bayesian", "implicit_als", "bpr", "ease"):
+        with pytest.raises(ConfigError, match=f"engine: not an option of the '{model}' model"):
             TrainConfig(model=model, engine="compiled")
     with pytest.raises(ConfigError, match="true dot product"):
         TrainConfig(model="dot", engine="compiled", notebook_einsum=True)

@@ -48,7 +48,7 @@ def test_file_is_tensors_plus_json_without_pickle(fitted, tmp_path):
     dtypes = {entry["dtype"] for name, entry in header.items() if name != "__metadata__"}
     assert dtypes <= SAFE_DTYPES
     meta = json.loads(header["__metadata__"]["mfrec"])
-    assert meta["kind"] == "biased" and meta["format_version"] == 1
+    assert meta["kind"] == "biased" and meta["format_version"] == 2
 
 
 def test_string_ids_and_titles_survive(tmp_path):

@@ -163,12 +163,7 @@ class TrainConfig:
             raise ConfigError(f"{where}: the training options must be a JSON object, not {type(values).__name__}")
         values = dict(values)
         model = values.pop("model", "biased")
-        spec = _registry().get(model)
-        applies = set(spec.config.names()) | set(TrainOptions.names())
-        for name in [n for n in values if n not in applies]:
-            if saved or (name in LEGACY_DEFAULTS and values[name] == LEGACY_DEFAULTS[name]):
-                del values[name]
-        return cls(model, **values)
+        return cls(model, **applicable(values, model, saved=saved))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, TrainConfig) and self.to_dict() == other.to_dict()
@@ -209,6 +204,42 @@ class RunConfig:
                 "columns": self.columns, "split": asdict(self.split), "train": self.train.to_dict()}  # fmt: skip
 
 
+def applicable(values: dict[str, Any], model: str, *, saved: bool = False) -> dict[str, Any]:
+    """``values`` without the names that do not apply to ``model`` but say nothing: the 0.1 format's
+    defaults (:data:`LEGACY_DEFAULTS`), or every such name when ``saved`` (files mfrec wrote itself).
+    Other names that do not apply are kept, so that building the config reports them."""
+    spec = _registry().get(model)
+    applies = set(spec.config.names()) | set(TrainOptions.names()) | {"model"}
+    return {
+        name: value
+        for name, value in values.items()
+        if name in applies or not (saved or (name in LEGACY_DEFAULTS and value == LEGACY_DEFAULTS[name]))
+    }
+
+
+def assemble(preset_name: str | None = None, file_values: dict[str, Any] | None = None,
+             values: dict[str, Any] | None = None) -> tuple[str, TrainConfig]:  # fmt: skip
+    """The config of ``mfrec train``/``cv``: a preset, then a config file's values, then explicit ones.
+
+    The model is the explicit one, else the file's, else the preset's. A preset of
+    another model is an error; without a preset, the model's own first preset (or its
+    defaults) is the start. Returns ``(preset name, config)``.
+    """
+    file_values, values = dict(file_values or {}), dict(values or {})
+    model = values.pop("model", None) or file_values.pop("model", None)
+    if preset_name is None:
+        preset_name = default_preset(model or "biased")
+        base = starting_config(model or "biased")
+    else:
+        base = preset(preset_name)
+        if model is not None and _registry().get(model).name != base.model:
+            raise ConfigError(f"the {preset_name!r} preset trains the {base.model!r} model, not {model!r}; "
+                              f"drop --preset or --model")  # fmt: skip
+    file_values.pop("model", None)
+    config = base.replace(**applicable(file_values, base.model))
+    return preset_name, config.replace(**values)
+
+
 def preset_names() -> list[str]:
     return list(_registry().presets())
 
@@ -223,9 +254,15 @@ def preset(name: str) -> TrainConfig:
 
 
 def default_preset(model: str) -> str:
-    """The preset a model starts from when only ``--model`` is given: its first, else its own name."""
+    """The preset a model starts from when only ``--model`` is given; else the model's name (its defaults)."""
     spec = _registry().get(model)
-    return next(iter(spec.presets), spec.name)
+    return spec.preset or spec.name
+
+
+def starting_config(model: str) -> TrainConfig:
+    """What ``--model NAME`` alone trains: its preset (see :func:`default_preset`), or its defaults."""
+    name = default_preset(model)
+    return preset(name) if name in preset_names() else TrainConfig(model)
 
 
 def __getattr__(name: str) -> Any:

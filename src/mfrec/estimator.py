@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mfrec.config import TrainConfig, default_preset, preset
+from mfrec.config import TrainConfig, preset, starting_config
 from mfrec.data.csr import csr_order, csr_pairs
 from mfrec.data.idmap import IdMap
 from mfrec.data.ratings import Ratings
@@ -54,9 +54,7 @@ class MatrixFactorization:
 
     def __init__(self, config: TrainConfig | None = None, **overrides: Any) -> None:
         if config is None:
-            config = preset(default_preset(overrides.get("model", "biased")))
-            if overrides.get("model", config.model) != config.model:  # a model without presets of its own
-                config = TrainConfig(overrides["model"])
+            config = starting_config(overrides.get("model", "biased"))
         self.config = config.replace(**overrides) if overrides else config
 
     @classmethod
@@ -207,6 +205,11 @@ class MatrixFactorization:
         """``raw`` as this model's item id type."""
         self._check_fitted()
         return self.item_map_.coerce(raw)
+
+    def user_indices(self, users: Any) -> np.ndarray:
+        """Indices of raw user ids; :class:`UnknownIdError` names the first unknown one."""
+        self._check_fitted()
+        return self.user_map_.index(np.atleast_1d(np.asarray(users, dtype=object)))
 
     def trained_users(self) -> np.ndarray:
         """Raw ids of the users with training data, in index order."""

@@ -87,7 +87,7 @@ def write_recommendations(
         raise OutputError(f"{path}: recommendations are written as .parquet or .csv")
     users = model.trained_users() if users is None else users
     users = np.atleast_1d(np.asarray(users, dtype=object))
-    model.user_map_.index(users)  # fail on an unknown id before writing anything
+    model.user_indices(users)  # fail on an unknown id before writing anything
     rows = 0
 
     def write(tmp) -> None:

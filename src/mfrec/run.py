@@ -37,7 +37,7 @@ from mfrec.estimator import MatrixFactorization, check_trainable
 from mfrec.evaluation.baselines import BiasBaseline, GlobalMean
 from mfrec.evaluation.metrics import rating_metrics
 from mfrec.evaluation.plots import plot_history
-from mfrec.evaluation.ranking import METRICS, evaluate_ranking, popularity_scores
+from mfrec.evaluation.ranking import evaluate_ranking, named_metrics, popularity_scores
 from mfrec.store import MODEL_FILE
 from mfrec.training.trainer import EpochRecord, resolve_device
 
@@ -210,13 +210,13 @@ def train_run(
         for part in ("val", "test")
     }
     model_metrics = (
-        {part: {**model.evaluate(split.part(part)), **_prefixed(ranking[part])} for part in ("val", "test")}
+        {part: {**model.evaluate(split.part(part)), **named_metrics(ranking[part])} for part in ("val", "test")}
         if model.predicts_ratings
-        else {part: _prefixed(ranking[part]) for part in ("val", "test")}
+        else {part: named_metrics(ranking[part]) for part in ("val", "test")}
     )
     baselines = baseline_metrics(split) if model.predicts_ratings else {}
     for name, parts in ranking_baselines(split).items():
-        baselines[name] = {part: _prefixed(values) for part, values in parts.items()}
+        baselines[name] = {part: named_metrics(values) for part, values in parts.items()}
     metrics: dict[str, Any] = {
         "dataset": data.name,
         "preset": config.preset,
@@ -263,12 +263,6 @@ def resume_config(out: str | Path) -> RunConfig:
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: damaged run config ({type(exc).__name__}: {exc}); start over with --overwrite")\
             from None
-
-
-def _prefixed(ranking: dict[str, float]) -> dict[str, float]:
-    """Ranking metrics named like ``ndcg@10``, ``recall@10``; coverage and users unchanged."""
-    k = ranking["k"]
-    return {(f"{name}@{k}" if name in METRICS else name): value for name, value in ranking.items() if name != "k"}
 
 
 def _write_run(

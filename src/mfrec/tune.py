@@ -11,12 +11,12 @@ Needs optuna (``pip install "mfrec[tune]"``).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from mfrec._io import atomic_write_text
 from mfrec.config import TrainConfig
 from mfrec.data.ratings import Ratings
 from mfrec.data.split import Split
@@ -33,7 +33,6 @@ def _suggest(trial, base: TrainConfig) -> TrainConfig:
         epochs=trial.suggest_int("epochs", 5, 60),
         batch_size=trial.suggest_categorical("batch_size", [256, 512, 1024, 2048, 4096]),
         optimizer="adam",
-        notebook_einsum=False,
     )
 
 
@@ -55,7 +54,7 @@ def tune(
 
     if trials < 1:
         raise ConfigError(f"trials must be at least 1, not {trials}")
-    base = (base or TrainConfig(device="cpu")).replace(patience=3)
+    base = (base or TrainConfig("biased", device="cpu")).replace(patience=3)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     def objective(trial) -> float:
@@ -115,7 +114,7 @@ def save_tuning(best: TrainConfig, table: pd.DataFrame, out: str | Path) -> Path
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "best.json").write_text(json.dumps(asdict(best), indent=2) + "\n")
+        atomic_write_text(out / "best.json", json.dumps(best.to_dict(), indent=2) + "\n")
         table.to_csv(out / "trials.csv", index=False)
         plot_search(table, out / "search.png")
     except OSError as exc:

@@ -137,3 +137,9 @@ def popularity_scores(train: Ratings) -> Callable[[torch.Tensor], torch.Tensor]:
     """Scores every item by its number of training ratings (the popularity baseline)."""
     counts = torch.from_numpy(np.bincount(train.items, minlength=train.n_items).astype(np.float64))
     return lambda users: counts.expand(len(users), -1).clone()
+
+
+def named_metrics(ranking: dict[str, float]) -> dict[str, float]:
+    """Ranking metrics named with their cut-off (``ndcg@10``, ``recall@10``); coverage and users unchanged."""
+    k = ranking["k"]
+    return {(f"{name}@{k}" if name in METRICS else name): value for name, value in ranking.items() if name != "k"}

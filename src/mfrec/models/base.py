@@ -32,6 +32,10 @@ class ModelConfig(Options):
 
     subject: ClassVar[str] = "this model"
 
+    def relevant(self) -> tuple[str, ...]:
+        """The fields that shape this configuration's training (all, unless an engine ignores some)."""
+        return self.names()
+
 
 @dataclass(frozen=True)
 class FactorConfig(ModelConfig):

@@ -12,6 +12,12 @@ from mfrec.options import option
 ENGINES = ("torch", "compiled")
 
 
+def compiled_relevant(config) -> tuple[str, ...]:
+    """The compiled engine is plain per-rating SGD: no optimizer choice, no batches."""
+    skip = ("optimizer", "batch_size") if config.engine == "compiled" else ()
+    return tuple(name for name in config.names() if name not in skip)
+
+
 @dataclass(frozen=True)
 class BiasedConfig(RatingConfig, StepConfig):
     """Hyperparameters of :class:`BiasedMF` (the ``default`` preset's values)."""
@@ -19,6 +25,8 @@ class BiasedConfig(RatingConfig, StepConfig):
     bias_regularization: float = option(0.0, "L2 weight on the biases", check="nonneg", probe=5.0)
     engine: str = option("torch", "torch (autograd, CPU or GPU) or compiled (per-rating SGD in numba, CPU)",
                          choices=ENGINES, probe="compiled")  # fmt: skip
+
+    relevant = compiled_relevant
 
 
 class BiasedMF(RatingModel):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from mfrec.models.base import SPARSE_OPTIMIZERS, RatingConfig, RatingModel, StepConfig, embedding
-from mfrec.models.biased import ENGINES, known
+from mfrec.models.biased import ENGINES, compiled_relevant, known
 from mfrec.options import option
 
 
@@ -18,6 +18,8 @@ class DotConfig(RatingConfig, StepConfig):
     notebook_einsum: bool = option(False, "reproduce the notebook's einsum('bi,bj->b') bug", probe=True)
     engine: str = option("torch", "torch (autograd, CPU or GPU) or compiled (per-rating SGD in numba, CPU)",
                          choices=ENGINES, probe="compiled")  # fmt: skip
+
+    relevant = compiled_relevant
 
     def validate(self) -> None:
         if self.engine == "compiled" and self.notebook_einsum:

@@ -11,7 +11,7 @@ names. Adding a model is one module and one entry below.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -50,6 +50,7 @@ class ModelSpec:
         early_stopping: whether ``patience``/``target_rmse`` apply (not to a sampler or a closed form).
         distributed: whether ``--nproc``/torchrun can train it (the torch engine).
         presets: preset name -> flat overrides of the Config and :class:`TrainOptions`.
+        preset: the preset ``--model NAME`` alone starts from (``None``: the Config's defaults).
         options: this model's defaults for :class:`~mfrec.training.options.TrainOptions`.
         quick: small settings that fit the tiny test data in well under a second.
     """
@@ -64,6 +65,7 @@ class ModelSpec:
     early_stopping: bool = True
     distributed: bool = False
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=_frozen)
+    preset: str | None = None
     options: Mapping[str, Any] = field(default_factory=_frozen)
     quick: Mapping[str, Any] = field(default_factory=_frozen)
 
@@ -76,7 +78,7 @@ class ModelSpec:
 
     def describe(self, config: ModelConfig) -> str:
         """The model and the hyperparameters that apply to it, for a log line."""
-        values = ", ".join(f"{f.name} {getattr(config, f.name)}" for f in fields(config))
+        values = ", ".join(f"{name} {getattr(config, name)}" for name in config.relevant())
         return f"{self.name} ({self.summary}): {values}"
 
 
@@ -115,7 +117,7 @@ register(ModelSpec(
         "fast": {"engine": "compiled", "learning_rate": 0.01, "regularization": 0.1, "bias_regularization": 0.02,
                  "init_std": 0.05, "epochs": 60, "threads": 1},
     },
-    quick={**_QUICK, "batch_size": 128},
+    preset="default", quick={**_QUICK, "batch_size": 128},
 ))  # fmt: skip
 register(ModelSpec(
     "dot", DotMF, DotConfig, {"torch": GradientTrainer, "compiled": CompiledTrainer},
@@ -131,29 +133,29 @@ register(ModelSpec(
     "als", ExplicitALS, ALSConfig, {"torch": ExplicitALSTrainer},
     predicts_ratings=True, summary="biased MF by alternating least squares",
     presets={"als": {}}, options={"patience": 2},
-    quick={**_QUICK, "regularization": 0.05, "bias_regularization": 2.0},
+    preset="als", quick={**_QUICK, "regularization": 0.05, "bias_regularization": 2.0},
 ))  # fmt: skip
 register(ModelSpec(
     "bayesian", BayesianMF, BayesianConfig, {"torch": GibbsTrainer},
     predicts_ratings=True, summary="Bayesian MF by Gibbs sampling, averaged over samples", early_stopping=False,
     presets={"bayesian": {}}, options={"patience": 0},
-    quick={"embedding_dim": 4, "epochs": 8, "burn_in": 2, "samples": 3, "posterior_rank": 0},
+    preset="bayesian", quick={"embedding_dim": 4, "epochs": 8, "burn_in": 2, "samples": 3, "posterior_rank": 0},
 ))  # fmt: skip
 register(ModelSpec(
     "implicit_als", ImplicitALS, ImplicitALSConfig, {"torch": ImplicitALSTrainer},
     predicts_ratings=False, summary="implicit-feedback ALS, confidence-weighted",
     presets={"implicit": {}}, options={"patience": 0},
-    quick={**_QUICK, "regularization": 1.0},
+    preset="implicit", quick={**_QUICK, "regularization": 1.0},
 ))  # fmt: skip
 register(ModelSpec(
     "bpr", BPR, BPRConfig, {"torch": BPRTrainer},
     predicts_ratings=False, summary="Bayesian personalized ranking, p.q + b_i",
     presets={"bpr": {}}, options={"patience": 8},
-    quick={**_QUICK, "batch_size": 128, "learning_rate": 0.01},
+    preset="bpr", quick={**_QUICK, "batch_size": 128, "learning_rate": 0.01},
 ))  # fmt: skip
 register(ModelSpec(
     "ease", EASE, EASEConfig, {"torch": EASETrainer},
     predicts_ratings=False, summary="item-item ridge regression in closed form", early_stopping=False,
     presets={"ease": {}}, options={"patience": 0},
-    quick={"regularization": 5.0},
+    preset="ease", quick={"regularization": 5.0},
 ))  # fmt: skip

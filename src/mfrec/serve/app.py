@@ -123,11 +123,14 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
         version=__version__,
         description="Recommendations from a matrix-factorization model. Raw ids in and out.",
     )
-    titles = pd.Series(model.titles_ if model.titles_ is not None else [None] * len(model.item_map_), dtype=object)
+    catalog = model.catalog()
+    titles = catalog["title"].astype(object)
     searchable = titles.fillna("").str.lower()
-    trained_items = np.flatnonzero(model.module_.item_known.numpy())
-    trained_users = model.user_map_.raw(np.flatnonzero(model.module_.user_known.numpy()))
-    popularity = np.bincount(model.seen_items_, minlength=len(model.item_map_))  # ratings per item, for search order
+    trained_items = np.flatnonzero(catalog["trained"].to_numpy())
+    trained_users = model.trained_users()
+    popularity = catalog["ratings"].to_numpy()  # ratings per item, for search order
+    item_ids = catalog["item"].to_numpy()
+    facts = model.info()
 
     @app.exception_handler(UnknownIdError)
     async def unknown_id(request: Request, exc: UnknownIdError) -> JSONResponse:
@@ -160,20 +163,7 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
 
     @app.get("/v1/model")
     def model_info() -> dict[str, Any]:
-        config = model.config
-        return {
-            "kind": config.model,
-            "predicts_ratings": model.predicts_ratings,
-            "embedding_dim": config.embedding_dim,
-            "n_users": len(model.user_map_),
-            "n_items": len(model.item_map_),
-            "trained_users": int(model.module_.user_known.sum()),
-            "trained_items": len(trained_items),
-            "dataset": model.dataset_,
-            "rating_scale": list(model.scale_),
-            "metrics": jsonable(getattr(model, "metrics_", {}) or {}),
-            "mfrec_version": __version__,
-        }
+        return {**jsonable(facts), "mfrec_version": __version__}
 
     @app.get("/v1/users")
     def users(offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=MAX_N)) -> dict[str, Any]:
@@ -185,19 +175,19 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
         user_id: str, n: int = Query(10, ge=1, le=MAX_N), exclude_seen: bool = True
     ) -> dict[str, Any]:
         # async: about a millisecond of torch work, cheaper inline than a thread-pool hop
-        user = model.user_map_.coerce(user_id)
+        user = model.user_id(user_id)
         return {"user": _plain(user), "items": _top(model.recommend(user, n, exclude_seen=exclude_seen))}
 
     @app.get("/v1/users/{user_id}/ratings")
     def user_ratings(user_id: str, n: int = Query(10, ge=1, le=MAX_N)) -> dict[str, Any]:
-        user = model.user_map_.coerce(user_id)
+        user = model.user_id(user_id)
         return {"user": _plain(user), "items": _items(model.user_ratings(user, n), "rating")}
 
     @app.get("/v1/items/{item_id}/similar")
     def similar(
         item_id: str, n: int = Query(10, ge=1, le=MAX_N), shrinkage: float = Query(20.0, ge=0, le=1e6)
     ) -> dict[str, Any]:
-        item = model.item_map_.coerce(item_id)
+        item = model.item_id(item_id)
         recs = model.similar_items(item, n, shrinkage=shrinkage)
         return {"item": _plain(item), "title": model.title(item), "items": _top(recs, "similarity")}
 
@@ -222,14 +212,14 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
             "limit": limit,
             "items": [
                 {"item": _plain(i), "title": t, "ratings": int(c)}
-                for i, t, c in zip(model.item_map_.raw(page), titles.iloc[page], counts[page], strict=True)
+                for i, t, c in zip(item_ids[page], titles.iloc[page], counts[page], strict=True)
             ],
         }
 
     @app.post("/v1/predict")
     def predict(body: PredictRequest) -> dict[str, Any]:
-        users = np.array([model.user_map_.coerce(p.user) for p in body.pairs], dtype=object)
-        items = np.array([model.item_map_.coerce(p.item) for p in body.pairs], dtype=object)
+        users = np.array([model.user_id(p.user) for p in body.pairs], dtype=object)
+        items = np.array([model.item_id(p.item) for p in body.pairs], dtype=object)
         values = model.predict(users, items, unknown="error")
         return {
             "predictions": [
@@ -240,7 +230,7 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
 
     @app.post("/v1/recommendations")
     def new_user(body: NewUserRequest) -> dict[str, Any]:
-        ratings = {model.item_map_.coerce(r.item): r.rating for r in body.ratings}
+        ratings = {model.item_id(r.item): r.rating for r in body.ratings}
         return {"items": _top(model.recommend_for_ratings(ratings, body.n))}
 
     page = resources.files("mfrec.serve").joinpath("static/index.html").read_text(encoding="utf-8")

@@ -1,0 +1,5 @@
+"""``python -m mfrec.cli``."""
+
+from mfrec.cli import entry
+
+entry()

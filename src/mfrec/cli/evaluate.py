@@ -1,0 +1,77 @@
+"""``mfrec evaluate``: a saved model's metrics on a split part or a ratings file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mfrec.cli.options import ratings_file_options
+from mfrec.cli.render import RANKING_COLUMNS
+
+
+@click.command()
+@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path), help="model file or run folder")
+@click.option(
+    "--split",
+    "split_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="split.parquet of a run [the run folder's]",
+)
+@click.option("--part", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
+@click.option(
+    "--ratings",
+    "ratings_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="evaluate on this ratings file instead of a split",
+)
+@ratings_file_options
+@click.option("--json", "as_json", is_flag=True, help="print metrics as JSON")
+def evaluate(
+    model_path: Path, split_file: Path | None, part: str, ratings_file: Path | None, as_json: bool, **cols: Any
+) -> None:
+    """RMSE and MAE (stars) and top-10 ranking metrics of a saved model on a split part or a ratings file."""
+    from mfrec.data import Columns, load_split, read_ratings
+    from mfrec.estimator import MatrixFactorization
+    from mfrec.evaluation.ranking import named_metrics
+
+    model = MatrixFactorization.load(model_path)
+    train = None
+    if ratings_file is not None:
+        rating_col = None if cols["rating_col"].lower() == "none" else cols["rating_col"]
+        ratings = read_ratings(
+            ratings_file,
+            columns=Columns(cols["user_col"], cols["item_col"], rating_col, cols["timestamp_col"]),
+            sep=cols["sep"],
+            scale=tuple(cols["scale"]),
+            implicit=cols["implicit"],
+        )
+        where = str(ratings_file)
+    else:
+        if split_file is None:
+            split_file = (model_path if model_path.is_dir() else model_path.parent) / "split.parquet"
+        split = load_split(split_file)
+        ratings, train = split.part(part), (split.train if part != "train" else None)
+        where = f"{split_file} [{part}]"
+    metrics = model.evaluate(ratings) if model.predicts_ratings else {"n": len(ratings)}
+    ranking = model.evaluate_ranking(ratings, train=train, k=10)
+    metrics.update(named_metrics(ranking))
+    if as_json:
+        click.echo(json.dumps(metrics, indent=2))
+        return
+    click.echo(f"{where}: {metrics['n']:,} ratings")
+    if model.predicts_ratings:
+        click.echo(
+            f"RMSE {metrics['rmse']:.4f}  MAE {metrics['mae']:.4f} (stars)  notebook loss "
+            f"{metrics['notebook_loss']:.4f}  unseen users {metrics['unseen_user']:,}, "
+            f"unseen items {metrics['unseen_item']:,}"
+        )
+    click.echo(
+        "top-10: "
+        + "  ".join(f"{c.split('@')[0]} {metrics[c]:.4f}" for c in RANKING_COLUMNS)
+        + f"  ({metrics['users']} users)"
+    )

@@ -1,0 +1,123 @@
+"""Options shared by several commands, and the small helpers they use.
+
+The training options are built from the fields of every registered model's
+Config and of :class:`~mfrec.training.options.TrainOptions`: a new model's
+hyperparameters appear on the command line without touching the CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def train_option_specs() -> list[tuple[str, str, Any, str, bool]]:
+    """``(flag, name, click type, help, is_flag)`` for every training option, ``--model`` first."""
+    from mfrec.config import option_fields
+    from mfrec.models import registry
+
+    specs = [("--model", "model", click.Choice(list(registry.SPECS)), "model kind", False)]
+    kinds = {"positive_int": int, "count": int, "seed": int, "positive": float, "nonneg": float}
+    for name, f in option_fields().items():
+        meta = f.metadata
+        is_flag = meta.get("check") == "flag"
+        kind = click.Choice(list(meta["choices"])) if meta.get("choices") else kinds.get(meta.get("check"), str)
+        specs.append((f"--{name.replace('_', '-')}", name, None if is_flag else kind, meta["help"], is_flag))
+    return specs
+
+
+def train_options(func):
+    """Decorate a command with every training option (each defaults to the preset's value)."""
+    for flag, name, kind, text, is_flag in reversed(train_option_specs()):
+        if is_flag:
+            func = click.option(flag, name, is_flag=True, default=None, help=f"{text} [preset value]")(func)
+        else:
+            func = click.option(flag, name, type=kind, default=None, help=f"{text} [preset value]")(func)
+    return func
+
+
+def given_train_values(kw: dict[str, Any]) -> dict[str, Any]:
+    """The training options the user gave on the command line."""
+    return {name: kw[name] for _, name, _, _, _ in train_option_specs() if kw.get(name) is not None}
+
+
+def ratings_file_options(func):
+    options = [
+        click.option("--user-col", default="user", show_default=True, help="user id column of --ratings"),
+        click.option("--item-col", default="item", show_default=True, help="item id column of --ratings"),
+        click.option("--rating-col", default="rating", show_default=True,
+                     help="rating column of --ratings ('none': interactions only)"),
+        click.option("--implicit", is_flag=True, help="the rating column holds counts/weights (views, plays)"),
+        click.option("--timestamp-col", default=None, help="timestamp column of --ratings (optional)"),
+        click.option("--sep", default=None, help="field separator of --ratings (default by suffix)"),
+        click.option("--scale", nargs=2, type=float, default=(0.5, 5.0), show_default=True,
+                     help="lowest and highest allowed rating"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def data_options(func):
+    func = click.option("--duplicates", type=click.Choice(["keep-latest", "error"]), default="keep-latest",
+                        show_default=True, help="what to do with repeated (user, item) pairs")(func)  # fmt: skip
+    func = click.option("--data-path", type=click.Path(path_type=Path), default=None,
+                        help="local copy of --dataset: its folder or official zip")(func)  # fmt: skip
+    func = ratings_file_options(func)
+    func = click.option("--ratings", "ratings_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help="a CSV/TSV/Parquet ratings file instead of --dataset")(func)  # fmt: skip
+    return click.option("--dataset", default=None, help="registered dataset name (see `mfrec datasets list`)")(func)
+
+
+def columns(kw: dict[str, Any]) -> dict[str, Any]:
+    """The ratings-file options as the run config records them (empty for a registered dataset)."""
+    if not kw["ratings_file"]:
+        return {}
+    return {
+        "user": kw["user_col"],
+        "item": kw["item_col"],
+        "rating": None if kw["rating_col"].lower() == "none" else kw["rating_col"],
+        "implicit": kw["implicit"],
+        "timestamp": kw["timestamp_col"],
+        "sep": kw["sep"],
+        "scale": list(kw["scale"]),
+    }
+
+
+def run_config(kw: dict[str, Any], **fields: Any):
+    """A :class:`~mfrec.config.RunConfig` of the data options in ``kw`` (exactly one source)."""
+    from mfrec.config import RunConfig
+
+    if bool(kw["dataset"]) == bool(kw["ratings_file"]):
+        raise click.UsageError("give exactly one of --dataset NAME or --ratings FILE")
+    return RunConfig(dataset=kw["dataset"], ratings_file=str(kw["ratings_file"]) if kw["ratings_file"] else None,
+                     columns=columns(kw), **fields)  # fmt: skip
+
+
+def load_data(kw: dict[str, Any]):
+    from mfrec.run import load_data as load
+
+    return load(run_config(kw), kw["data_path"], kw["duplicates"])
+
+
+def assemble_train_config(kw: dict[str, Any], preset_name: str | None, config_file: Path | None):
+    """``(preset name, TrainConfig)`` from ``--preset``, ``--config`` and the training options given."""
+    from mfrec.config import assemble, load_config_file
+
+    file_values = load_config_file(config_file) if config_file else {}
+    return assemble(preset_name, file_values, given_train_values(kw))
+
+
+def echo_table(frame, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(frame.to_json(orient="records", force_ascii=False))
+    elif fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    else:
+        click.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+                      show_default=True, help="output format")  # fmt: skip

@@ -1,0 +1,133 @@
+"""``mfrec recommend``, ``similar`` and ``predict``: a saved model's answers, with titles."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from mfrec.cli.options import FORMAT, echo_table
+
+
+@click.command()
+@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path))
+@click.option("--user", default=None, help="raw user id")
+@click.option(
+    "--ratings",
+    "new_ratings",
+    default=None,
+    metavar="ITEM=RATING,...",
+    help='a new user\'s ratings, e.g. "318=5,858=4.5" (fold-in, no retraining)',
+)
+@click.option("--all-users", is_flag=True, help="every user with training data (needs --out)")
+@click.option(
+    "--users-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="a file of user ids, one per line (needs --out)",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="write user, rank, item, score, title to this .parquet or .csv",
+)
+@click.option("-n", "n", type=int, default=10, show_default=True)
+@click.option("--include-seen", is_flag=True, help="do not exclude the items the user rated")
+@click.option("--exclude", default=None, metavar="ITEM,...", help="item ids never to recommend")
+@FORMAT
+def recommend(model_path: Path, user: str | None, new_ratings: str | None, all_users: bool,
+              users_file: Path | None, out: Path | None, n: int, include_seen: bool, exclude: str | None,
+              fmt: str) -> None:  # fmt: skip
+    """Top-N items with titles for a user, a new user's ratings, or every user (to a file)."""
+    from mfrec.estimator import MatrixFactorization
+
+    chosen = [user is not None, new_ratings is not None, all_users, users_file is not None]
+    if sum(chosen) != 1:
+        raise click.UsageError("give exactly one of --user ID, --ratings ITEM=RATING,..., --all-users, --users-file")
+    if (all_users or users_file) and out is None:
+        raise click.UsageError("--all-users and --users-file write to a file: add --out recs.parquet (or .csv)")
+    model = MatrixFactorization.load(model_path)
+    if new_ratings is not None:
+        echo_table(model.recommend_for_ratings(_parse_pairs(new_ratings), n).to_frame().drop(columns=["user"]), fmt)
+        return
+    if user is not None and out is None:
+        excluded = [model.item_id(x.strip()) for x in exclude.split(",") if x.strip()] if exclude else None
+        recs = model.recommend(model.user_id(user), n, exclude_seen=not include_seen, exclude=excluded)
+        echo_table(recs.to_frame().drop(columns=["user"]), fmt)
+        return
+    from mfrec.recommend import write_recommendations
+
+    users = None
+    if user is not None:
+        users = [model.user_id(user)]
+    elif users_file is not None:
+        try:
+            lines = users_file.read_text().split()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.BadParameter(f"{users_file}: cannot be read ({exc})", param_hint="--users-file") from None
+        users = [model.user_id(x) for x in lines]
+    rows = write_recommendations(model, out, users=users, n=n, exclude_seen=not include_seen,
+                                 progress=sys.stderr.isatty())  # fmt: skip
+    click.echo(f"{rows:,} recommendations written to {out}")
+
+
+def _parse_pairs(text: str) -> dict[str, float]:
+    pairs: dict[str, float] = {}
+    for chunk in filter(None, (c.strip() for c in text.split(","))):
+        item, sep, value = chunk.rpartition("=")
+        try:
+            if not sep or not item.strip():
+                raise ValueError
+            pairs[item.strip()] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{chunk!r} is not ITEM=RATING", param_hint="--ratings") from None
+    if not pairs:
+        raise click.BadParameter("no ITEM=RATING pairs given", param_hint="--ratings")
+    return pairs
+
+
+@click.command()
+@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path))
+@click.option("--item", required=True, help="raw item id")
+@click.option("-n", "n", type=int, default=10, show_default=True)
+@click.option(
+    "--shrinkage",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="weight cosine by n/(n+this), n = the item's ratings; 0 = plain cosine",
+)
+@FORMAT
+def similar(model_path: Path, item: str, n: int, shrinkage: float, fmt: str) -> None:
+    """Nearest items by (support-weighted) cosine similarity of item factors, with titles."""
+    from mfrec.estimator import MatrixFactorization
+
+    model = MatrixFactorization.load(model_path)
+    item = model.item_id(item)
+    frame = model.similar_items(item, n, shrinkage=shrinkage).to_frame(query="query", score="similarity")
+    frame = frame.drop(columns=["query"])
+    if fmt == "table":
+        title = model.title(item)
+        click.echo(f"items like {item}" + (f" ({title})" if title else "") + ":")
+    echo_table(frame, fmt)
+
+
+@click.command()
+@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path))
+@click.option("--user", required=True, help="raw user id")
+@click.option("--item", required=True, help="raw item id")
+@click.option("--fallback", is_flag=True, help="predict unknown ids from biases and the global mean")
+def predict(model_path: Path, user: str, item: str, fallback: bool) -> None:
+    """Predicted rating (stars) of one user for one item."""
+    import numpy as np
+
+    from mfrec.estimator import MatrixFactorization
+
+    model = MatrixFactorization.load(model_path)
+    u = model.user_id(user)
+    i = model.item_id(item)
+    value = model.predict(np.array([u]), np.array([i]), unknown="fallback" if fallback else "error")[0]
+    title = model.title(i)
+    click.echo(f"{value:.3f}" + (f"  (user {user}, {title})" if title else ""))

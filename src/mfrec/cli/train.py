@@ -1,0 +1,162 @@
+"""``mfrec train``: a run folder from a dataset, a preset and options; alone, on ``--nproc`` ranks, or under
+torchrun."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mfrec.cli.options import assemble_train_config, data_options, run_config, train_options
+from mfrec.cli.render import metrics_table
+from mfrec.errors import MfrecError
+
+
+@click.command()
+@data_options
+@click.option(
+    "--preset",
+    default=None,
+    help="a named preset (see `mfrec presets`) [the --model's own: default for biased]",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="JSON file of training options (applied after the preset)",
+)
+@train_options
+@click.option(
+    "--split",
+    "split_method",
+    default="stratified",
+    show_default=True,
+    type=click.Choice(["stratified", "random", "user", "temporal", "temporal-user"]),
+)
+@click.option("--split-fractions", nargs=3, type=float, default=(0.6, 0.2, 0.2), show_default=True)
+@click.option("--split-seed", type=int, default=42, show_default=True)
+@click.option("--holdout", type=int, default=1, show_default=True, help="k for --split temporal-user")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="run folder [runs/<dataset>-<preset>]")
+@click.option("--overwrite", is_flag=True, help="replace an existing run folder (only once the new one is complete)")
+@click.option(
+    "--resume",
+    "resume",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="continue the interrupted run that was writing this run folder (its own config is used)",
+)
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="data-parallel processes on this machine (torch.distributed; dot/biased, torch engine)",
+)
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar or log lines")
+@click.option("--json", "as_json", is_flag=True, help="print metrics as JSON")
+def train(**kw: Any) -> None:
+    """Train a model and write a run folder (config, split, history, metrics, plot, model)."""
+    from mfrec.config import SplitConfig
+
+    if kw["resume"] is not None:
+        from mfrec.run import resume_config
+
+        return _train(resume_config(kw["resume"]), kw["resume"], kw, resume=True)
+    run_config(kw)  # exactly one data source, before anything else is checked
+    preset_name, train_config = assemble_train_config(kw, kw["preset"], kw["config_file"])
+    split = SplitConfig(kw["split_method"], tuple(kw["split_fractions"]), kw["split_seed"], kw["holdout"])
+    config = run_config(kw, preset=preset_name, split=split, train=train_config)
+    name = kw["dataset"] or Path(kw["ratings_file"]).stem
+    out = kw["out"] or Path("runs") / f"{name}-{preset_name}"
+    _train(config, out, kw, resume=False)
+
+
+def _train(config, out: Path, kw: dict[str, Any], *, resume: bool) -> None:
+    from mfrec.training import distributed
+
+    if kw.get("nproc", 1) > 1:
+        if distributed.launched_by_torchrun():
+            raise click.UsageError("--nproc starts its own processes; under torchrun, leave it out")
+        if resume:
+            raise click.UsageError("--resume continues a run in one process; leave out --nproc")
+        from mfrec.run import prepare_output
+
+        config.train.check_distributed()
+        prepare_output(out, kw["overwrite"])  # fail here, before any process starts
+        nproc = kw["nproc"]
+        kw = {**kw, "nproc": 1}
+        distributed.launch(
+            _train_rank, (config, out, kw), nproc, backend=distributed.backend_for(config.train.device)
+        )
+        return
+    if distributed.launched_by_torchrun():
+        config.train.check_distributed()
+        group = distributed.init_from_env(config.train.device)
+        try:
+            _train_one(config, out, kw, resume=resume)
+        except MfrecError as exc:  # torchrun prints every rank's output: say which rank this is
+            # no teardown: waiting for peers that may be stuck would hide this failure from torchrun
+            raise type(exc)(f"rank {group.rank} of {group.world_size}: {exc}") from None
+        distributed.shutdown()
+        return
+    _train_one(config, out, kw, resume=resume)
+
+
+def _train_rank(config, out: Path, kw: dict[str, Any]) -> None:
+    """One rank of ``mfrec train --nproc N`` (run in a spawned process that already joined the group)."""
+    _train_one(config, out, kw, resume=False)
+
+
+def _train_one(config, out: Path, kw: dict[str, Any], *, resume: bool) -> None:
+    from mfrec.run import train_run
+    from mfrec.training.distributed import is_main_process
+
+    train_config = config.train
+    quiet = kw["quiet"]
+    log = (lambda _: None) if quiet else (lambda line: click.echo(line, err=True))
+    interactive = sys.stderr.isatty()
+    every = max(1, train_config.epochs // 20)
+
+    def epoch_line(record) -> None:  # a log line per epoch where no progress bar can be drawn
+        if record.epoch == 1 or record.epoch % every == 0:
+            parts = [
+                f"{label} {value:.4f}"
+                for label, value in (
+                    ("train RMSE", record.train_rmse),
+                    ("train loss", record.train_loss),
+                    ("val RMSE", record.val_rmse),
+                    ("val NDCG@10", record.val_ndcg),
+                )
+                if value is not None
+            ]
+            log(f"epoch {record.epoch:>4}: {', '.join(parts)} ({record.seconds:.2f} s)")
+
+    result = train_run(
+        config,
+        out,
+        data_path=kw["data_path"],
+        overwrite=kw["overwrite"],
+        progress=not quiet and interactive,
+        on_duplicates=kw["duplicates"],
+        log=log,
+        on_epoch=None if quiet or interactive else epoch_line,
+        resume=resume,
+    )
+    if not is_main_process():
+        return
+    if kw["as_json"]:
+        click.echo(json.dumps(result.metrics, indent=2))
+        return
+    click.echo(metrics_table(result.metrics))
+    m = result.metrics
+    click.echo(
+        f"\n{m['epochs_run']} epochs (kept epoch {m['best_epoch']}), fit {m['fit_seconds']:.1f} s, "
+        f"total {m['total_seconds']:.1f} s on {m['device']}"
+    )
+    click.echo(
+        f"run folder: {result.path}  (config.json split.parquet history.csv metrics.json loss.png model.safetensors)"
+    )
