@@ -10,6 +10,8 @@ import pytest
 
 from mfrec.data import Ratings
 
+pytest.register_assert_rewrite("tests.contract")
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

@@ -1,10 +1,9 @@
 """Implicit ALS: the CG solve matches a direct solve, fold-in is that solve, a block structure is recovered."""
 
 import numpy as np
-import pytest
 import torch
 
-from mfrec import MatrixFactorization, TrainConfig
+from mfrec import TrainConfig
 from mfrec.data import Ratings
 from mfrec.models.base import implicit_fold_in
 from mfrec.models.implicit_als import ImplicitALS, _cg_solve
@@ -43,48 +42,3 @@ def blocks():
         users += [u] * 9
         items += [i for i in block if i != (u % 10) + (0 if u < 10 else 10)]
     return Ratings.from_arrays(np.array(users), np.array(items), np.ones(len(users)), kind="implicit")
-
-
-def test_block_structure_is_recovered_by_every_ranking_model():
-    data = blocks()
-    expected = np.array([u % 10 + (0 if u < 10 else 10) for u in range(20)])
-    for kind, options in (
-        ("implicit_als", {"embedding_dim": 4, "regularization": 0.1, "epochs": 20}),
-        ("bpr", {"embedding_dim": 4, "epochs": 200, "learning_rate": 0.05, "batch_size": 32, "patience": 0}),
-    ):
-        model = MatrixFactorization(model=kind, device="cpu", seed=1, **options).fit(data)
-        recs = model.recommend(np.arange(20), n=1)
-        assert np.array_equal(recs.items[:, 0], expected), kind
-
-
-def test_same_seed_same_factors():
-    data = blocks()
-    a = MatrixFactorization(model="implicit_als", embedding_dim=2, epochs=3, seed=3, device="cpu").fit(data)
-    b = MatrixFactorization(model="implicit_als", embedding_dim=2, epochs=3, seed=3, device="cpu").fit(data)
-    assert torch.equal(a.module_.user_embedding.weight, b.module_.user_embedding.weight)
-
-
-@pytest.mark.parametrize(
-    ("kind", "name", "value"),
-    [("implicit_als", "embedding_dim", 3), ("implicit_als", "regularization", 5.0), ("implicit_als", "alpha", 4.0),
-     ("implicit_als", "epochs", 2), ("implicit_als", "confidence", "binary"),
-     ("implicit_als", "unobserved_weight", 0.3),
-     ("implicit_als", "reg_exponent", 0.5), ("implicit_als", "cg_steps", 1), ("implicit_als", "init_std", 0.5),
-     ("implicit_als", "seed", 9),
-     ("bpr", "embedding_dim", 3), ("bpr", "learning_rate", 0.05), ("bpr", "regularization", 0.1), ("bpr", "epochs", 2),
-     ("bpr", "batch_size", 16), ("bpr", "optimizer", "sgd"), ("bpr", "init_std", 0.5), ("bpr", "seed", 9)],
-)  # fmt: skip
-def test_every_ranking_hyperparameter_matters(lowrank, kind, name, value):
-    from mfrec.data import split_ratings
-
-    split = split_ratings(lowrank, "random", seed=0)
-    base = {"model": kind, "embedding_dim": 4, "epochs": 6, "patience": 0, "device": "cpu", "regularization": 0.5,
-            "batch_size": 64, "learning_rate": 0.01, "init_std": 0.1}  # fmt: skip
-    if kind == "bpr":
-        base["regularization"] = 0.001
-
-    def scores(options):
-        model = MatrixFactorization(**options).fit(split.train)
-        return model.module_.score_users(torch.arange(model.module_.n_users)).detach()
-
-    assert not torch.allclose(scores(base), scores({**base, name: value}))

@@ -1,7 +1,6 @@
 """Integration on the real ml-latest-small (MFREC_DATA): the notebook's numbers and the default's."""
 
 import pytest
-import torch
 
 from mfrec import MatrixFactorization
 from mfrec.cli import main

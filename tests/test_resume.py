@@ -34,9 +34,18 @@ def ratings_csv(tmp_path):
     return path
 
 
-def test_sigkill_mid_training_then_resume_matches_an_uninterrupted_run(ratings_csv, tmp_path, capsys):
+ENGINES = {
+    "sgd": ["--epochs", "120", "--batch-size", "8", "--patience", "0"],
+    # Gibbs: the chain, the kept samples folded at rank 8, both generators and the running sums resume exactly
+    "gibbs": ["--model", "bayesian", "--epochs", "120", "--burn-in", "10", "--samples", "60", "--embedding-dim", "4",
+              "--posterior-rank", "8"],
+}
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_sigkill_mid_training_then_resume_matches_an_uninterrupted_run(ratings_csv, tmp_path, capsys, engine):
     args = ["train", "--ratings", str(ratings_csv), "--timestamp-col", "timestamp", "--split", "random",
-            "--epochs", "120", "--batch-size", "8", "--patience", "0", "--device", "cpu", "-q"]  # fmt: skip
+            *ENGINES[engine], "--device", "cpu", "-q"]  # fmt: skip
     reference = tmp_path / "reference"
     assert main([*args, "--out", str(reference)]) == 0
 

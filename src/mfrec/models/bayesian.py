@@ -17,7 +17,7 @@ class BayesianConfig(ModelConfig):
     """Hyperparameters of :class:`BayesianMF` (the ``bayesian`` preset's values)."""
 
     embedding_dim: int = RatingConfig.default("embedding_dim", 32)
-    epochs: int = RatingConfig.default("epochs", 400, help="Gibbs sweeps in all", probe=12)
+    epochs: int = RatingConfig.default("epochs", 400, help="Gibbs sweeps in all", probe=16)
     init_std: float = RatingConfig.default("init_std", 0.1)
     rating_divisor: float = RatingConfig.default("rating_divisor", 1.0)
     burn_in: int = option(40, "Gibbs sweeps discarded before samples are kept", check="count", probe=1)

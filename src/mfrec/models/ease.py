@@ -86,7 +86,7 @@ class EASE(Model):
         p = torch.cholesky_inverse(torch.linalg.cholesky(gram.double())).float()
         b = p / (-p.diagonal())[None, :]
         b.diagonal().zero_()
-        self.weights = b
+        self.weights = b.contiguous()  # row-major, as a loaded model has it: the same products, bit for bit
 
     def _rows(self, items: torch.Tensor, rows: torch.Tensor, n_rows: int) -> torch.Tensor:
         """Dense binary histories over the trained items, ``(n_rows, m)``."""

@@ -117,7 +117,7 @@ register(ModelSpec(
         "fast": {"engine": "compiled", "learning_rate": 0.01, "regularization": 0.1, "bias_regularization": 0.02,
                  "init_std": 0.05, "epochs": 60, "threads": 1},
     },
-    preset="default", quick={**_QUICK, "batch_size": 128},
+    preset="default", quick={"embedding_dim": 4, "epochs": 20, "batch_size": 64, "learning_rate": 0.05},
 ))  # fmt: skip
 register(ModelSpec(
     "dot", DotMF, DotConfig, {"torch": GradientTrainer, "compiled": CompiledTrainer},
@@ -127,7 +127,7 @@ register(ModelSpec(
         "notebook": {"embedding_dim": 16, "optimizer": "sgd", "learning_rate": 0.001, "batch_size": 256,
                      "epochs": 500, "regularization": 0.0, "init_std": 1.0, "rating_divisor": 5.0, "patience": 0},
     },
-    quick={**_QUICK, "batch_size": 128},
+    quick={"embedding_dim": 6, "epochs": 20, "batch_size": 64, "learning_rate": 0.05, "init_std": 0.3},
 ))  # fmt: skip
 register(ModelSpec(
     "als", ExplicitALS, ALSConfig, {"torch": ExplicitALSTrainer},
@@ -139,7 +139,7 @@ register(ModelSpec(
     "bayesian", BayesianMF, BayesianConfig, {"torch": GibbsTrainer},
     predicts_ratings=True, summary="Bayesian MF by Gibbs sampling, averaged over samples", early_stopping=False,
     presets={"bayesian": {}}, options={"patience": 0},
-    preset="bayesian", quick={"embedding_dim": 4, "epochs": 8, "burn_in": 2, "samples": 3, "posterior_rank": 0},
+    preset="bayesian", quick={"embedding_dim": 4, "epochs": 20, "burn_in": 5, "samples": 10, "posterior_rank": 0, "init_std": 0.3},
 ))  # fmt: skip
 register(ModelSpec(
     "implicit_als", ImplicitALS, ImplicitALSConfig, {"torch": ImplicitALSTrainer},
@@ -151,7 +151,7 @@ register(ModelSpec(
     "bpr", BPR, BPRConfig, {"torch": BPRTrainer},
     predicts_ratings=False, summary="Bayesian personalized ranking, p.q + b_i",
     presets={"bpr": {}}, options={"patience": 8},
-    preset="bpr", quick={**_QUICK, "batch_size": 128, "learning_rate": 0.01},
+    preset="bpr", quick={"embedding_dim": 4, "epochs": 20, "batch_size": 64, "learning_rate": 0.05},
 ))  # fmt: skip
 register(ModelSpec(
     "ease", EASE, EASEConfig, {"torch": EASETrainer},
