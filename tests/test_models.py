@@ -302,3 +302,20 @@ def test_compiled_validation_rmse_equals_the_models_own_evaluation(lowrank, mode
                "learning_rate": 0.02, "rating_divisor": 5.0 if model == "dot" else 1.0}  # fmt: skip
     fitted = MatrixFactorization(**options).fit(split.train, split.val)
     assert fitted.history_[-1].val_rmse == pytest.approx(fitted.evaluate(split.val)["rmse"], abs=1e-5)
+
+
+@pytest.mark.parametrize("preset", ["default", "fast"])
+def test_threads_bound_every_pool_during_a_fit_and_are_restored(lowrank, preset):
+    numba = pytest.importorskip("numba")
+    from threadpoolctl import threadpool_info
+
+    seen = []
+
+    def record(_):
+        blas = {pool["num_threads"] for pool in threadpool_info()}
+        seen.append((torch.get_num_threads(), numba.get_num_threads(), blas))
+
+    before = torch.get_num_threads()
+    MatrixFactorization.from_preset(preset, epochs=2, threads=1, device="cpu").fit(lowrank, on_epoch=record)
+    assert seen and all(t == 1 and n == 1 and b <= {1} for t, n, b in seen), seen
+    assert torch.get_num_threads() == before

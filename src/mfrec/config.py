@@ -271,15 +271,22 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'mfrec.config' has no attribute {name!r}")
 
 
+def read_json(path: str | Path, *, missing: str, hint: str = "") -> Any:
+    """The JSON value in ``path``; :class:`ConfigError` with ``missing`` when there is no file, and with the
+    reason (plus ``hint``) when it cannot be read or parsed."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(missing) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not readable JSON ({' '.join(str(exc).split())}){hint}") from None
+
+
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a JSON config: either a TrainConfig's fields or a run config with a ``train`` key."""
     path = Path(path)
-    try:
-        values = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: not a JSON config ({exc})") from None
+    values = read_json(path, missing=f"{path}: no such config file")
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: a config must be a JSON object")
     values = values.get("train", values)

@@ -240,16 +240,11 @@ def train_run(
 
 def resume_config(out: str | Path) -> RunConfig:
     """The config of the interrupted run that was writing ``out``."""
-    from mfrec.config import RunConfig, SplitConfig, TrainConfig
+    from mfrec.config import RunConfig, SplitConfig, TrainConfig, read_json
 
-    work = work_folder(out)
-    path = work / "config.json"
-    try:
-        values = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{out}: no interrupted run to resume (no {path})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path}: unreadable ({exc}); start over with --overwrite") from None
+    path = work_folder(out) / "config.json"
+    values = read_json(path, missing=f"{out}: no interrupted run to resume (no {path})",
+                       hint="; start over with --overwrite")  # fmt: skip
     try:
         split = values["split"]
         return RunConfig(

@@ -139,7 +139,8 @@ register(ModelSpec(
     "bayesian", BayesianMF, BayesianConfig, {"torch": GibbsTrainer},
     predicts_ratings=True, summary="Bayesian MF by Gibbs sampling, averaged over samples", early_stopping=False,
     presets={"bayesian": {}}, options={"patience": 0},
-    preset="bayesian", quick={"embedding_dim": 4, "epochs": 20, "burn_in": 5, "samples": 10, "posterior_rank": 0, "init_std": 0.3},
+    preset="bayesian",
+    quick={"embedding_dim": 4, "epochs": 20, "burn_in": 5, "samples": 10, "posterior_rank": 0, "init_std": 0.3},
 ))  # fmt: skip
 register(ModelSpec(
     "implicit_als", ImplicitALS, ImplicitALSConfig, {"torch": ImplicitALSTrainer},

@@ -54,6 +54,8 @@ def thread_limit(threads: int) -> Iterator[None]:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     except ImportError:
         numba = None
+    import scipy.linalg  # noqa: F401 - load scipy's BLAS now: threadpoolctl limits the libraries already loaded
+
     torch.set_num_threads(threads)
     try:
         with threadpool_limits(limits=threads):
