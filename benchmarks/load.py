@@ -33,6 +33,7 @@ def synthetic_model(path: Path, seed: int = 0) -> None:
     from mfrec import MatrixFactorization
     from mfrec.data import IdMap
     from mfrec.data.csr import csr_order
+    from mfrec.fitted import FittedState
     from mfrec.models import BiasedMF
 
     g = torch.Generator().manual_seed(seed)
@@ -45,14 +46,10 @@ def synthetic_model(path: Path, seed: int = 0) -> None:
     counts = rng.geometric(1 / 20, N_USERS)
     users = np.repeat(np.arange(N_USERS), counts)
     items = rng.integers(0, N_ITEMS, len(users))
-    model.module_ = module.eval()
-    model.user_map_ = IdMap(np.arange(1, N_USERS + 1), "user")
-    model.item_map_ = IdMap(np.arange(1, N_ITEMS + 1), "item")
-    model.scale_, model.titles_, model.dataset_, model.data_kind_ = (0.5, 5.0), None, "synthetic-25m", "explicit"
-    model.history_, model.best_epoch_ = [], 0
     indptr, order = csr_order(users, items, N_USERS)
-    model.seen_indptr_, model.seen_items_ = indptr, items[order]
-    model.seen_ratings_ = np.full(len(items), 4.0, np.float32)
+    seen = (indptr, items[order], np.full(len(items), 4.0, np.float32))
+    model.restore(FittedState(module.eval(), IdMap(np.arange(1, N_USERS + 1), "user"),
+                              IdMap(np.arange(1, N_ITEMS + 1), "item"), (0.5, 5.0), None, seen, "synthetic-25m"))
     model.save(path)
 
 

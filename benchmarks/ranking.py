@@ -27,6 +27,7 @@ PRESETS = (
     ("biased MF (preset default), by predicted rating", "default"),
     ("BPR (preset bpr)", "bpr"),
     ("implicit ALS (preset implicit)", "implicit"),
+    ("EASE (preset ease)", "ease"),
 )
 
 
@@ -50,7 +51,7 @@ def main() -> None:
             model = MatrixFactorization.from_preset(preset, device="cpu").fit(split.train, split.val)
             fit_s = time.perf_counter() - started
             started = time.perf_counter()
-            everyone = model.user_map_.raw(np.flatnonzero(model.module_.user_known.numpy()))
+            everyone = model.trained_users()
             model.recommend(everyone, n=10, chunk_size=args.chunk_size)
             recommend_s = time.perf_counter() - started
             started = time.perf_counter()

@@ -157,3 +157,11 @@ def test_oversized_new_user_body_is_413(client):
 def test_unknown_path_is_a_json_404(client):
     response = client.get("/v1/nothing-here")
     assert response.status_code == 404
+
+
+def test_model_facts_report_the_stored_factor_width_of_a_bayesian_model(lowrank):
+    # 3 samples of dim 4 side by side, stored at rank 6: the served width is what the file holds
+    bayes = MatrixFactorization(model="bayesian", embedding_dim=4, epochs=6, burn_in=2, samples=3, posterior_rank=6,
+                                device="cpu").fit(lowrank)  # fmt: skip
+    info = TestClient(create_app(bayes)).get("/v1/model").json()
+    assert info["kind"] == "bayesian" and info["embedding_dim"] == 6 and info["config"]["embedding_dim"] == 4

@@ -1,0 +1,71 @@
+"""Per-model configs: options that do not apply are errors naming the model; files of the flat format load."""
+
+import json
+
+import pytest
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from mfrec import MatrixFactorization, TrainConfig, load_model
+from mfrec.cli import main
+from mfrec.config import LEGACY_DEFAULTS, assemble, preset
+from mfrec.errors import ConfigError
+
+
+def legacy(model: str, **values) -> dict:
+    """A config as mfrec 0.1 wrote it: every field of one flat dataclass."""
+    return {"model": model, **LEGACY_DEFAULTS, **values}
+
+
+def test_an_option_of_another_model_is_an_error_that_names_the_model():
+    with pytest.raises(ConfigError, match=r"learning_rate: not an option of the 'als' model \(its options: "):
+        TrainConfig("als", learning_rate=0.1)
+    with pytest.raises(ConfigError, match="max_items: not an option of the 'biased' model"):
+        preset("default").replace(max_items=10)
+    with pytest.raises(ConfigError, match="unknown training option"):
+        TrainConfig("bpr", colour="red")
+
+
+def test_switching_model_starts_from_its_defaults_and_keeps_device_seed_threads():
+    config = preset("default").replace(seed=7, threads=1, device="cpu").replace(model="implicit_als")
+    assert config.params == TrainConfig("implicit_als").params
+    assert (config.seed, config.threads, config.device) == (7, 1, "cpu")
+
+
+def test_flat_config_files_of_the_old_format_still_load():
+    old = legacy("implicit_als", embedding_dim=128, regularization=40.0, epochs=15, patience=0)
+    assert TrainConfig.from_dict(old) == preset("implicit")
+    with pytest.raises(ConfigError, match="learning_rate: not an option of the 'implicit_als' model"):
+        TrainConfig.from_dict({**old, "learning_rate": 0.1})  # not the old default: it meant something
+    assert TrainConfig.from_dict({**old, "learning_rate": 0.1}, saved=True) == preset("implicit")
+
+
+def test_assemble_orders_preset_file_and_options_and_refuses_a_foreign_preset():
+    name, config = assemble(None, {"model": "bpr", "epochs": 5}, {"learning_rate": 0.01})
+    assert name == "bpr" and config.epochs == 5 and config.learning_rate == 0.01
+    with pytest.raises(ConfigError, match="the 'fast' preset trains the 'biased' model, not 'ease'"):
+        assemble("fast", {}, {"model": "ease"})
+
+
+def test_a_model_file_of_the_old_format_still_loads(lowrank, tmp_path):
+    model = MatrixFactorization(model="bpr", epochs=2, patience=0, device="cpu").fit(lowrank)
+    path = model.save(tmp_path / "new.safetensors")
+    with safe_open(str(path), framework="pt") as handle:
+        meta = json.loads(handle.metadata()["mfrec"])
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    meta.update(format_version=1, config=legacy("bpr", **model.config.params.to_dict(), patience=0))
+    old = tmp_path / "old.safetensors"
+    save_file(tensors, str(old), metadata={"mfrec": json.dumps(meta)})
+    loaded = load_model(old)
+    assert loaded.config.params == model.config.params
+    assert (loaded.recommend([100], 5).items == model.recommend([100], 5).items).all()
+
+
+def test_cli_refuses_an_option_the_model_does_not_have(lowrank, tmp_path, capsys):
+    ratings = tmp_path / "r.csv"
+    lowrank.to_frame().to_csv(ratings, index=False)
+    code = main(["train", "--ratings", str(ratings), "--model", "als", "--learning-rate", "0.1", "--out",
+                 str(tmp_path / "run")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "learning_rate: not an option of the 'als' model" in err and "\n" not in err
+    assert not (tmp_path / "run").exists()
