@@ -117,7 +117,7 @@ register(ModelSpec(
         "fast": {"engine": "compiled", "learning_rate": 0.01, "regularization": 0.1, "bias_regularization": 0.02,
                  "init_std": 0.05, "epochs": 60, "threads": 1},
     },
-    preset="default", quick={"embedding_dim": 4, "epochs": 20, "batch_size": 64, "learning_rate": 0.05},
+    preset="default", quick={"embedding_dim": 4, "epochs": 10, "batch_size": 128, "learning_rate": 0.1},
 ))  # fmt: skip
 register(ModelSpec(
     "dot", DotMF, DotConfig, {"torch": GradientTrainer, "compiled": CompiledTrainer},
@@ -127,7 +127,7 @@ register(ModelSpec(
         "notebook": {"embedding_dim": 16, "optimizer": "sgd", "learning_rate": 0.001, "batch_size": 256,
                      "epochs": 500, "regularization": 0.0, "init_std": 1.0, "rating_divisor": 5.0, "patience": 0},
     },
-    quick={"embedding_dim": 6, "epochs": 20, "batch_size": 64, "learning_rate": 0.05, "init_std": 0.3},
+    quick={"embedding_dim": 6, "epochs": 14, "batch_size": 128, "learning_rate": 0.1, "init_std": 0.3},
 ))  # fmt: skip
 register(ModelSpec(
     "als", ExplicitALS, ALSConfig, {"torch": ExplicitALSTrainer},
@@ -152,7 +152,7 @@ register(ModelSpec(
     "bpr", BPR, BPRConfig, {"torch": BPRTrainer},
     predicts_ratings=False, summary="Bayesian personalized ranking, p.q + b_i",
     presets={"bpr": {}}, options={"patience": 8},
-    preset="bpr", quick={"embedding_dim": 4, "epochs": 20, "batch_size": 64, "learning_rate": 0.05},
+    preset="bpr", quick={"embedding_dim": 8, "epochs": 10, "batch_size": 128, "learning_rate": 0.1},
 ))  # fmt: skip
 register(ModelSpec(
     "ease", EASE, EASEConfig, {"torch": EASETrainer},

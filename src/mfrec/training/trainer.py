@@ -23,6 +23,8 @@ import torch
 from mfrec.errors import ConfigError, DivergenceError
 
 Tensors = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+#: a checkpoint is written once this many times its own last cost has passed since the previous one
+CHECKPOINT_RATIO = 10.0
 
 
 @dataclass(frozen=True)
@@ -159,8 +161,9 @@ def fit(
     """Run ``trainer`` for its epochs; returns the history and the epoch whose parameters the module holds.
 
     With ``checkpoint`` (a :class:`~mfrec.training.checkpoint.Checkpoint`), the whole
-    state is written after every epoch and an existing checkpoint is resumed, so
-    the result is the same as that of an uninterrupted run. Raises
+    state is written after an epoch (every epoch unless writing it costs more than a
+    tenth of the time; always after the last) and an existing checkpoint is resumed,
+    so the result is the same as that of an uninterrupted run. Raises
     :class:`~mfrec.errors.DivergenceError` when a training score is NaN or infinite.
     """
     from tqdm.auto import tqdm
@@ -171,6 +174,7 @@ def fit(
     if checkpoint is not None and checkpoint.exists():
         last, history, finished = checkpoint.restore(trainer, stopper)
         start = trainer.epochs + 1 if finished else last + 1
+    saved_at, save_cost = time.perf_counter(), 0.0
     bar = tqdm(range(start, trainer.epochs + 1), desc="training", unit="epoch", disable=not progress,
                leave=False, initial=start - 1, total=trainer.epochs)  # fmt: skip
     for epoch in bar:
@@ -187,8 +191,14 @@ def fit(
             on_epoch(record)
         bar.set_postfix({k: f"{v:.4f}" for k, v in record.to_dict().items() if k not in ("epoch", "seconds") and v})
         stop = stopper.update(record)
-        if checkpoint is not None:
-            checkpoint.save(epoch, trainer, stopper, history, finished=stop or epoch >= trainer.epochs)
+        finished = stop or epoch >= trainer.epochs
+        # a checkpoint costs at most about a tenth of the time: every epoch when it is cheap, less often when
+        # the state is large (Gibbs samples); the result is the same whichever epoch a run resumes from
+        if checkpoint is not None and (finished or time.perf_counter() - saved_at >= CHECKPOINT_RATIO * save_cost):
+            save_started = time.perf_counter()
+            checkpoint.save(epoch, trainer, stopper, history, finished=finished)
+            saved_at = time.perf_counter()
+            save_cost = saved_at - save_started
         if stop:
             break
     bar.close()
