@@ -7,6 +7,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from mfrec import MatrixFactorization, TrainConfig, load_model
+from mfrec._io import content_digest
 from mfrec.cli import main
 from mfrec.config import LEGACY_DEFAULTS, assemble, preset
 from mfrec.errors import ConfigError
@@ -54,6 +55,7 @@ def test_a_model_file_of_the_old_format_still_loads(lowrank, tmp_path):
         meta = json.loads(handle.metadata()["mfrec"])
         tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
     meta.update(format_version=1, config=legacy("bpr", **model.config.params.to_dict(), patience=0))
+    meta["sha256"] = content_digest(tensors)  # format 1 hashed the tensors only
     old = tmp_path / "old.safetensors"
     save_file(tensors, str(old), metadata={"mfrec": json.dumps(meta)})
     loaded = load_model(old)

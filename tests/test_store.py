@@ -6,6 +6,8 @@ import struct
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mfrec import MatrixFactorization, load_model
 from mfrec.data import Ratings, split_ratings
@@ -114,3 +116,32 @@ def test_same_seed_gives_byte_identical_model_files(lowrank, tmp_path):
     assert paths[0].read_bytes() == paths[1].read_bytes()
     other = MatrixFactorization(epochs=4, patience=0, device="cpu", seed=6).fit(split.train, split.val)
     assert other.save(tmp_path / "c.safetensors").read_bytes() != paths[0].read_bytes()
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    from tests.conftest import low_rank_ratings
+
+    model = MatrixFactorization(epochs=2, patience=0, device="cpu", embedding_dim=2).fit(low_rank_ratings(20, 10))
+    return model.save(tmp_path_factory.mktemp("flip") / "m.safetensors").read_bytes()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_single_bit_flip_anywhere_in_a_model_file_is_refused(saved_model, tmp_path, data):
+    position = data.draw(st.integers(0, len(saved_model) - 1), label="byte")
+    bit = data.draw(st.integers(0, 7), label="bit")
+    damaged = bytearray(saved_model)
+    damaged[position] ^= 1 << bit
+    path = tmp_path / "damaged.safetensors"
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(ModelFileError):
+        load_model(path)
+
+
+def test_a_changed_header_value_is_refused(saved_model, tmp_path):
+    text = saved_model.replace(b'\\"scale\\": [0.5, 5.0]', b'\\"scale\\": [0.5, 1.0]')
+    assert text != saved_model
+    (tmp_path / "m.safetensors").write_bytes(text)
+    with pytest.raises(ModelFileError, match="checksum mismatch"):
+        load_model(tmp_path / "m.safetensors")

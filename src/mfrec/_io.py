@@ -66,6 +66,27 @@ def digest(parts: Iterable[bytes]) -> str:
     return h.hexdigest()
 
 
+def content_digest(tensors: dict, meta: dict | None = None) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes (sorted by name), then the JSON metadata.
+
+    ``meta`` is taken as canonical JSON (sorted keys) without its ``sha256`` entry, so a
+    digest stored in the metadata covers the whole file but itself.
+    """
+    import json
+
+    def parts():
+        for name in sorted(tensors):
+            t = tensors[name].contiguous()
+            yield name.encode()
+            yield str(t.dtype).encode()
+            yield str(tuple(t.shape)).encode()
+            yield t.reshape(-1).view(-1).numpy().view("uint8").tobytes() if t.numel() else b""
+        if meta is not None:
+            yield json.dumps({k: v for k, v in meta.items() if k != "sha256"}, sort_keys=True).encode()
+
+    return digest(parts())
+
+
 def file_digest(path: str | Path, block: int = 1 << 22) -> str:
     """SHA-256 (hex) of a whole file, read in blocks."""
     h = hashlib.sha256()

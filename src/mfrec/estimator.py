@@ -471,9 +471,9 @@ class MatrixFactorization:
         (:meth:`~mfrec.models.base.Model.score` of the folded-in representation).
         """
         n = _check_n(n)
-        representation = self.fold_in(ratings)
-        _, _, rated = self._history(ratings)
+        items_known, targets, rated = self._history(ratings)
         with torch.no_grad():
+            representation = self.module_.fold_in(items_known, targets, self.config.params)
             scores = self._scale(self.module_.score(*representation).double())
         mask = self._item_mask(items, exclude)
         mask[torch.as_tensor(rated, dtype=torch.long)] = True

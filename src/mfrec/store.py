@@ -8,7 +8,7 @@ Layout of ``model.safetensors``:
 * metadata key ``mfrec``: JSON with the format version, mfrec version, model
   kind, the full training config, rating scale, string ids (when ids are
   strings), item titles, dataset name, history, metrics, and the SHA-256 of
-  the tensor payload, checked at load.
+  the tensors and of this JSON (all but the digest itself), checked at load.
 
 Loading parses JSON and raw tensor bytes only (``safetensors`` never unpickles).
 """
@@ -22,13 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from mfrec._io import atomic_write
+from mfrec._io import atomic_write, content_digest
 from mfrec._version import __version__
 from mfrec.config import TrainConfig
 from mfrec.data.idmap import IdMap
 from mfrec.errors import MfrecError, ModelFileError
 from mfrec.fitted import FittedState
-from mfrec.training.checkpoint import tensor_digest
 from mfrec.training.trainer import EpochRecord
 
 FORMAT = "mfrec-model"
@@ -79,7 +78,7 @@ def save_model(model, path: str | Path, *, metrics: dict | None = None) -> Path:
             meta[f"{side}_ids"] = [str(x) for x in idmap.ids]
     if state.titles is not None:
         meta["titles"] = [None if t is None or t != t else str(t) for t in state.titles]
-    meta["sha256"] = tensor_digest(tensors)
+    meta["sha256"] = content_digest(tensors, meta)  # tensors and header alike
     return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"mfrec": json.dumps(meta)}),
                         what="the model to")  # fmt: skip
 
@@ -126,7 +125,8 @@ def read_model(path: str | Path) -> tuple[TrainConfig, FittedState]:
         tensors = load_file(str(path))
     except Exception as exc:
         raise ModelFileError(f"{path}: tensor data unreadable, the file may be truncated ({_short(exc)})") from None
-    if tensor_digest(tensors) != meta.get("sha256"):
+    covered = meta if meta.get("format_version", 1) >= 2 else None  # format 1 hashed the tensors only
+    if content_digest(tensors, covered) != meta.get("sha256"):
         raise ModelFileError(f"{path}: checksum mismatch; the file was modified or damaged after saving")
     try:
         config = TrainConfig.from_dict(meta["config"], saved=True).replace(device="cpu")

@@ -4,7 +4,7 @@ A checkpoint is one safetensors file: the module's state (``module.*``), the
 trainer's own state (``trainer.*``: optimizer moments, generator states, a
 sampler's running sums), the early-stopping best state (``best.*``), plus JSON
 (epoch, history, the trainer's scalars, early-stopping counters) and the
-SHA-256 of the tensors, checked on restore. Restoring all of it makes the
+SHA-256 of all of it, checked on restore. Restoring all of it makes the
 resumed run draw the same random numbers and take the same steps, so it ends
 with the same parameters as a run that was never interrupted.
 """
@@ -17,24 +17,9 @@ from typing import Any
 
 import torch
 
-from mfrec._io import atomic_write
+from mfrec._io import atomic_write, content_digest
 from mfrec.errors import ModelFileError
 from mfrec.training.trainer import EarlyStopping, EpochRecord, Trainer
-
-
-def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over every tensor's name, dtype, shape and bytes (sorted by name)."""
-    from mfrec._io import digest
-
-    def parts():
-        for name in sorted(tensors):
-            t = tensors[name].contiguous()
-            yield name.encode()
-            yield str(t.dtype).encode()
-            yield str(tuple(t.shape)).encode()
-            yield t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
-
-    return digest(parts())
 
 
 class Checkpoint:
@@ -62,8 +47,8 @@ class Checkpoint:
             "history": [r.to_dict() for r in history],
             "trainer": scalars,
             "stopper": {"best_score": stopper.best_score, "best_epoch": stopper.best_epoch, "stale": stopper.stale},
-            "sha256": tensor_digest(tensors),
         }
+        meta["sha256"] = content_digest(tensors, meta)
         atomic_write(self.path, lambda tmp: save_file(tensors, tmp, metadata={"mfrec.checkpoint": json.dumps(meta)}),
                      mode=0o600, what="the checkpoint")  # fmt: skip
 
@@ -75,7 +60,7 @@ class Checkpoint:
             with safe_open(str(self.path), framework="pt") as handle:
                 meta = json.loads(handle.metadata()["mfrec.checkpoint"])
                 tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-            if meta.get("sha256") != tensor_digest(tensors):
+            if meta.get("sha256") != content_digest(tensors, meta):
                 raise ValueError("checksum mismatch")
             history = [EpochRecord(**r) for r in meta["history"]]
             device = next(iter(trainer.module.state_dict().values())).device
