@@ -107,13 +107,35 @@ def work_folder(out: str | Path) -> Path:
     return out.parent / f".{out.name}.work"
 
 
+#: What a run folder holds; ``--overwrite`` replaces a folder only when it holds nothing else.
+RUN_FILES = frozenset({"config.json", "split.parquet", "history.csv", "metrics.json", "loss.png", MODEL_FILE})
+
+
+def is_run_folder(path: Path) -> bool:
+    """True for a folder that mfrec wrote as a run folder (its config and model, and only run files)."""
+    names = {p.name for p in path.iterdir()}
+    return {"config.json", MODEL_FILE} <= names and names <= RUN_FILES
+
+
 def prepare_output(out: str | Path, overwrite: bool, resume: bool = False) -> Path:
-    """Check that ``out`` can be written before any training time is spent."""
+    """Check that ``out`` can be written before any training time is spent.
+
+    ``overwrite`` replaces only an mfrec run folder; a folder holding anything else is
+    refused, so nothing a user owns is ever deleted.
+    """
     out = Path(out)
+    here = Path.cwd().resolve()
+    if out.resolve() == here or out.resolve() in here.parents:
+        raise OutputError(f"{out}: is the current folder (or holds it); give --out a new folder for the run")
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise OutputError(f"{out}: a run folder already exists; pass --overwrite or choose another --out")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise OutputError(f"{out}: a run folder already exists; pass --overwrite or choose another --out")
+        if not is_run_folder(out):
+            found = sorted(p.name for p in out.iterdir())[:3]
+            raise OutputError(f"{out}: not an mfrec run folder (it holds {', '.join(found)}, ...); --overwrite "
+                              "replaces only run folders, so choose another --out")  # fmt: skip
     if work_folder(out).exists() and not resume and not overwrite:
         raise OutputError(
             f"{out}: an interrupted run of this folder can be resumed (mfrec train --resume {out}); "
@@ -265,8 +287,12 @@ def _write_run(
 ) -> Path:
     try:
         tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # a run folder follows the umask, as any folder would (mkdtemp makes 0700)
     except OSError as exc:
         raise OutputError(f"cannot write to {out.parent}: {exc.strerror or exc}") from None
+    kept = False
     try:
         (tmp / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
         split.save(tmp / "split.parquet")
@@ -280,18 +306,19 @@ def _write_run(
         )
         model.save(tmp / MODEL_FILE, metrics=metrics)
         old = None
+        if out.exists() and any(out.iterdir()) and not (overwrite and is_run_folder(out)):
+            kept = True
+            raise OutputError(f"{out}: appeared while training; the new run is kept at {tmp}")
         if out.exists():
-            if not overwrite and any(out.iterdir()):
-                raise OutputError(f"{out}: appeared while training; the new run is kept at {tmp}")
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
             os.replace(out, old)
         os.replace(tmp, out)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"cannot write the run folder {out}: {exc.strerror or exc}") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException as exc:
+        if not kept:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+            raise OutputError(f"cannot write the run folder {out}: {exc.strerror or exc}") from None
         raise
     return out

@@ -15,8 +15,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from mfrec._io import atomic_write, content_digest
 from mfrec.errors import ModelFileError
 from mfrec.training.trainer import EarlyStopping, EpochRecord, Trainer

@@ -1,0 +1,82 @@
+"""Run folders never lose what a user owns: --overwrite replaces only runs; a kept run is really kept."""
+
+import os
+import stat
+
+import pytest
+
+from mfrec.cli import main
+from mfrec.errors import OutputError
+from mfrec.run import prepare_output
+
+
+@pytest.fixture
+def ratings_csv(tmp_path):
+    from tests.conftest import low_rank_ratings
+
+    path = tmp_path / "ratings.csv"
+    low_rank_ratings().to_frame().to_csv(path, index=False)
+    return path
+
+
+def train(ratings_csv, out, *extra):
+    return main(["train", "--ratings", str(ratings_csv), "--epochs", "2", "--device", "cpu", "-q", "--out", str(out),
+                 *extra])  # fmt: skip
+
+
+@pytest.mark.parametrize("contents", [{"thesis.tex": "chapter 1"}, {"chapters/one.tex": "x"},
+                                      {"config.json": "{}", "notes.txt": "mine"}])  # fmt: skip
+def test_overwrite_refuses_a_folder_that_is_not_a_run_and_deletes_nothing(ratings_csv, tmp_path, capsys, contents):
+    out = tmp_path / "mine"
+    for name, text in contents.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(text)
+    assert train(ratings_csv, out, "--overwrite") == 1
+    assert "not an mfrec run folder" in capsys.readouterr().err
+    assert all((out / name).read_text() == text for name, text in contents.items())
+
+
+def test_overwrite_replaces_a_run_folder(ratings_csv, tmp_path):
+    out = tmp_path / "run"
+    assert train(ratings_csv, out) == 0
+    assert train(ratings_csv, out, "--overwrite", "--seed", "3") == 0
+    assert (out / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("out", [".", "..", ""])
+def test_the_current_folder_or_its_parents_are_refused(ratings_csv, tmp_path, monkeypatch, out):
+    work = tmp_path / "empty"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    with pytest.raises(OutputError, match="current folder"):
+        prepare_output(out, overwrite=True)
+    assert work.exists()
+
+
+def test_a_run_folder_appearing_while_training_keeps_the_new_run(ratings_csv, tmp_path, capsys, monkeypatch):
+    import mfrec.run as run
+
+    out = tmp_path / "run"
+    real = run.baseline_metrics
+
+    def meanwhile(split):  # another process creates the folder during training
+        out.mkdir()
+        (out / "theirs.txt").write_text("theirs")
+        return real(split)
+
+    monkeypatch.setattr(run, "baseline_metrics", meanwhile)
+    assert train(ratings_csv, out) == 1
+    err = capsys.readouterr().err
+    kept = err.split("the new run is kept at ")[1].strip()
+    assert (tmp_path / kept).is_dir() or os.path.isdir(kept)
+    assert (out / "theirs.txt").read_text() == "theirs"
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_run_folders_follow_the_umask(ratings_csv, tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        assert train(ratings_csv, tmp_path / "run") == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "run").stat().st_mode) == 0o777 & ~umask
