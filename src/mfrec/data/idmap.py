@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,9 @@ import numpy as np
 import pandas as pd
 
 from mfrec.errors import UnknownIdError
+
+#: A plain integer literal, the only text that is an integer id.
+INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,12 +58,18 @@ class IdMap:
         return np.issubdtype(self.ids.dtype, np.integer)
 
     def coerce(self, raw: Any) -> Any:
-        """Turn a raw id given as text (CLI, HTTP) into the map's id type."""
+        """Turn a raw id given as text (CLI, HTTP) into the map's id type.
+
+        Text is an integer id only when it is a plain integer literal (``"10"``, not
+        ``"1_0"``, ``"1e1"`` or ``" 10"``), as the readers decide for files; an integer
+        beyond 64 bits is an id no map holds.
+        """
         if self.is_integer and isinstance(raw, str):
-            try:
-                return int(raw)
-            except ValueError:
-                raise UnknownIdError(f"unknown {self.kind} {raw!r}: {self.kind} ids are integers") from None
+            if not INTEGER.fullmatch(raw):
+                raise UnknownIdError(f"unknown {self.kind} {_show(raw)}: {self.kind} ids are integers")
+            raw = int(raw)
+        if self.is_integer and isinstance(raw, int | np.integer) and not -(2**63) <= int(raw) < 2**63:
+            raise UnknownIdError(f"unknown {self.kind} {_show(raw)}")
         if not self.is_integer and not isinstance(raw, str):
             return str(raw)
         return raw
@@ -70,17 +80,21 @@ class IdMap:
         if len(values) == 0:
             return np.empty(0, dtype=np.int64)
         if self.is_integer and values.dtype.kind in "OUS":
-            try:
-                values = values.astype(np.int64)
-            except (ValueError, TypeError):
+            if values.dtype.kind == "O" and pd.api.types.infer_dtype(values, skipna=False) == "integer":
+                try:  # Python or numpy integers: one vectorized conversion
+                    values = values.astype(np.int64)
+                except OverflowError:  # some beyond 64 bits: those are unknown
+                    return np.array([self._lookup_one(v) for v in values], dtype=np.int64)
+            else:  # text: exact parsing, not numpy's int() ("1_0" is not 10)
                 return np.array([self._lookup_one(v) for v in values], dtype=np.int64)
         return self._index.get_indexer(values).astype(np.int64)
 
     def _lookup_one(self, value: Any) -> int:
         try:
-            return int(self._index.get_loc(self.coerce(value)))
-        except (KeyError, UnknownIdError):
+            found = self._index.get_loc(self.coerce(value))
+        except (KeyError, TypeError, OverflowError, UnknownIdError):
             return -1
+        return int(found) if isinstance(found, int | np.integer) else -1
 
     def index(self, raw: Sequence[Any] | np.ndarray) -> np.ndarray:
         """Indices of ``raw`` ids; raises :class:`UnknownIdError` naming the first unknown id."""
