@@ -38,13 +38,14 @@ def test_http_ids_of_any_size_are_json_errors(run_folder, raw):
     from mfrec.serve import create_app
 
     client = TestClient(create_app(load_model(run_folder)), raise_server_exceptions=False)
+    number = int(raw) if raw.lstrip("-").isdigit() else 0  # as a JSON number too
     responses = [
         client.get(f"/v1/users/{raw}/recommendations"),
         client.get(f"/v1/users/{raw}/ratings"),
         client.get(f"/v1/items/{raw}/similar"),
         client.post("/v1/predict", json={"pairs": [{"user": raw, "item": 1000}]}),
         client.post("/v1/predict", json={"pairs": [{"user": 100, "item": raw}]}),
-        client.post("/v1/predict", json={"pairs": [{"user": 100, "item": int(raw) if raw.strip("-").isdigit() else 0}]}),
+        client.post("/v1/predict", json={"pairs": [{"user": 100, "item": number}]}),
         client.post("/v1/recommendations", json={"ratings": [{"item": raw, "rating": 4}], "n": 3}),
     ]
     for response in responses:
