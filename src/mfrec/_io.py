@@ -58,6 +58,26 @@ def atomic_write_text(path: str | Path, text: str, *, what: str = "") -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), what=what)
 
 
+def finite(value):
+    """``value`` with every NaN or infinite float replaced by ``None``: JSON has no NaN, so absent is null."""
+    import math
+
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def json_text(value, **options) -> str:
+    """Strict JSON of ``value`` (NaN and infinities become null), for the files mfrec writes."""
+    import json
+
+    return json.dumps(finite(value), allow_nan=False, **options) + "\n"
+
+
 def digest(parts: Iterable[bytes]) -> str:
     """SHA-256 (hex) of the concatenated byte strings."""
     h = hashlib.sha256()

@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from mfrec._io import atomic_write_text
+from mfrec._io import atomic_write_text, json_text
 from mfrec.config import RunConfig
 from mfrec.data import Columns, Ratings, Split, load_dataset, read_ratings, split_ratings
 from mfrec.errors import ConfigError, MfrecError, OutputError
@@ -190,6 +190,11 @@ def train_run(
     s = config.split
     split = split_ratings(data, s.method, fractions=s.fractions, seed=s.seed, holdout=s.holdout)
     sizes = split.sizes()
+    if sizes["test"] == 0:
+        raise ConfigError(
+            f"the {s.method} split leaves no test ratings (train {sizes['train']:,}, val {sizes['val']:,}); "
+            "choose other --split-fractions, a smaller --holdout or another --split"
+        )
     cold = split.cold_start()
     log(
         f"split: {s.method} seed {s.seed}: train {sizes['train']:,} / val {sizes['val']:,} / test {sizes['test']:,}; "
@@ -297,7 +302,7 @@ def _write_run(
         (tmp / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
         split.save(tmp / "split.parquet")
         pd.DataFrame([r.to_dict() for r in model.history_]).to_csv(tmp / "history.csv", index=False)
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        (tmp / "metrics.json").write_text(json_text(metrics, indent=2))
         plot_history(
             model.history_,
             tmp / "loss.png",

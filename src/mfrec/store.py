@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mfrec._io import atomic_write, content_digest
+from mfrec._io import atomic_write, content_digest, finite
 from mfrec._version import __version__
 from mfrec.config import TrainConfig
 from mfrec.data.idmap import IdMap
@@ -69,7 +69,7 @@ def save_model(model, path: str | Path, *, metrics: dict | None = None) -> Path:
         "data_kind": state.data_kind,
         "best_epoch": state.best_epoch,
         "history": [_without_timing(r.to_dict()) for r in state.history],
-        "metrics": _without_timing(metrics if metrics is not None else state.metrics or {}),
+        "metrics": finite(_without_timing(metrics if metrics is not None else state.metrics or {})),
     }
     for side, idmap in (("user", state.user_map), ("item", state.item_map)):
         if idmap.is_integer:

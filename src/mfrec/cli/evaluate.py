@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
+from mfrec._io import json_text
 from mfrec.cli.options import ratings_file_options
 from mfrec.cli.render import RANKING_COLUMNS
 
@@ -61,7 +61,7 @@ def evaluate(
     ranking = model.evaluate_ranking(ratings, train=train, k=10)
     metrics.update(named_metrics(ranking))
     if as_json:
-        click.echo(json.dumps(metrics, indent=2))
+        click.echo(json_text(metrics, indent=2), nl=False)
         return
     click.echo(f"{where}: {metrics['n']:,} ratings")
     if model.predicts_ratings:

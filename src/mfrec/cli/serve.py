@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import click
@@ -10,8 +11,9 @@ import click
 @click.command()
 @click.argument("model_path", type=click.Path(path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to bind (loopback unless told)")
-@click.option("--port", default=8000, type=int, show_default=True)
-@click.option("--threads", default=1, type=int, show_default=True, help="torch threads per request")
+@click.option("--port", default=8000, type=click.IntRange(1, 65535), show_default=True)
+@click.option("--threads", default=1, type=click.IntRange(1, 1024), show_default=True,
+              help="torch threads per request")  # fmt: skip
 def serve(model_path: Path, host: str, port: int, threads: int) -> None:
     """Serve MODEL over HTTP: the API under /v1 (OpenAPI at /docs) and a web page at /."""
     try:
@@ -24,7 +26,21 @@ def serve(model_path: Path, host: str, port: int, threads: int) -> None:
     from mfrec.estimator import load_model
     from mfrec.serve import create_app
 
-    torch.set_num_threads(max(1, threads))
+    torch.set_num_threads(threads)
     app = create_app(load_model(model_path))
+    listener = _bind(host, port)
     click.echo(f"serving {model_path} on http://{host}:{port}/ (API docs at /docs)", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, or one clear error (the port is taken, the address is not ours)."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return listener

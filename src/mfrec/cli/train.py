@@ -3,16 +3,18 @@ torchrun."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from mfrec.cli.options import assemble_train_config, data_options, run_config, train_options
+from mfrec._io import json_text
+from mfrec.cli.options import assemble_train_config, data_options, given_train_values, run_config, train_options
 from mfrec.cli.render import metrics_table
 from mfrec.errors import MfrecError
+
+_KEYS = {"preset": "preset", "config": "config_file", "dataset": "dataset", "ratings": "ratings_file"}
 
 
 @click.command()
@@ -65,6 +67,12 @@ def train(**kw: Any) -> None:
     if kw["resume"] is not None:
         from mfrec.run import resume_config
 
+        given = [f"--{name.replace('_', '-')}" for name in given_train_values(kw)]
+        given += [f"--{name}" for name in ("preset", "config", "dataset", "ratings") if kw.get(_KEYS[name])]
+        if given:
+            raise click.UsageError(
+                f"--resume continues the run with its own saved config; leave out {', '.join(given)}"
+            )
         return _train(resume_config(kw["resume"]), kw["resume"], kw, resume=True)
     run_config(kw)  # exactly one data source, before anything else is checked
     preset_name, train_config = assemble_train_config(kw, kw["preset"], kw["config_file"])
@@ -149,7 +157,7 @@ def _train_one(config, out: Path, kw: dict[str, Any], *, resume: bool) -> None:
     if not is_main_process():
         return
     if kw["as_json"]:
-        click.echo(json.dumps(result.metrics, indent=2))
+        click.echo(json_text(result.metrics, indent=2), nl=False)
         return
     click.echo(metrics_table(result.metrics))
     m = result.metrics

@@ -158,7 +158,7 @@ def validate_frame(
             raise DataError(f"{source}, row {row_of(k)}: interaction weight {_fmt(ratings[k])} is negative")
         scale = (0.0, float(ratings.max()))
     elif scale is not None:
-        low, high = scale
+        low, high = check_scale(scale)
         outside = np.flatnonzero((ratings < low) | (ratings > high))
         if len(outside):
             k = outside[0]
@@ -312,3 +312,14 @@ def _fmt(value: float) -> str:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def check_scale(scale) -> tuple[float, float]:
+    """``(low, high)`` as finite floats with ``low < high``; :class:`DataError` naming the values otherwise."""
+    try:
+        low, high = (float(v) for v in scale)
+    except (TypeError, ValueError):
+        raise DataError(f"the rating scale must be two numbers (lowest, highest), not {scale!r}") from None
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise DataError(f"the rating scale must be two finite numbers, lowest first, not {_fmt(low)} {_fmt(high)}")
+    return low, high
