@@ -85,3 +85,45 @@ def test_serve_reports_a_port_in_use_in_one_line(ratings_csv, tmp_path, capsys):
     finally:
         taken.close()
     one_line_error(capsys, code, "cannot listen on 127.0.0.1")
+
+
+@pytest.mark.parametrize("content", ['{"train": null}', '{"train": [1, 2]}', '{"train": "fast"}', "[1]"])
+def test_a_config_file_of_the_wrong_shape(ratings_csv, tmp_path, capsys, content):
+    config = tmp_path / "config.json"
+    config.write_text(content)
+    code = main(["train", "--ratings", str(ratings_csv), "--config", str(config), "--out", str(tmp_path / "run")])
+    one_line_error(capsys, code, str(config))
+
+
+@pytest.mark.parametrize("content", ["{}", '{"split": 1}', "not json", '{"preset": "x", "train": {"model": 3}}'])
+def test_a_damaged_resume_state_is_a_clear_error(ratings_csv, tmp_path, capsys, content):
+    from mfrec.run import work_folder
+
+    work = work_folder(tmp_path / "run")
+    work.mkdir()
+    (work / "config.json").write_text(content)
+    code = main(["train", "--resume", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err.startswith("error: ") and "\n" not in err and "internal" not in err, err
+    assert (work / "config.json").read_text() == content  # nothing the user owns is deleted
+
+
+@pytest.mark.parametrize("limit", [4_000, 40_000, 400_000])
+def test_a_real_write_failure_is_one_line_and_leaves_nothing_behind(ratings_csv, tmp_path, limit):
+    """RLIMIT_FSIZE makes the kernel refuse writes (EFBIG) beyond ``limit`` bytes, as a full disk would."""
+    import subprocess
+    import sys
+
+    script = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
+        "from mfrec.cli import main\n"
+        f"sys.exit(main(['train', '--ratings', {str(ratings_csv)!r}, '--epochs', '3', '--device', 'cpu', '-q',\n"
+        f"           '--embedding-dim', '256', '--out', {str(tmp_path / 'out' / 'run')!r}]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    err = done.stderr.strip()
+    assert done.returncode == 1 and err.startswith("error: ") and "\n" not in err, err
+    assert "File too large" in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

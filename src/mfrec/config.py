@@ -60,9 +60,9 @@ class TrainConfig:
 
     __slots__ = ("model", "options", "params")
 
-    def __init__(self, model: str = "biased", params: Any = None, options: TrainOptions | None = None,
+    def __init__(self, model: str | None = None, params: Any = None, options: TrainOptions | None = None,
                  **values: Any) -> None:  # fmt: skip
-        spec = _registry().get(model)
+        spec = _registry().get(_registry().DEFAULT_MODEL if model is None else model)
         params = spec.config() if params is None else params
         options = TrainOptions(**spec.options) if options is None else options
         object.__setattr__(self, "model", spec.name)
@@ -162,7 +162,7 @@ class TrainConfig:
         if not isinstance(values, dict):
             raise ConfigError(f"{where}: the training options must be a JSON object, not {type(values).__name__}")
         values = dict(values)
-        model = values.pop("model", "biased")
+        model = values.pop("model", _registry().DEFAULT_MODEL)
         return cls(model, **applicable(values, model, saved=saved))
 
     def __eq__(self, other: object) -> bool:
@@ -197,7 +197,7 @@ class RunConfig:
     ratings_file: str | None = None
     columns: dict[str, str | None] = field(default_factory=dict)
     split: SplitConfig = field(default_factory=SplitConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig())
 
     def to_dict(self) -> dict[str, Any]:
         return {"preset": self.preset, "dataset": self.dataset, "ratings_file": self.ratings_file,
@@ -228,8 +228,9 @@ def assemble(preset_name: str | None = None, file_values: dict[str, Any] | None 
     file_values, values = dict(file_values or {}), dict(values or {})
     model = values.pop("model", None) or file_values.pop("model", None)
     if preset_name is None:
-        preset_name = default_preset(model or "biased")
-        base = starting_config(model or "biased")
+        model = model or _registry().DEFAULT_MODEL
+        preset_name = default_preset(model)
+        base = starting_config(model)
     else:
         base = preset(preset_name)
         if model is not None and _registry().get(model).name != base.model:

@@ -25,6 +25,7 @@ from mfrec.errors import ConfigError, DataError, MfrecError, UnknownIdError
 from mfrec.evaluation.metrics import rating_metrics
 from mfrec.evaluation.ranking import evaluate_ranking
 from mfrec.fitted import FittedState
+from mfrec.models import registry
 from mfrec.models.base import Model
 from mfrec.recommend import Recommendations, masked_topk
 from mfrec.training.options import thread_limit
@@ -54,7 +55,7 @@ class MatrixFactorization:
 
     def __init__(self, config: TrainConfig | None = None, **overrides: Any) -> None:
         if config is None:
-            config = starting_config(overrides.get("model", "biased"))
+            config = starting_config(overrides.get("model", registry.DEFAULT_MODEL))
         self.config = config.replace(**overrides) if overrides else config
 
     @classmethod
@@ -101,12 +102,12 @@ class MatrixFactorization:
         if spec.predicts_ratings and train.kind == "explicit" and train.ratings.min() == train.ratings.max():
             raise DataError(
                 f"{train.name}: all {len(train):,} training ratings are {float(train.ratings[0]):g}, so a rating model "
-                "has nothing to learn; use --model implicit_als for interactions"
+                f"has nothing to learn; for interactions use --model {_or(registry.names(predicts_ratings=False))}"
             )
         if spec.predicts_ratings and train.kind == "implicit":
             raise ConfigError(
                 f"the {config.model!r} model predicts ratings, and these interactions have none; "
-                "use --model implicit_als, bpr or ease"
+                f"use --model {_or(registry.names(predicts_ratings=False))}"
             )
         engine = getattr(config.params, "engine", "torch")
         device = resolve_device("cpu" if engine == "compiled" and config.device == "auto" else config.device)
@@ -578,6 +579,10 @@ def _remap(ratings: Ratings, user_map: IdMap, item_map: IdMap) -> Ratings:
         u[keep], i[keep], ratings.ratings[keep], user_map, item_map, ratings.scale,
         None if ratings.timestamps is None else ratings.timestamps[keep], None, ratings.name, {}, ratings.kind,
     )  # fmt: skip
+
+
+def _or(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 
 def _check_n(n: Any) -> int:

@@ -21,10 +21,11 @@ from mfrec.config import TrainConfig
 from mfrec.data.ratings import Ratings
 from mfrec.data.split import Split
 from mfrec.errors import ConfigError, OutputError
+from mfrec.models import registry
 
 
 def _suggest(trial, base: TrainConfig) -> TrainConfig:
-    model = trial.suggest_categorical("model", ["biased", "dot"])
+    model = trial.suggest_categorical("model", registry.names(predicts_ratings=True, having="learning_rate"))
     return base.replace(
         model=model,
         embedding_dim=trial.suggest_categorical("embedding_dim", [16, 32, 64, 128]),
@@ -54,7 +55,7 @@ def tune(
 
     if trials < 1:
         raise ConfigError(f"trials must be at least 1, not {trials}")
-    base = (base or TrainConfig("biased", device="cpu")).replace(patience=3)
+    base = (base or TrainConfig(device="cpu")).replace(patience=3)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     def objective(trial) -> float:

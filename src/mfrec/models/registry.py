@@ -83,6 +83,8 @@ class ModelSpec:
 
 
 SPECS: dict[str, ModelSpec] = {}
+#: The model a config without a ``model`` trains.
+DEFAULT_MODEL = "biased"
 
 
 def register(spec: ModelSpec) -> ModelSpec:
@@ -98,6 +100,15 @@ def get(name: Any) -> ModelSpec:
         return SPECS[name]
     except (KeyError, TypeError):
         raise ConfigError(f"model must be one of {', '.join(SPECS)}, not {name!r}") from None
+
+
+def names(*, predicts_ratings: bool | None = None, having: str | None = None) -> list[str]:
+    """Registered names, optionally only rating (or ranking) models, or those whose Config has field ``having``."""
+    return [
+        name for name, spec in SPECS.items()
+        if (predicts_ratings is None or spec.predicts_ratings == predicts_ratings)
+        and (having is None or having in spec.config.names())
+    ]  # fmt: skip
 
 
 def presets() -> dict[str, tuple[str, Mapping[str, Any]]]:
