@@ -127,3 +127,21 @@ def test_a_real_write_failure_is_one_line_and_leaves_nothing_behind(ratings_csv,
     assert done.returncode == 1 and err.startswith("error: ") and "\n" not in err, err
     assert "File too large" in err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("changes", [{"embedding_dim": 10**9}, {"embedding_dim": 2**40, "model": "implicit_als"},
+                                     {"model": "bayesian", "embedding_dim": 10**6, "samples": 10**4,
+                                      "epochs": 10**4 + 1, "burn_in": 0}])  # fmt: skip
+def test_a_model_too_large_for_memory_is_refused_before_allocating(lowrank, changes):
+    from mfrec import MatrixFactorization
+    from mfrec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"needs about [\d,.]+ GiB for 60 users and 40 items; this machine has"):
+        MatrixFactorization(device="cpu", patience=0, **changes).fit(lowrank)
+
+
+def test_cli_refuses_an_embedding_dim_too_large_for_memory(ratings_csv, tmp_path, capsys):
+    code = main(["train", "--ratings", str(ratings_csv), "--embedding-dim", "1000000000", "-q", "--out",
+                 str(tmp_path / "run")])  # fmt: skip
+    one_line_error(capsys, code, "GiB")
+    assert not (tmp_path / "run").exists()

@@ -124,6 +124,7 @@ class MatrixFactorization:
             from mfrec.training.checkpoint import Checkpoint
 
             saver = Checkpoint(checkpoint)
+        _check_memory(spec.module.estimated_bytes(train.n_users, train.n_items, config.params), train, config)
         with thread_limit(config.threads):
             generator = torch.Generator().manual_seed(config.seed)
             module = spec.module.from_config(train.n_users, train.n_items, config.params, generator=generator,
@@ -579,6 +580,23 @@ def _remap(ratings: Ratings, user_map: IdMap, item_map: IdMap) -> Ratings:
         u[keep], i[keep], ratings.ratings[keep], user_map, item_map, ratings.scale,
         None if ratings.timestamps is None else ratings.timestamps[keep], None, ratings.name, {}, ratings.kind,
     )  # fmt: skip
+
+
+def _check_memory(need: int, train: Ratings, config: TrainConfig) -> None:
+    """Refuse, before allocating anything, a model that cannot fit in this machine's memory."""
+    import os
+
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: let the allocator decide
+        return
+    if need > have:
+        shown = ", ".join(f"{name} {getattr(config.params, name)}" for name in ("embedding_dim", "samples")
+                          if name in config.params.names())  # fmt: skip
+        raise ConfigError(
+            f"the {config.model!r} model with {shown or 'these options'} needs about {need / 2**30:,.1f} GiB for "
+            f"{train.n_users:,} users and {train.n_items:,} items; this machine has {have / 2**30:,.1f} GiB"
+        )
 
 
 def _or(names: list[str]) -> str:

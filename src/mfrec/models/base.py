@@ -97,6 +97,13 @@ class Model(nn.Module):
         """A fresh module for ``config`` (the model's own Config)."""
         raise NotImplementedError
 
+    @classmethod
+    def estimated_bytes(cls, n_users: int, n_items: int, config: Any) -> int:
+        """Memory a fit needs, roughly: for embedding models, the factor tables four times over
+        (parameters, gradients and two optimizer moments) in float32."""
+        width = getattr(config, "embedding_dim", 0) * getattr(config, "samples", 1) + 1
+        return 16 * (n_users + n_items) * width
+
     @property
     def n_users(self) -> int:
         return self.user_known.shape[0]
