@@ -42,6 +42,16 @@ def low_rank_ratings(n_users=60, n_items=40, rank=2, density=0.6, noise=0.0, see
 
 
 @pytest.fixture
+def ratings_csv(tmp_path):
+    """The low-rank ratings rounded to half stars, as a CSV file (user, item, rating, timestamp)."""
+    path = tmp_path / "ratings.csv"
+    frame = low_rank_ratings().to_frame()
+    frame["rating"] = (frame["rating"] * 2).round() / 2
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
 def lowrank() -> Ratings:
     return low_rank_ratings()
 

@@ -8,17 +8,6 @@ import pytest
 from mfrec.cli import main
 
 
-@pytest.fixture
-def ratings_csv(tmp_path):
-    from tests.conftest import low_rank_ratings
-
-    path = tmp_path / "ratings.csv"
-    frame = low_rank_ratings().to_frame()
-    frame["rating"] = (frame["rating"] * 2).round() / 2
-    frame.to_csv(path, index=False)
-    return path
-
-
 def one_line_error(capsys, code, words):
     err = capsys.readouterr().err.strip()
     assert code in (1, 2) and err.startswith("error: ") and "\n" not in err and words in err, err

@@ -23,17 +23,6 @@ def checkpoint_epoch(path) -> int:
         return 0
 
 
-@pytest.fixture
-def ratings_csv(tmp_path):
-    from tests.conftest import low_rank_ratings
-
-    path = tmp_path / "ratings.csv"
-    frame = low_rank_ratings().to_frame()
-    frame["rating"] = (frame["rating"] * 2).round() / 2
-    frame.to_csv(path, index=False)
-    return path
-
-
 ENGINES = {
     "sgd": ["--epochs", "120", "--batch-size", "8", "--patience", "0"],
     # Gibbs: the chain, the kept samples folded at rank 8, both generators and the running sums resume exactly

@@ -70,8 +70,6 @@ class EASE(Model):
                 f"EASE needs a dense {m:,} x {m:,} item matrix (about {need:.1f} GiB for its three copies); "
                 f"max_items is {config.max_items:,}: raise it if that memory is there, or filter rare items"
             )
-        position = torch.full((self.n_items,), -1, dtype=torch.long, device=items.device)
-        position[trained] = torch.arange(m, device=items.device)
         order = torch.argsort(users * self.n_items + items)
         users, items = users[order], items[order]
         self.trained = trained
@@ -88,12 +86,16 @@ class EASE(Model):
         b.diagonal().zero_()
         self.weights = b.contiguous()  # row-major, as a loaded model has it: the same products, bit for bit
 
+    def _positions(self, device) -> torch.Tensor:
+        """Each item's row of :math:`B`, ``-1`` for items without training data, ``(n_items,)``."""
+        position = torch.full((self.n_items,), -1, dtype=torch.long, device=device)
+        position[self.trained] = torch.arange(len(self.trained), device=device)
+        return position
+
     def _rows(self, items: torch.Tensor, rows: torch.Tensor, n_rows: int) -> torch.Tensor:
         """Dense binary histories over the trained items, ``(n_rows, m)``."""
-        position = torch.full((self.n_items,), -1, dtype=torch.long, device=items.device)
-        position[self.trained] = torch.arange(len(self.trained), device=items.device)
         x = torch.zeros(n_rows, len(self.trained), device=items.device)
-        col = position[items]
+        col = self._positions(items.device)[items]
         keep = col >= 0
         x[rows[keep], col[keep]] = 1.0
         return x
@@ -122,7 +124,8 @@ class EASE(Model):
 
     def similarity(self, items: torch.Tensor) -> torch.Tensor:
         """Item ``i``'s row of :math:`B` (how much it predicts each item), scaled into [-1, 1]."""
-        rows = self.item_factors()[items].double()  # B[i, :] over the trained items
+        position = self._positions(self.weights.device)[items]
+        rows = self.weights[position.clamp(min=0)].double() * (position >= 0)[:, None]  # B[i, :], trained items
         sims = torch.zeros(len(items), self.n_items, dtype=torch.float64, device=rows.device)
         sims[:, self.trained] = rows
         return sims / sims.abs().amax(1, keepdim=True).clamp_min(1e-30)
