@@ -28,13 +28,18 @@ def _integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+#: The most threads a pool may be given: more is a typo, not a machine.
+MAX_THREADS = 1024
+
+#: check name -> (accepts the value, what it must be, the type a command-line value is read as)
 CHECKS = {
-    "positive_int": (lambda v: _integer(v) and v >= 1, "a positive integer"),
-    "count": (lambda v: _integer(v) and v >= 0, "a non-negative integer"),
-    "seed": (lambda v: _integer(v) and 0 <= v < SEED_LIMIT, f"an integer from 0 to 2^63 - 1 ({SEED_LIMIT - 1})"),
-    "positive": (lambda v: _number(v) and 0 < v < math.inf, "a positive number"),
-    "nonneg": (lambda v: _number(v) and 0 <= v < math.inf, "a non-negative number"),
-    "flag": (lambda v: isinstance(v, bool), "true or false"),
+    "positive_int": (lambda v: _integer(v) and 1 <= v < SEED_LIMIT, "an integer from 1 to 2^63 - 1", int),
+    "count": (lambda v: _integer(v) and 0 <= v < SEED_LIMIT, "an integer from 0 to 2^63 - 1", int),
+    "threads": (lambda v: _integer(v) and 0 <= v <= MAX_THREADS, f"an integer from 0 to {MAX_THREADS}", int),
+    "seed": (lambda v: _integer(v) and 0 <= v < SEED_LIMIT, f"an integer from 0 to 2^63 - 1 ({SEED_LIMIT - 1})", int),
+    "positive": (lambda v: _number(v) and 0 < v < math.inf, "a positive number", float),
+    "nonneg": (lambda v: _number(v) and 0 <= v < math.inf, "a non-negative number", float),
+    "flag": (lambda v: isinstance(v, bool), "true or false", bool),
 }
 
 
@@ -67,7 +72,7 @@ class Options:
                 raise ConfigError(f"{f.name} must be one of {', '.join(f.metadata['choices'])}, not {value!r}")
             check = f.metadata.get("check")
             if check is not None:
-                accept, wanted = CHECKS[check]
+                accept, wanted, _ = CHECKS[check]
                 if not accept(value):
                     raise ConfigError(f"{f.name} must be {wanted}, not {value!r}")
                 if check in ("positive", "nonneg") and isinstance(value, int):

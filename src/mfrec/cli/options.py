@@ -19,11 +19,15 @@ def train_option_specs() -> list[tuple[str, str, Any, str, bool]]:
     from mfrec.models import registry
 
     specs = [("--model", "model", click.Choice(list(registry.SPECS)), "model kind", False)]
-    kinds = {"positive_int": int, "count": int, "seed": int, "positive": float, "nonneg": float}
+    from mfrec.options import CHECKS
+
     for name, f in option_fields().items():
         meta = f.metadata
         is_flag = meta.get("check") == "flag"
-        kind = click.Choice(list(meta["choices"])) if meta.get("choices") else kinds.get(meta.get("check"), str)
+        if meta.get("choices"):
+            kind = click.Choice(list(meta["choices"]))
+        else:
+            kind = CHECKS[meta["check"]][2] if meta.get("check") else str
         specs.append((f"--{name.replace('_', '-')}", name, None if is_flag else kind, meta["help"], is_flag))
     return specs
 

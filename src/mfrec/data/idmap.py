@@ -12,8 +12,9 @@ import pandas as pd
 
 from mfrec.errors import UnknownIdError
 
-#: A plain integer literal, the only text that is an integer id.
-INTEGER = re.compile(r"[+-]?[0-9]+")
+#: The only text that is an integer id: a decimal literal as ``str(int)`` writes it (no sign
+#: but ``-``, no leading zeros), so converting between the id and its text is exact both ways.
+INTEGER = re.compile(r"0|-?[1-9][0-9]*")
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,21 +59,31 @@ class IdMap:
         return np.issubdtype(self.ids.dtype, np.integer)
 
     def coerce(self, raw: Any) -> Any:
-        """Turn a raw id given as text (CLI, HTTP) into the map's id type.
+        """Turn a raw id given as text (CLI, HTTP) into the map's id type, as the readers do for files.
 
-        Text is an integer id only when it is a plain integer literal (``"10"``, not
-        ``"1_0"``, ``"1e1"`` or ``" 10"``), as the readers decide for files; an integer
-        beyond 64 bits is an id no map holds.
+        Surrounding whitespace is dropped. Text is an integer id only when it is written as
+        :data:`INTEGER` says (``"10"``, not ``"1_0"``, ``"1e1"``, ``"+10"`` or ``"010"``); an
+        integer beyond 64 bits, a boolean or a float is an id no integer map holds.
         """
-        if self.is_integer and isinstance(raw, str):
+        if isinstance(raw, str):
+            raw = raw.strip()
+        if isinstance(raw, bool | np.bool_):
+            raise UnknownIdError(f"unknown {self.kind} {raw}: {self.kind} ids are {self._type_word}")
+        if not self.is_integer:
+            return raw if isinstance(raw, str) else str(raw.item() if isinstance(raw, np.generic) else raw)
+        if isinstance(raw, str):
             if not INTEGER.fullmatch(raw):
                 raise UnknownIdError(f"unknown {self.kind} {_show(raw)}: {self.kind} ids are integers")
             raw = int(raw)
-        if self.is_integer and isinstance(raw, int | np.integer) and not -(2**63) <= int(raw) < 2**63:
+        if not isinstance(raw, int | np.integer):
+            raise UnknownIdError(f"unknown {self.kind} {_show(raw)}: {self.kind} ids are integers")
+        if not -(2**63) <= int(raw) < 2**63:
             raise UnknownIdError(f"unknown {self.kind} {_show(raw)}")
-        if not self.is_integer and not isinstance(raw, str):
-            return str(raw)
         return raw
+
+    @property
+    def _type_word(self) -> str:
+        return "integers" if self.is_integer else "text"
 
     def get_indexer(self, raw: Sequence[Any] | np.ndarray) -> np.ndarray:
         """Indices of ``raw`` ids, ``-1`` where unknown."""

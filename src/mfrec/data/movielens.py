@@ -12,6 +12,7 @@ from typing import IO
 
 import pandas as pd
 
+from mfrec.data.idmap import INTEGER
 from mfrec.data.ratings import Ratings
 from mfrec.data.readers import Columns, read_delimited, validate_frame
 from mfrec.errors import DataError
@@ -243,8 +244,8 @@ def read_titles(source: Source) -> pd.Series:
                 if encoding == "latin-1":
                     raise
         ids, titles = frame[0], frame[1]
-    try:
-        index = pd.to_numeric(ids).astype("int64")
-    except ValueError:
-        raise DataError(f"{where}: movie ids are not integers") from None
+    text = ids.astype(str).str.strip()
+    if not text.str.fullmatch(INTEGER.pattern).all():
+        raise DataError(f"{where}: movie ids are not integers")
+    index = pd.to_numeric(text).astype("int64")
     return pd.Series(titles.to_numpy(), index=index.to_numpy())

@@ -51,7 +51,7 @@ def read_table(
     if path.is_dir():
         raise DataError(f"{path}: is a folder, expected a ratings file")
     try:
-        if path.suffix.lower() in (".parquet", ".pq") and sep is None:
+        if is_parquet(path, sep):
             return pd.read_parquet(path)
         with path.open("rb") as handle:
             return read_delimited(handle, source=str(path), sep=sep, header=header, names=names, encoding=encoding)
@@ -59,6 +59,11 @@ def read_table(
         raise
     except (OSError, ValueError) as exc:  # pyarrow errors derive from these
         raise DataError(f"{path}: cannot be read: {_one_line(exc)}") from None
+
+
+def is_parquet(path: str | Path, sep: str | None = None) -> bool:
+    """Whether :func:`read_table` reads ``path`` as Parquet (by its suffix, when no separator is given)."""
+    return sep is None and Path(path).suffix.lower() in (".parquet", ".pq")
 
 
 def read_delimited(
@@ -89,20 +94,39 @@ def read_delimited(
     if not text.strip():
         raise DataError(f"{source}: the file is empty")
     try:
-        return pd.read_csv(
-            io.StringIO(text),
-            sep=sep,
-            header=0 if header else None,
-            names=names,
-            dtype=str,
-            keep_default_na=False,
-            quoting=quoting,
-            engine="c",
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            # index_col=False: a row with more fields than the header is an error below, never an index
+            frame = pd.read_csv(
+                io.StringIO(text),
+                sep=sep,
+                header=0 if header else None,
+                names=names,
+                dtype=str,
+                keep_default_na=False,
+                quoting=quoting,
+                engine="c",
+                index_col=False,
+            )
     except pd.errors.ParserError as exc:
         raise DataError(f"{source}: malformed line: {_one_line(exc)}") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{source}: the file is empty") from None
+    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+        lines = text.splitlines()
+        first = 1 if header else 0
+        fields = len(next(csv.reader([lines[first]], delimiter=sep))) if len(lines) > first else 0
+        raise DataError(
+            f"{source}, line {first + 1}: {fields} fields, but the "
+            + (
+                f"header names {len(frame.columns)} columns"
+                if header and names is None
+                else f"{len(frame.columns)} column names were given"
+            )
+        )
+    for w in caught:  # any other warning goes on as it came
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return frame
 
 
 def validate_frame(
@@ -168,18 +192,7 @@ def validate_frame(
             )
     else:
         scale = (float(ratings.min()), float(ratings.max()))
-    timestamps = None
-    if columns.timestamp:
-        stamps = frame[columns.timestamp]
-        if pd.api.types.is_integer_dtype(stamps.dtype) and not stamps.hasnans:  # typed reader: nothing to check
-            timestamps = stamps.to_numpy(dtype=np.int64)
-        else:
-            stamps = _numbers(stamps, "timestamp", source, row_of)
-            fractional = np.flatnonzero(stamps != np.floor(stamps))
-            if len(fractional):
-                k = fractional[0]
-                raise DataError(f"{source}, row {row_of(k)}: timestamp {_fmt(stamps[k])} is not an integer")
-            timestamps = stamps.astype(np.int64)
+    timestamps = _timestamps(frame[columns.timestamp], source, row_of) if columns.timestamp else None
 
     from mfrec.data.idmap import IdMap
 
@@ -262,6 +275,7 @@ def read_ratings(
         columns,
         source=str(path),
         scale=scale,
+        header_lines=0 if is_parquet(path, sep) else 1,
         on_duplicates=on_duplicates,
         name=Path(path).name,
         implicit=implicit,
@@ -269,22 +283,98 @@ def read_ratings(
 
 
 def _ids(column: pd.Series, what: str, source: str, row_of, integer: bool = False) -> np.ndarray:
-    """Integer ids when every id is an integer, else strings; ``integer=True`` requires integers."""
+    """The ids of ``column``, exactly as written.
+
+    Integers (int64) when every id is written as an integer literal that fits in 64 bits
+    (:data:`~mfrec.data.idmap.INTEGER`: ``"10"``, not ``"1e1"``, ``"010"`` or ``"+10"``),
+    strings otherwise, with surrounding whitespace dropped. Typed columns (Parquet) keep
+    their integers; unsigned ones at or above 2**63 become their decimal text, and whole
+    floats below 2**53 (a column pandas widened for a missing value) become integers.
+    ``integer=True`` requires integer ids and names the first that is not one.
+    """
+    from mfrec.data.idmap import INTEGER
+
     values = column.to_numpy()
-    if values.dtype.kind in "iu":
-        return values.astype(np.int64, copy=False)
-    text = column.astype(str).str.strip()
-    empty = np.flatnonzero((text == "").to_numpy() | column.isna().to_numpy())
+    empty = np.flatnonzero(column.isna().to_numpy())
     if len(empty):
         raise DataError(f"{source}, row {row_of(empty[0])}: {what} id is missing")
-    numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
-    whole = np.isfinite(numbers) & (numbers == np.floor(numbers)) & (np.abs(numbers) < 2**62)
-    if whole.all():
-        return numbers.astype(np.int64)
-    if integer:
-        k = int(np.flatnonzero(~whole)[0])
+    if values.dtype.kind == "i":
+        return values.astype(np.int64, copy=False)
+    if values.dtype.kind == "u" and (len(values) == 0 or values.max() < 2**63):
+        return values.astype(np.int64)
+    if values.dtype.kind == "f" and (np.abs(values) < 2**53).all() and (values == np.floor(values)).all():
+        return values.astype(np.int64)
+    # typed values: the exact decimal text of each; text: as written, without surrounding spaces
+    text = pd.Series(values.astype(object)).astype(str) if values.dtype.kind in "uf" else column.astype(str).str.strip()
+    empty = np.flatnonzero((text == "").to_numpy())
+    if len(empty):
+        raise DataError(f"{source}, row {row_of(empty[0])}: {what} id is missing")
+    literal = text.str.fullmatch(INTEGER.pattern).to_numpy(dtype=bool)
+    if literal.all():
+        fits = _fits_int64(text)
+        if fits.all():
+            return pd.to_numeric(text).to_numpy(dtype=np.int64)
+        if integer:
+            k = int(np.flatnonzero(~fits)[0])
+            raise DataError(f"{source}, row {row_of(k)}: {what} id {text.iloc[k]} is beyond 64-bit integers")
+    elif integer:
+        k = int(np.flatnonzero(~literal)[0])
         raise DataError(f"{source}, row {row_of(k)}: {what} id {text.iloc[k]!r} is not an integer")
     return text.to_numpy(dtype=object).astype(str)
+
+
+def _fits_int64(text: pd.Series) -> np.ndarray:
+    """For integer literals: which fit in int64. Only the few long ones are checked one by one."""
+    fits = np.ones(len(text), dtype=bool)
+    for k in np.flatnonzero((text.str.len() >= 19).to_numpy(dtype=bool)):
+        fits[k] = -(2**63) <= int(text.iloc[k]) < 2**63
+    return fits
+
+
+def _timestamps(column: pd.Series, source: str, row_of) -> np.ndarray:
+    """Integer timestamps (int64) of ``column``, exactly; datetimes become Unix seconds.
+
+    A missing, non-numeric or fractional timestamp, or one outside int64, is a
+    :class:`DataError` naming its row: nothing is rounded, wrapped or clipped.
+    """
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        missing = np.flatnonzero(column.isna().to_numpy())
+        if len(missing):
+            raise DataError(f"{source}, row {row_of(missing[0])}: timestamp is missing")
+        return column.dt.as_unit("s").astype("int64").to_numpy()
+    values = column.to_numpy()
+    if values.dtype.kind == "i":
+        return values.astype(np.int64, copy=False)
+    if values.dtype.kind == "u" and (len(values) == 0 or values.max() < 2**63):
+        return values.astype(np.int64)
+    text = (pd.Series(values.astype(object)) if values.dtype.kind in "uif" else column).astype(str).str.strip()
+    literal = text.str.fullmatch(r"[+-]?[0-9]+").to_numpy(dtype=bool)
+    if literal.all():
+        fits = _fits_int64(text.str.lstrip("+"))
+        if fits.all():
+            return pd.to_numeric(text).to_numpy(dtype=np.int64)
+        k = int(np.flatnonzero(~fits)[0])
+        raise DataError(f"{source}, row {row_of(k)}: timestamp {text.iloc[k]} is outside the 64-bit integer range")
+    stamps = _numbers(text, "timestamp", source, row_of)
+    fractional = np.flatnonzero(stamps != np.floor(stamps))
+    if len(fractional):
+        k = fractional[0]
+        raise DataError(f"{source}, row {row_of(k)}: timestamp {_fmt(stamps[k])} is not an integer")
+    fits = np.abs(stamps) < 2**63
+    fits[literal] = _fits_int64(text[literal].str.lstrip("+"))
+    outside = np.flatnonzero(~fits)
+    if len(outside):
+        k = outside[0]
+        raise DataError(f"{source}, row {row_of(k)}: timestamp {text.iloc[k]} is outside the 64-bit integer range")
+    exact = literal | (np.abs(stamps) < 2**53)  # float text beyond 2**53 would be rounded
+    if not exact.all():
+        k = int(np.flatnonzero(~exact)[0])
+        raise DataError(
+            f"{source}, row {row_of(k)}: timestamp {text.iloc[k]!r} cannot be read exactly; write it as an integer"
+        )
+    stamps = stamps.astype(np.int64)
+    stamps[literal] = pd.to_numeric(text[literal]).to_numpy(dtype=np.int64)
+    return stamps
 
 
 def _numbers(column: pd.Series, what: str, source: str, row_of) -> np.ndarray:

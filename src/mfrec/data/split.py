@@ -20,6 +20,8 @@ from mfrec.errors import ConfigError, DataError
 
 METHODS = ("stratified", "random", "user", "temporal", "temporal-user")
 PARTS = ("train", "val", "test")
+#: Split seeds are scikit-learn's ``random_state`` for the stratified split: below 2^32.
+SPLIT_SEED_LIMIT = 2**32
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,11 @@ def split_ratings(
     if method not in METHODS:
         raise ConfigError(f"unknown split method {method!r}; choose from {', '.join(METHODS)}")
     fractions = _check_fractions(fractions)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= int(seed) < SPLIT_SEED_LIMIT:
+        wanted = f"an integer from 0 to 2^32 - 1 ({SPLIT_SEED_LIMIT - 1})"
+        raise ConfigError(f"the split seed must be {wanted}, not {seed!r}")
+    if isinstance(holdout, bool) or not isinstance(holdout, int | np.integer):
+        raise ConfigError(f"holdout must be an integer, not {holdout!r}")
     n = len(data)
     if n < 3:
         raise DataError(f"{data.name}: {n} rating(s) cannot be split into train, val and test")
@@ -176,18 +183,26 @@ def split_ratings(
     else:
         if holdout < 1:
             raise ConfigError(f"holdout must be at least 1, not {holdout}")
-        rows = _last_k(data.users, _timestamps(data), holdout)
+        rows = _last_k(data.users, _timestamps(data), min(int(holdout), n))  # more than n: all in train
     rows = {name: np.sort(r).astype(np.int64) for name, r in rows.items()}
     return Split(data, rows, method, seed)
 
 
 def _check_fractions(fractions) -> tuple[float, float, float]:
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or fractions[0] <= 0:
-        raise ConfigError(f"split fractions must be three non-negative numbers with train > 0, not {fractions}")
-    total = float(sum(fractions))
-    if abs(total - 1.0) > 1e-6:
-        raise ConfigError(f"split fractions must add up to 1, not {total:g}")
-    return tuple(float(f) for f in fractions)  # type: ignore[return-value]
+    """Three finite, non-negative fractions adding up to 1, train above 0 and below 1."""
+    try:
+        values = tuple(float(f) for f in fractions)
+    except (TypeError, ValueError):
+        raise ConfigError(f"split fractions must be three numbers (train, val, test), not {fractions!r}") from None
+    shown = " ".join(f"{f:g}" for f in values)
+    if len(values) != 3 or not all(np.isfinite(values)) or min(values) < 0:
+        raise ConfigError(f"split fractions must be three finite, non-negative numbers (train, val, test), not {shown}")
+    if abs(sum(values) - 1.0) > 1e-6:
+        raise ConfigError(f"split fractions must add up to 1, not {sum(values):g} ({shown})")
+    if not 0 < values[0] < 1:
+        left = "nothing for val and test" if values[0] else "nothing to train on"
+        raise ConfigError(f"split fractions {shown} leave {left}")
+    return values  # type: ignore[return-value]
 
 
 def _timestamps(data: Ratings) -> np.ndarray:

@@ -25,7 +25,7 @@ class TrainOptions(Options):
 
     device: str = option("auto", "where to train: auto (CUDA when available), cpu or cuda", choices=DEVICES)
     seed: int = option(42, "seed of the initialisation, the shuffling and the sampling", check="seed")
-    threads: int = option(0, "CPU threads for every pool: torch, numba and BLAS (0 = their defaults)", check="count")
+    threads: int = option(0, "CPU threads for every pool: torch, numba and BLAS (0 = their defaults)", check="threads")
     patience: int = option(
         3, "early-stopping patience: epochs without a better validation score (0 = train every epoch)", check="count"
     )
