@@ -77,6 +77,7 @@ def read_delimited(
     quoting: int = csv.QUOTE_MINIMAL,
 ) -> pd.DataFrame:
     """Parse delimited text. ``sep=None`` picks ``,`` or tab by the suffix of ``source``; ``::`` is supported."""
+    sep = _check_separator(sep)
     data = handle.read()
     if sep is None:
         lower = source.lower()
@@ -129,6 +130,16 @@ def read_delimited(
     return frame
 
 
+def _check_separator(sep: str | None) -> str | None:
+    """One ASCII character other than a quote or line break, ``::``, or ``None``; ``\\t`` means a tab."""
+    if sep is None or sep == "::":
+        return sep
+    sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)
+    if len(sep) != 1 or not sep.isascii() or sep in "\r\n\"" or (sep.isalnum()):
+        raise DataError(f"the field separator must be one character such as , ; | or tab (or ::), not {sep!r}")
+    return sep
+
+
 def validate_frame(
     frame: pd.DataFrame,
     columns: Columns,
@@ -162,7 +173,8 @@ def validate_frame(
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
         found = ", ".join(map(repr, map(str, frame.columns))) or "nothing"  # repr: a name may hold a newline
-        raise DataError(f"{source}: missing column(s) {', '.join(map(repr, missing))}; found {found}")
+        hint = " (one column: is the field separator right?)" if len(frame.columns) == 1 else ""
+        raise DataError(f"{source}: missing column(s) {', '.join(map(repr, missing))}; found {found}{hint}")
     if len(frame) == 0:
         raise DataError(f"{source}: no ratings (header only or empty)")
 
