@@ -64,7 +64,8 @@ def test_train_writes_a_complete_run_folder(trained_run, capsys):
     import json
 
     names = {p.name for p in trained_run.iterdir()}
-    assert names == {"config.json", "split.parquet", "history.csv", "metrics.json", "loss.png", "model.safetensors"}
+    assert names == {"config.json", "split.parquet", "history.csv", "metrics.json", "loss.png", "model.safetensors",
+                     "SHA256SUMS"}  # fmt: skip
     config = json.loads((trained_run / "config.json").read_text())
     assert config["train"]["epochs"] == 5 and config["split"]["method"] == "random"
     metrics = json.loads((trained_run / "metrics.json").read_text())

@@ -23,7 +23,10 @@ def ratings_csv(tmp_path):
 def test_tune_writes_a_config_that_train_accepts(ratings_csv, tmp_path, capsys):
     out = tmp_path / "tune"
     assert main(["tune", "--ratings", str(ratings_csv), "--trials", "4", "--out", str(out)]) == 0
-    assert {p.name for p in out.iterdir()} == {"best.json", "trials.csv", "search.png"}
+    assert {p.name for p in out.iterdir()} == {"best.json", "trials.csv", "search.png", "SHA256SUMS"}
+    import subprocess
+
+    assert subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=out).returncode == 0
     best = json.loads((out / "best.json").read_text())
     assert best["model"] in ("biased", "dot") and 16 <= best["embedding_dim"] <= 128
     import pandas as pd

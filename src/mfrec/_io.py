@@ -114,3 +114,88 @@ def file_digest(path: str | Path, block: int = 1 << 22) -> str:
         while chunk := handle.read(block):
             h.update(chunk)
     return h.hexdigest()
+
+
+# ------------------------------------------------------------------ digests beside the content
+#: The digest list of a folder mfrec writes (run folders, tuning results), in ``sha256sum`` format,
+#: so ``sha256sum -c SHA256SUMS`` checks it without mfrec.
+MANIFEST = "SHA256SUMS"
+
+
+def write_manifest(folder: str | Path, names: Iterable[str]) -> Path:
+    """Write ``folder/SHA256SUMS`` with the SHA-256 of each named file (written last, atomically)."""
+    folder = Path(folder)
+    lines = "".join(f"{file_digest(folder / name)}  {name}\n" for name in sorted(names))
+    return atomic_write_text(folder / MANIFEST, lines)
+
+
+def verify_manifest(folder: str | Path, names: Iterable[str] | None = None, *, error: type[Exception]) -> bool:
+    """Check the files of ``folder`` against its ``SHA256SUMS``; False when it has none (an older folder).
+
+    ``names`` limits the check to those files (each must be listed). A damaged or
+    unreadable manifest, a missing file or a digest mismatch raises ``error`` naming the file.
+    """
+    folder = Path(folder)
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return False
+    listed: dict[str, str] = {}
+    try:
+        for line in manifest.read_text(encoding="utf-8").splitlines():
+            value, sep, name = line.partition("  ")
+            if not sep or len(value) != 64 or value.strip("0123456789abcdef"):
+                raise ValueError(line)
+            listed[name] = value
+    except (OSError, ValueError):
+        raise error(f"{manifest}: damaged digest list; the folder cannot be trusted") from None
+    for name in listed if names is None else names:
+        path = folder / name
+        if name not in listed:
+            raise error(f"{path}: not in {manifest}; the folder cannot be trusted")
+        try:
+            actual = file_digest(path)
+        except OSError as exc:
+            raise error(f"{path}: cannot be read to check it ({exc.strerror or exc})") from None
+        if actual != listed[name]:
+            raise error(f"{path}: checksum mismatch against {MANIFEST} (the file is damaged or was changed)")
+    return True
+
+
+def listed_files(folder: str | Path) -> set[str]:
+    """The names ``folder/SHA256SUMS`` lists (empty when there is none or it cannot be read)."""
+    try:
+        text = (Path(folder) / MANIFEST).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return set()
+    return {line.partition("  ")[2] for line in text.splitlines()}
+
+
+def write_sidecar(path: str | Path) -> Path:
+    """Write ``<path>.sha256`` (``sha256sum`` format) for a file handed to the user, e.g. a batch output."""
+    path = Path(path)
+    return atomic_write_text(path.with_name(path.name + ".sha256"), f"{file_digest(path)}  {path.name}\n")
+
+
+#: The key of a sealed JSON file that holds the digest of the rest of it.
+SEAL = "self_sha256"
+
+
+def sealed_json_text(value: dict, **options) -> str:
+    """Strict JSON of ``value`` plus a :data:`SEAL` key: the SHA-256 of the rest as canonical JSON."""
+    import json
+
+    body = finite({k: v for k, v in value.items() if k != SEAL})
+    seal = digest([json.dumps(body, sort_keys=True, allow_nan=False).encode()])
+    return json.dumps({**body, SEAL: seal}, allow_nan=False, **options) + "\n"
+
+
+def unseal(value: dict) -> dict:
+    """``value`` without its :data:`SEAL` key when the seal matches; ValueError when it is missing or wrong."""
+    import json
+
+    if not isinstance(value, dict) or SEAL not in value:
+        raise ValueError("no checksum")
+    body = {k: v for k, v in value.items() if k != SEAL}
+    if digest([json.dumps(body, sort_keys=True, allow_nan=False).encode()]) != value[SEAL]:
+        raise ValueError("checksum mismatch")
+    return body

@@ -78,7 +78,7 @@ def write_recommendations(
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm
 
-    from mfrec._io import atomic_write
+    from mfrec._io import atomic_write, write_sidecar
     from mfrec.errors import OutputError
 
     path = Path(path)
@@ -109,4 +109,5 @@ def write_recommendations(
                 writer.close()
 
     atomic_write(path, write)
+    write_sidecar(path)  # <path>.sha256, so the file can be checked wherever it goes
     return rows

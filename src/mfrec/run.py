@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from mfrec._io import atomic_write_text, json_text
+from mfrec._io import MANIFEST, atomic_write_text, json_text, sealed_json_text, unseal, write_manifest
 from mfrec.config import RunConfig
 from mfrec.data import Columns, Ratings, Split, load_dataset, read_ratings, split_ratings
 from mfrec.errors import ConfigError, MfrecError, OutputError
@@ -108,7 +108,7 @@ def work_folder(out: str | Path) -> Path:
 
 
 #: What a run folder holds; ``--overwrite`` replaces a folder only when it holds nothing else.
-RUN_FILES = frozenset({"config.json", "split.parquet", "history.csv", "metrics.json", "loss.png", MODEL_FILE})
+RUN_FILES = frozenset({"config.json", "split.parquet", "history.csv", "metrics.json", "loss.png", MODEL_FILE, MANIFEST})
 
 
 def is_run_folder(path: Path) -> bool:
@@ -213,7 +213,7 @@ def train_run(
             shutil.rmtree(work)
         try:
             work.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(work / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
+            atomic_write_text(work / "config.json", sealed_json_text(config.to_dict(), indent=2))
         except OSError as exc:
             raise OutputError(f"cannot write to {work}: {exc.strerror or exc}") from None
         checkpoint = work / "checkpoint.safetensors"
@@ -273,6 +273,7 @@ def resume_config(out: str | Path) -> RunConfig:
     values = read_json(path, missing=f"{out}: no interrupted run to resume (no {path})",
                        hint="; start over with --overwrite")  # fmt: skip
     try:
+        values = unseal(values)
         split = values["split"]
         return RunConfig(
             preset=str(values["preset"]),
@@ -310,6 +311,7 @@ def _write_run(
             title=f"{config.train.model} on {metrics['dataset']} ({config.preset} preset)",
         )
         model.save(tmp / MODEL_FILE, metrics=metrics)
+        write_manifest(tmp, sorted(p.name for p in tmp.iterdir()))  # last: the digest of every file
         old = None
         if out.exists() and any(out.iterdir()) and not (overwrite and is_run_folder(out)):
             kept = True

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mfrec._io import atomic_write, content_digest, finite
+from mfrec._io import atomic_write, content_digest, finite, verify_manifest
 from mfrec._version import __version__
 from mfrec.config import TrainConfig
 from mfrec.data.idmap import IdMap
@@ -40,6 +40,7 @@ def resolve_model_path(path: str | Path) -> Path:
     """Accept a model file or a run folder that holds ``model.safetensors``."""
     path = Path(path)
     if path.is_dir():
+        verify_manifest(path, error=ModelFileError)  # every file of a run folder, when it lists them
         path = path / MODEL_FILE
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")

@@ -16,12 +16,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mfrec._io import atomic_write_text
+from mfrec._io import atomic_write, atomic_write_text, write_manifest
 from mfrec.config import TrainConfig
 from mfrec.data.ratings import Ratings
 from mfrec.data.split import Split
 from mfrec.errors import ConfigError, OutputError
 from mfrec.models import registry
+
+#: What ``save_tuning`` writes (and lists in its SHA256SUMS).
+TUNING_FILES = ("best.json", "trials.csv", "search.png")
 
 
 def _suggest(trial, base: TrainConfig) -> TrainConfig:
@@ -106,7 +109,7 @@ def plot_search(table: pd.DataFrame, path: str | Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, format="png")  # by name, not suffix: the path may be a temporary file
     return Path(path)
 
 
@@ -116,8 +119,9 @@ def save_tuning(best: TrainConfig, table: pd.DataFrame, out: str | Path) -> Path
     try:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "best.json", json.dumps(best.to_dict(), indent=2) + "\n")
-        table.to_csv(out / "trials.csv", index=False)
-        plot_search(table, out / "search.png")
+        atomic_write(out / "trials.csv", lambda tmp: table.to_csv(tmp, index=False))
+        atomic_write(out / "search.png", lambda tmp: plot_search(table, tmp))
+        write_manifest(out, TUNING_FILES)
     except OSError as exc:
         raise OutputError(f"cannot write to {out}: {exc.strerror or exc}") from None
     return out

@@ -166,5 +166,5 @@ def _train_one(config, out: Path, kw: dict[str, Any], *, resume: bool) -> None:
         f"total {m['total_seconds']:.1f} s on {m['device']}"
     )
     click.echo(
-        f"run folder: {result.path}  (config.json split.parquet history.csv metrics.json loss.png model.safetensors)"
+        f"run folder: {result.path}  ({' '.join(sorted(p.name for p in Path(result.path).iterdir()))})"
     )

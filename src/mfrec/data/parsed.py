@@ -5,7 +5,8 @@ is written under ``<cache>/parsed/<name>-<key>/``:
 
 * ``ratings.parquet``: user index (int32), item index (int32), rating (float32), timestamp (int64);
 * ``users.parquet``, ``items.parquet``: the raw id of each index (and the item titles);
-* ``meta.json``: format version, scale, kind, name, counts, what validation reported.
+* ``meta.json``: format version, scale, kind, name, counts, what validation reported, the
+  SHA-256 of each Parquet file, and its own SHA-256 (of the rest of it, as canonical JSON).
 
 The key hashes the source's path, size and modification time and the duplicate
 policy, so an edited or replaced file is parsed again. Files are written to a
@@ -26,7 +27,7 @@ import numpy as np
 from mfrec.data.idmap import IdMap
 from mfrec.data.ratings import Ratings
 
-FORMAT = 2
+FORMAT = 3
 FILES = ("ratings.parquet", "users.parquet", "items.parquet")
 
 
@@ -42,10 +43,10 @@ def load(entry: Path) -> Ratings | None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mfrec._io import file_digest
+    from mfrec._io import file_digest, unseal
 
     try:
-        meta = json.loads((entry / "meta.json").read_text())
+        meta = unseal(json.loads((entry / "meta.json").read_text()))  # meta.json carries its own digest
         if meta.get("format") != FORMAT:
             return None
         digests = meta.get("sha256") or {}
@@ -89,7 +90,7 @@ def store(entry: Path, ratings: Ratings) -> bool:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mfrec._io import atomic_write, atomic_write_text, file_digest
+    from mfrec._io import atomic_write, atomic_write_text, file_digest, sealed_json_text
     from mfrec.errors import OutputError
 
     try:
@@ -111,7 +112,7 @@ def store(entry: Path, ratings: Ratings) -> bool:
             "info": {k: v for k, v in ratings.info.items() if isinstance(v, int | float | str)},
             "sha256": {name: file_digest(entry / name) for name in FILES},
         }
-        atomic_write_text(entry / "meta.json", json.dumps(meta) + "\n")
+        atomic_write_text(entry / "meta.json", sealed_json_text(meta))
         return True
     except (OSError, OutputError, ValueError, pa.ArrowException):
         return False

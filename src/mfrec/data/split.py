@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mfrec._io import atomic_write, listed_files, verify_manifest
 from mfrec.data.ratings import Ratings
 from mfrec.errors import ConfigError, DataError
 
@@ -95,7 +96,7 @@ class Split:
             b"mfrec.split.scale": f"{self.data.scale[0]},{self.data.scale[1]}".encode(),
         }
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
-        pq.write_table(table, path)
+        atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def load_split(path: str | Path, like: Ratings | None = None) -> Split:
@@ -109,6 +110,8 @@ def load_split(path: str | Path, like: Ratings | None = None) -> Split:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such split file")
+    if path.name in listed_files(path.parent):  # a run folder's split: check it against the folder's digests
+        verify_manifest(path.parent, [path.name], error=DataError)
     try:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises several unrelated types for bad files
