@@ -49,6 +49,26 @@ FILE_CASES = [
     ("header only", HEADER, [], errors.DataError, r"no ratings"),
     ("negative interaction weight", HEADER + GOOD_ROWS + "9,1,-2,1\n", ["--implicit", "--model", "implicit_als"],
      errors.DataError, r"interaction weight -2 is negative"),
+    # a header shorter than its rows: never an index column, never shifted fields
+    ("header of 3 names over 4 fields", "user,item,rating\n" + GOOD_ROWS, [], errors.DataError,
+     r"line 2: 4 fields, but the header names 3 columns"),
+    ("header of 4 names over 5 fields", HEADER + GOOD_ROWS.replace("\n", ",x\n"), [], errors.DataError,
+     r"line 2: 5 fields, but the header names 4 columns"),
+    ("header of 2 names over 4 fields", "user,item\n" + GOOD_ROWS, [], errors.DataError,
+     r"4 fields, but the header names 2 columns"),
+    # timestamps are exact or refused: never wrapped, rounded or clipped
+    ("timestamp beyond int64", HEADER + GOOD_ROWS + "9,1,3,9223372036854775808\n", [], errors.DataError,
+     r"timestamp 9223372036854775808 is outside the 64-bit integer range"),
+    ("timestamp below int64", HEADER + GOOD_ROWS + "9,1,3,-9223372036854775809\n", [], errors.DataError,
+     r"outside the 64-bit integer range"),
+    ("timestamp 1e30", HEADER + GOOD_ROWS + "9,1,3,1e30\n", [], errors.DataError, r"timestamp 1e30 is outside"),
+    ("fractional timestamp", HEADER + GOOD_ROWS + "9,1,3,1.5\n", [], errors.DataError,
+     r"timestamp 1.5 is not an integer"),
+    ("timestamp float text beyond 2^53", HEADER + GOOD_ROWS + "9,1,3,1.5e17\n", [], errors.DataError,
+     r"cannot be read exactly"),
+    ("timestamp as a word", HEADER + GOOD_ROWS + "9,1,3,yesterday\n", [], errors.DataError,
+     r"timestamp 'yesterday' is not a number"),
+    ("missing timestamp", HEADER + GOOD_ROWS + "9,1,3,\n", [], errors.DataError, r"timestamp is missing"),
 ]  # fmt: skip
 
 
@@ -208,4 +228,122 @@ def test_divergence_stops_with_the_epoch_and_saves_nothing(tmp_path, capsys):
     code = main(["train", "--ratings", str(path), "--split", "random", "--optimizer", "sgd", "--learning-rate", "1e9",
                  "--init-std", "1", "--epochs", "5", "--out", str(out), "-q"])  # fmt: skip
     assert_one_line(code, capsys.readouterr().err, r"diverged at epoch \d+ .*smaller learning rate than 1e\+09")
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".run")]
+
+
+# ---------------------------------------------------------------- ids stay exactly as written
+# (rows, the item ids the reader must keep, in order of first appearance)
+EXACT_ID_CASES = [
+    ("1e3 is not 1000", ["1e3", "1000"], ["1e3", "1000"]),
+    ("010 is not 10", ["010", "10"], ["010", "10"]),
+    ("+5 is not 5", ["+5", "5"], ["+5", "5"]),
+    ("1_0 is not 10", ["1_0", "10"], ["1_0", "10"]),
+    ("0x10 is not 16", ["0x10", "16"], ["0x10", "16"]),
+    ("-0 is not 0", ["-0", "0"], ["-0", "0"]),
+    ("Arabic digits are not 10", ["\u0661\u0660", "10"], ["\u0661\u0660", "10"]),
+    ("an id beyond 64 bits stays text", ["99999999999999999999", "10"], ["99999999999999999999", "10"]),
+    ("10.0 is not 10", ["10.0", "10"], ["10.0", "10"]),
+    ("plain integers are integers", ["10", "-3"], [10, -3]),
+    ("surrounding spaces are not part of an id", [" 10", "10 "], [10]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "raw", "expected"), EXACT_ID_CASES, ids=[c[0] for c in EXACT_ID_CASES])
+def test_ids_stay_exactly_as_written(tmp_path, name, raw, expected):
+    rows = "".join(f"{u},{item},{3 + u % 2},{u}\n" for u in range(1, 6) for item in raw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the spaces case merges rows: a duplicate warning
+        data = read_ratings(write(tmp_path, HEADER + rows), columns=Columns("user", "item", "rating", "timestamp"))
+    assert data.item_map.to_list() == expected
+    assert all(type(v) is type(expected[0]) for v in data.item_map.to_list())
+
+
+def test_a_text_id_is_found_from_the_command_line_exactly(tmp_path, capsys):
+    rows = "".join(f"{u},{item},{(u + len(item)) % 5 + 1},{u}\n" for u in range(1, 9) for item in ("1e3", "1000", "7"))
+    out = tmp_path / "run"
+    assert main(["train", "--ratings", str(write(tmp_path, HEADER + rows)), "--split", "random", "--epochs", "1",
+                 "-q", "--out", str(out)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["predict", "--model", str(out), "--user", "1", "--item", "1e3"]) == 0
+    assert main(["predict", "--model", str(out), "--user", "1", "--item", "1E3"]) == 1  # no such item
+    assert "unknown item '1E3'" in capsys.readouterr().err
+
+
+PARQUET_CASES = [
+    ("uint64 ids at 2^63 stay exact", {"user": np.array([2**63, 1, 2**64 - 1], dtype=np.uint64)}, "user",
+     ["9223372036854775808", "1", "18446744073709551615"]),
+    ("uint64 ids below 2^63 are integers", {"user": np.array([5, 1, 2], dtype=np.uint64)}, "user", [5, 1, 2]),
+    ("whole float ids (widened by a missing value) are integers", {"item": [3.0, 1.0, 2.0]}, "item", [3, 1, 2]),
+    ("fractional float ids stay text", {"item": [3.5, 1.0, 2.0]}, "item", ["3.5", "1.0", "2.0"]),
+    ("int32 ids are integers", {"user": np.array([7, 8, 9], dtype=np.int32)}, "user", [7, 8, 9]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "columns", "which", "expected"), PARQUET_CASES, ids=[c[0] for c in PARQUET_CASES])
+def test_parquet_ids_stay_exact(tmp_path, name, columns, which, expected):
+    import pandas as pd
+
+    frame = pd.DataFrame({"user": [1, 2, 3], "item": [10, 11, 12], "rating": [4.0, 3.0, 5.0], **columns})
+    frame.to_parquet(tmp_path / "r.parquet")
+    data = read_ratings(tmp_path / "r.parquet")
+    assert getattr(data, f"{which}_map").to_list() == expected
+
+
+@pytest.mark.parametrize(("stamps", "pattern"), [
+    (np.array([2**63, 1, 2], dtype=np.uint64), r"row 1: timestamp 9223372036854775808 is outside"),
+    (np.array([2**64 - 1, 1, 2], dtype=np.uint64), r"row 1: timestamp 18446744073709551615 is outside"),
+    ([1.5, 2.0, 3.0], r"row 1: timestamp 1.5 is not an integer"),
+])  # fmt: skip
+def test_parquet_timestamps_are_exact_or_refused(tmp_path, stamps, pattern):
+    import pandas as pd
+
+    pd.DataFrame({"user": [1, 2, 3], "item": [10, 11, 12], "rating": [4.0, 3.0, 5.0], "timestamp": stamps}).to_parquet(
+        tmp_path / "r.parquet")  # fmt: skip
+    with pytest.raises(errors.DataError, match=pattern):
+        read_ratings(tmp_path / "r.parquet", columns=Columns("user", "item", "rating", "timestamp"))
+
+
+def test_parquet_datetimes_become_unix_seconds(tmp_path):
+    import pandas as pd
+
+    when = pd.to_datetime(["2020-01-01", "2021-01-01", "2022-01-01"])
+    pd.DataFrame({"user": [1, 2, 3], "item": [10, 11, 12], "rating": [4.0, 3.0, 5.0], "timestamp": when}).to_parquet(
+        tmp_path / "r.parquet")  # fmt: skip
+    data = read_ratings(tmp_path / "r.parquet", columns=Columns("user", "item", "rating", "timestamp"))
+    assert data.timestamps.tolist() == [1577836800, 1609459200, 1640995200]
+
+
+# ---------------------------------------------------------------- nonsense options: mfrec's own one-line errors
+OPTION_CASES = [
+    (["--threads", "100000"], r"threads must be an integer from 0 to 1024"),
+    (["--threads", "-1"], r"threads must be an integer from 0"),
+    (["--batch-size", str(2**63)], r"batch_size must be an integer from 1 to 2\^63 - 1"),
+    (["--epochs", "0"], r"epochs must be an integer from 1"),
+    (["--embedding-dim", "0"], r"embedding_dim must be an integer from 1"),
+    (["--seed", str(2**64)], r"seed must be an integer from 0 to 2\^63 - 1"),
+    (["--split-seed", str(2**32)], r"split seed must be an integer from 0 to 2\^32 - 1"),
+    (["--split-seed", "-1"], r"split seed must be an integer from 0"),
+    (["--split-fractions", "nan", "0.5", "0.5"], r"split fractions must be three finite"),
+    (["--split-fractions", "1", "0", "0"], r"split fractions 1 0 0 leave nothing for val and test"),
+    (["--split-fractions", "0", "0.5", "0.5"], r"leave nothing to train on"),
+    (["--split-fractions", "0.5", "0.5", "0.5"], r"must add up to 1, not 1.5"),
+    (["--split-fractions", "-0.2", "0.6", "0.6"], r"non-negative"),
+    (["--sep", "ab"], r"field separator must be one character"),
+    (["--sep", ""], r"field separator must be one character"),
+    (["--sep", "\n"], r"field separator must be one character"),
+    (["--learning-rate", "nan"], r"learning_rate must be a positive number, not nan"),
+    (["--regularization", "-1"], r"regularization must be a non-negative number"),
+    (["--split", "temporal-user", "--holdout", "0"], r"holdout must be at least 1"),
+    (["--scale", "5", "1"], r"rating scale must be two finite numbers, lowest first"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "pattern"), OPTION_CASES, ids=[" ".join(c[0]) for c in OPTION_CASES])
+def test_nonsense_options_are_one_line_errors(tmp_path, capsys, args, pattern):
+    path = write(tmp_path, HEADER + GOOD_ROWS)
+    out = tmp_path / "run"
+    code = main(["train", "--ratings", str(path), "--timestamp-col", "timestamp", "--epochs", "1", "--out", str(out),
+                 "-q", *args])  # fmt: skip
+    assert code == 1
+    assert_one_line(code, capsys.readouterr().err, pattern)
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".run")]
