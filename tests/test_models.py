@@ -116,7 +116,7 @@ def test_notebook_einsum_option_changes_predictions(lowrank):
     [
         ({"model": "svd"}, "model must be one of"),
         ({"learning_rate": -1.0}, "learning_rate must be a positive number"),
-        ({"embedding_dim": 0}, "embedding_dim must be a positive integer"),
+        ({"embedding_dim": 0}, "embedding_dim must be an integer from 1"),
         ({"regularization": float("nan")}, "regularization must be a non-negative number"),
         ({"notebook_einsum": True}, "notebook_einsum: not an option of the 'biased' model"),
         ({"alpha": 2.0}, "alpha: not an option of the 'biased' model"),

@@ -129,10 +129,21 @@ class BayesianMF(RatingModel):
         """No-op: a row without ratings holds its prior mean, which is what it should predict with."""
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        valid = (users >= 0) & (items >= 0)  # -1: an id the model never saw, predicted by the global mean
-        users, items = users.clamp(min=0), items.clamp(min=0)
-        dot = (self.user_embedding.weight[users] * self.item_embedding.weight[items]).sum(-1)
-        return self.global_mean + dot * valid
+        r""":math:`\mu + x_u^\top y_i`; an id the model never saw (index ``-1``) takes the mean factor of
+        its side's trained rows, so a new user still gets each item's effect
+        (:math:`\mu + \bar x^\top y_i`) and a new item each user's (:math:`\mu + x_u^\top \bar y`)."""
+        x = self._rows(self.user_embedding.weight, self.user_known, users)
+        y = self._rows(self.item_embedding.weight, self.item_known, items)
+        return self.global_mean + (x * y).sum(-1)
+
+    @staticmethod
+    def _rows(table: torch.Tensor, known: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        rows = table[index.clamp(min=0)]
+        missing = index < 0
+        if bool(missing.any()):
+            mean = table[known].mean(0) if bool(known.any()) else torch.zeros_like(table[0])
+            rows = torch.where(missing[:, None], mean, rows)
+        return rows
 
     def score(self, bias: torch.Tensor, factors: torch.Tensor, known_user: torch.Tensor) -> torch.Tensor:
         return self.global_mean + factors @ self.item_embedding.weight.T
