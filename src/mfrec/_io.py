@@ -92,8 +92,6 @@ def content_digest(tensors: dict, meta: dict | None = None) -> str:
     ``meta`` is taken as canonical JSON (sorted keys) without its ``sha256`` entry, so a
     digest stored in the metadata covers the whole file but itself.
     """
-    import json
-
     def parts():
         for name in sorted(tensors):
             t = tensors[name].contiguous()
@@ -102,9 +100,16 @@ def content_digest(tensors: dict, meta: dict | None = None) -> str:
             yield str(tuple(t.shape)).encode()
             yield t.reshape(-1).view(-1).numpy().view("uint8").tobytes() if t.numel() else b""
         if meta is not None:
-            yield json.dumps({k: v for k, v in meta.items() if k != "sha256"}, sort_keys=True).encode()
+            yield canonical_json({k: v for k, v in meta.items() if k != "sha256"})
 
     return digest(parts())
+
+
+def canonical_json(value) -> bytes:
+    """The bytes a JSON value is digested as: sorted keys, default separators."""
+    import json
+
+    return json.dumps(value, sort_keys=True).encode()
 
 
 def file_digest(path: str | Path, block: int = 1 << 22) -> str:
@@ -129,11 +134,14 @@ def write_manifest(folder: str | Path, names: Iterable[str]) -> Path:
     return atomic_write_text(folder / MANIFEST, lines)
 
 
-def verify_manifest(folder: str | Path, names: Iterable[str] | None = None, *, error: type[Exception]) -> bool:
+def verify_manifest(
+    folder: str | Path, names: Iterable[str] | None = None, *, error: type[Exception], listed_only: bool = False
+) -> bool:
     """Check the files of ``folder`` against its ``SHA256SUMS``; False when it has none (an older folder).
 
-    ``names`` limits the check to those files (each must be listed). A damaged or
-    unreadable manifest, a missing file or a digest mismatch raises ``error`` naming the file.
+    ``names`` limits the check to those files; each must be listed, unless ``listed_only``
+    skips the ones that are not. A damaged or unreadable manifest, a missing file or a
+    digest mismatch raises ``error`` naming the file.
     """
     folder = Path(folder)
     manifest = folder / MANIFEST
@@ -151,6 +159,8 @@ def verify_manifest(folder: str | Path, names: Iterable[str] | None = None, *, e
     for name in listed if names is None else names:
         path = folder / name
         if name not in listed:
+            if listed_only:
+                continue
             raise error(f"{path}: not in {manifest}; the folder cannot be trusted")
         try:
             actual = file_digest(path)
@@ -159,15 +169,6 @@ def verify_manifest(folder: str | Path, names: Iterable[str] | None = None, *, e
         if actual != listed[name]:
             raise error(f"{path}: checksum mismatch against {MANIFEST} (the file is damaged or was changed)")
     return True
-
-
-def listed_files(folder: str | Path) -> set[str]:
-    """The names ``folder/SHA256SUMS`` lists (empty when there is none or it cannot be read)."""
-    try:
-        text = (Path(folder) / MANIFEST).read_text(encoding="utf-8")
-    except (OSError, ValueError):
-        return set()
-    return {line.partition("  ")[2] for line in text.splitlines()}
 
 
 def write_sidecar(path: str | Path) -> Path:
@@ -185,17 +186,14 @@ def sealed_json_text(value: dict, **options) -> str:
     import json
 
     body = finite({k: v for k, v in value.items() if k != SEAL})
-    seal = digest([json.dumps(body, sort_keys=True, allow_nan=False).encode()])
-    return json.dumps({**body, SEAL: seal}, allow_nan=False, **options) + "\n"
+    return json.dumps({**body, SEAL: digest([canonical_json(body)])}, allow_nan=False, **options) + "\n"
 
 
 def unseal(value: dict) -> dict:
     """``value`` without its :data:`SEAL` key when the seal matches; ValueError when it is missing or wrong."""
-    import json
-
     if not isinstance(value, dict) or SEAL not in value:
         raise ValueError("no checksum")
     body = {k: v for k, v in value.items() if k != SEAL}
-    if digest([json.dumps(body, sort_keys=True, allow_nan=False).encode()]) != value[SEAL]:
+    if digest([canonical_json(body)]) != value[SEAL]:
         raise ValueError("checksum mismatch")
     return body

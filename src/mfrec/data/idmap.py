@@ -68,7 +68,8 @@ class IdMap:
         if isinstance(raw, str):
             raw = raw.strip()
         if isinstance(raw, bool | np.bool_):
-            raise UnknownIdError(f"unknown {self.kind} {raw}: {self.kind} ids are {self._type_word}")
+            wanted = "integers" if self.is_integer else "text"
+            raise UnknownIdError(f"unknown {self.kind} {raw}: {self.kind} ids are {wanted}")
         if not self.is_integer:
             return raw if isinstance(raw, str) else str(raw.item() if isinstance(raw, np.generic) else raw)
         if isinstance(raw, str):
@@ -80,10 +81,6 @@ class IdMap:
         if not -(2**63) <= int(raw) < 2**63:
             raise UnknownIdError(f"unknown {self.kind} {_show(raw)}")
         return raw
-
-    @property
-    def _type_word(self) -> str:
-        return "integers" if self.is_integer else "text"
 
     def get_indexer(self, raw: Sequence[Any] | np.ndarray) -> np.ndarray:
         """Indices of ``raw`` ids, ``-1`` where unknown."""

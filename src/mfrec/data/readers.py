@@ -310,10 +310,8 @@ def _ids(column: pd.Series, what: str, source: str, row_of, integer: bool = Fals
     empty = np.flatnonzero(column.isna().to_numpy())
     if len(empty):
         raise DataError(f"{source}, row {row_of(empty[0])}: {what} id is missing")
-    if values.dtype.kind == "i":
-        return values.astype(np.int64, copy=False)
-    if values.dtype.kind == "u" and (len(values) == 0 or values.max() < 2**63):
-        return values.astype(np.int64)
+    if (typed := _typed_int64(values)) is not None:
+        return typed
     if values.dtype.kind == "f" and (np.abs(values) < 2**53).all() and (values == np.floor(values)).all():
         return values.astype(np.int64)
     # typed values: the exact decimal text of each; text: as written, without surrounding spaces
@@ -333,6 +331,15 @@ def _ids(column: pd.Series, what: str, source: str, row_of, integer: bool = Fals
         k = int(np.flatnonzero(~literal)[0])
         raise DataError(f"{source}, row {row_of(k)}: {what} id {text.iloc[k]!r} is not an integer")
     return text.to_numpy(dtype=object).astype(str)
+
+
+def _typed_int64(values: np.ndarray) -> np.ndarray | None:
+    """A typed integer column as int64, when every value fits; ``None`` otherwise (text, floats, big uint64)."""
+    if values.dtype.kind == "i":
+        return values.astype(np.int64, copy=False)
+    if values.dtype.kind == "u" and (len(values) == 0 or values.max() < 2**63):
+        return values.astype(np.int64)
+    return None
 
 
 def _fits_int64(text: pd.Series) -> np.ndarray:
@@ -355,10 +362,8 @@ def _timestamps(column: pd.Series, source: str, row_of) -> np.ndarray:
             raise DataError(f"{source}, row {row_of(missing[0])}: timestamp is missing")
         return column.dt.as_unit("s").astype("int64").to_numpy()
     values = column.to_numpy()
-    if values.dtype.kind == "i":
-        return values.astype(np.int64, copy=False)
-    if values.dtype.kind == "u" and (len(values) == 0 or values.max() < 2**63):
-        return values.astype(np.int64)
+    if (typed := _typed_int64(values)) is not None:
+        return typed
     text = (pd.Series(values.astype(object)) if values.dtype.kind in "uif" else column).astype(str).str.strip()
     literal = text.str.fullmatch(r"[+-]?[0-9]+").to_numpy(dtype=bool)
     if literal.all():

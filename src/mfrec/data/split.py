@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mfrec._io import atomic_write, listed_files, verify_manifest
+from mfrec._io import atomic_write, verify_manifest
 from mfrec.data.ratings import Ratings
 from mfrec.errors import ConfigError, DataError
 
@@ -110,8 +110,8 @@ def load_split(path: str | Path, like: Ratings | None = None) -> Split:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such split file")
-    if path.name in listed_files(path.parent):  # a run folder's split: check it against the folder's digests
-        verify_manifest(path.parent, [path.name], error=DataError)
+    # a run folder's split: checked against the folder's digests
+    verify_manifest(path.parent, [path.name], error=DataError, listed_only=True)
     try:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises several unrelated types for bad files
