@@ -16,6 +16,7 @@ values or hostile ones, never large valid ones, so the test stays bounded in CI.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -76,6 +77,7 @@ def shared(tmp_path_factory):
     (base / "folder").mkdir()
     assert main(["train", "--ratings", str(base / "ratings.csv"), "--epochs", "2", "-q", "--device", "cpu",
                  "--out", str(base / "run")]) == 0  # fmt: skip
+    shutil.copytree(base, base.parent / "pristine")
     paths = {
         "ratings": base / "ratings.csv", "ratings_bad": base / "ratings_bad.csv",
         "ratings_parquet": base / "ratings.parquet", "missing": base / "missing.csv", "folder": base / "folder",
@@ -83,6 +85,15 @@ def shared(tmp_path_factory):
         "config": base / "config.json", "config_types": base / "config_types.json", "empty": base / "empty.csv",
     }  # fmt: skip
     return base, paths
+
+
+def restore_shared(path: Path, base: Path) -> None:
+    """Put back a shared input that an example named as its output, so later examples read the original."""
+    original = base.parent / "pristine" / path.relative_to(base)
+    if original.is_file():
+        shutil.copy2(original, path)
+    else:
+        path.unlink(missing_ok=True)  # a digest file written beside it
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -146,6 +157,18 @@ def resolve(words: list[str], paths: dict[str, Path], work: Path) -> list[str]:
     return [named[w[1:]] if w.startswith("@") else w for w in words]
 
 
+def named_outputs(words: list[str], paths: dict[str, Path], work: Path) -> set[Path]:
+    """The files a command was told to write (``--out``), with the digest file beside each."""
+    argv = resolve(words, paths, work)
+    named = {Path(argv[k + 1]) for k, word in enumerate(argv[:-1]) if word == "--out"}
+    return named | {path.with_name(path.name + ".sha256") for path in named}
+
+
+def unchanged(before: dict[str, str], after: dict[str, str], root: Path, allowed: set[Path]) -> list[str]:
+    """Files of ``before`` that changed or went away, other than the named outputs."""
+    return [key for key, digest in before.items() if after.get(key) != digest and root / key not in allowed]
+
+
 def check(verb_words: list[str], shared, capsys, monkeypatch) -> None:
     base, paths = shared
     before_shared = snapshot(base)
@@ -161,16 +184,22 @@ def check(verb_words: list[str], shared, capsys, monkeypatch) -> None:
             code = main(resolve(verb_words, paths, work))
             err = capsys.readouterr().err
         after = snapshot(work)
+        allowed = named_outputs(verb_words, paths, work)
     assert code in (0, 1, 2), (verb_words, code, err)
     assert "Traceback" not in err and "internal error" not in err, (verb_words, err)
     if code != 0:
         lines = [line for line in err.splitlines() if line.strip() and not line.startswith("note:")]
         assert len(lines) == 1 and lines[0].startswith("error: "), (verb_words, err)
-    for key, digest in before.items():  # nothing the user owns changed or went away
-        assert after.get(key) == digest, (verb_words, key, code, err)
+    # nothing the user owns changed or went away, except a file named as the output
+    assert not unchanged(before, after, work, allowed), (verb_words, code, err)
     for key in set(after) - set(before):  # new files only under the named output
-        assert key.split("/")[0] in WRITABLE, (verb_words, key)
-    assert snapshot(base) == before_shared, verb_words
+        assert key.split("/")[0] in WRITABLE or work / key in allowed, (verb_words, key)
+    after_shared = snapshot(base)
+    assert not unchanged(before_shared, after_shared, base, allowed), verb_words
+    assert all(base / key in allowed for key in set(after_shared) - set(before_shared)), verb_words
+    for key, digest in after_shared.items():  # a shared input it replaced, or a digest file beside one
+        if before_shared.get(key) != digest:
+            restore_shared(base / key, base)
 
 
 SETTINGS = {"deadline": None, "database": None, "suppress_health_check": list(HealthCheck)}
