@@ -112,6 +112,12 @@ class TrainConfig:
         return self.spec.predicts_ratings
 
     @property
+    def training_device(self) -> str:
+        """The device to train on: ``auto`` is CPU for an engine that runs only there (compiled), else as given."""
+        cpu_only = getattr(self.params, "engine", "torch") == "compiled" or "cuda" not in self.spec.devices
+        return "cpu" if self.options.device == "auto" and cpu_only else self.options.device
+
+    @property
     def rating_divisor(self) -> float:
         """Rating models learn rating / this; 1 for ranking models."""
         return float(getattr(self.params, "rating_divisor", 1.0))

@@ -84,10 +84,16 @@ class MatrixFactorization:
         progress: bool = False,
         on_epoch: Callable[[EpochRecord], None] | None = None,
         checkpoint: str | Path | None = None,
+        interactions: Ratings | None = None,
     ) -> MatrixFactorization:
         """Train on ``train``; with ``val``, early-stop on its RMSE (NDCG@10 for ranking models).
 
-        ``train`` and ``val`` must share id maps (parts of one :class:`~mfrec.data.Split`).
+        ``train``, ``val`` and ``interactions`` must share id maps (parts of one
+        :class:`~mfrec.data.Split`). ``interactions`` are further (user, item) pairs known to
+        exist whose ratings the model must not see, typically the pairs it will be asked to
+        predict (a split's test part): models with implicit features (``bayesian_svdpp``) learn
+        from which items each user rated, with the training and validation pairs; the
+        other models ignore them, and only the pairs are read, never the ratings.
         With ``checkpoint`` (a file path), the training state is written there
         after every epoch, atomically, and an existing checkpoint is resumed:
         the result is the same as an uninterrupted fit. Returns ``self``.
@@ -96,8 +102,9 @@ class MatrixFactorization:
         spec = config.spec
         if len(train) == 0:
             raise ConfigError("cannot fit on zero training ratings")
-        if val is not None and (val.user_map != train.user_map or val.item_map != train.item_map):
-            raise ConfigError("train and val must come from one dataset (the same id maps)")
+        for name, part in (("val", val), ("interactions", interactions)):
+            if part is not None and (part.user_map != train.user_map or part.item_map != train.item_map):
+                raise ConfigError(f"train and {name} must come from one dataset (the same id maps)")
         check_trainable(train)
         if spec.predicts_ratings and train.kind == "explicit" and train.ratings.min() == train.ratings.max():
             raise DataError(
@@ -109,8 +116,7 @@ class MatrixFactorization:
                 f"the {config.model!r} model predicts ratings, and these interactions have none; "
                 f"use --model {_or(registry.names(predicts_ratings=False))}"
             )
-        engine = getattr(config.params, "engine", "torch")
-        device = resolve_device("cpu" if engine == "compiled" and config.device == "auto" else config.device)
+        device = resolve_device(config.training_device)
         from mfrec.training import distributed
 
         group = distributed.current()
@@ -129,7 +135,7 @@ class MatrixFactorization:
             generator = torch.Generator().manual_seed(config.seed)
             module = spec.module.from_config(train.n_users, train.n_items, config.params, generator=generator,
                                              distributed=group is not None).to(device)  # fmt: skip
-            data = self._training_data(module, train, val, device)
+            data = self._training_data(module, train, val, device, interactions)
             trainer = spec.trainer_for(config.params)(module, config.params, data, generator, config.options)
             history, kept = fit(trainer, patience=config.patience, target_rmse=config.target_rmse,
                                 checkpoint=saver, progress=progress, on_epoch=on_epoch)  # fmt: skip
@@ -139,8 +145,10 @@ class MatrixFactorization:
                                  tuple(history), kept))  # fmt: skip
         return self
 
-    def _training_data(self, module: Model, train: Ratings, val: Ratings | None, device) -> TrainingData:
-        """Tensors on ``device``, the known-row masks set, and a validation NDCG for ranking models."""
+    def _training_data(self, module: Model, train: Ratings, val: Ratings | None, device,
+                       interactions: Ratings | None = None) -> TrainingData:  # fmt: skip
+        """Tensors on ``device``, the known-row masks set, a validation NDCG for ranking models, and every
+        known (user, item) pair."""
         divisor = self.config.rating_divisor
 
         def tensors(ratings: Ratings) -> tuple[torch.Tensor, ...]:
@@ -162,7 +170,12 @@ class MatrixFactorization:
                     return evaluate_ranking(score_on_device, train, val, k=10, threshold=val.relevance_threshold,
                                             sample_users=20_000)["ndcg"]  # fmt: skip
 
-        return TrainingData(train_t, tensors(val) if has_val else None, train.scale, divisor, validate)
+        parts = [p for p in (train, val, interactions) if p is not None]
+        pairs = tuple(
+            torch.as_tensor(np.concatenate([getattr(p, side) for p in parts]), dtype=torch.long, device=device)
+            for side in ("users", "items")
+        )
+        return TrainingData(train_t, tensors(val) if has_val else None, train.scale, divisor, validate, pairs)
 
     def restore(self, state: FittedState) -> MatrixFactorization:
         """Adopt fitted state (from :meth:`fit` or a model file); returns ``self``."""

@@ -201,7 +201,7 @@ def train_run(
         f"unseen in train: val {cold['val']['unseen_either']:,}, test {cold['test']['unseen_either']:,}"
         + (" (predicted from what the model learned without them)" if config.train.predicts_ratings else "")
     )
-    device = resolve_device(config.train.device)
+    device = resolve_device(config.train.training_device)
     spec = config.train.spec
     log(f"model: {spec.describe(config.train.params)}; on {device}")
     if group is not None:
@@ -222,7 +222,7 @@ def train_run(
     try:
         model = MatrixFactorization(config.train).fit(
             split.train, split.val, progress=progress and main, on_epoch=on_epoch if main else None,
-            checkpoint=checkpoint,
+            checkpoint=checkpoint, interactions=split.test,
         )  # fmt: skip
     except MfrecError:  # divergence or bad data would fail again on resume: keep nothing
         if group is None:

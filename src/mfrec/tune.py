@@ -69,7 +69,7 @@ def tune(
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
-        model = MatrixFactorization(config).fit(split.train, split.val, on_epoch=report)
+        model = MatrixFactorization(config).fit(split.train, split.val, on_epoch=report, interactions=split.test)
         return min(r.val_rmse for r in model.history_)
 
     study = optuna.create_study(
@@ -149,7 +149,7 @@ def cross_validate(data: Ratings, config: TrainConfig, *, folds: int = 5, seed: 
         rest = rng.permutation(np.concatenate([p for j, p in enumerate(parts) if j != k]))
         cut = len(rest) * 3 // 4
         train, val, test = data.subset(rest[:cut]), data.subset(rest[cut:]), data.subset(test_rows)
-        model = MatrixFactorization(config).fit(train, val)
+        model = MatrixFactorization(config).fit(train, val, interactions=test)
         metrics = model.evaluate(test) if model.predicts_ratings else {}
         ranking = model.evaluate_ranking(test, train=train)
         rows.append({"fold": k + 1, **{m: metrics[m] for m in ("rmse", "mae") if m in metrics},

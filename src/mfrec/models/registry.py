@@ -19,6 +19,7 @@ from mfrec.errors import ConfigError
 from mfrec.models.als import ALSConfig, ExplicitALS
 from mfrec.models.base import Model, ModelConfig
 from mfrec.models.bayesian import BayesianConfig, BayesianMF
+from mfrec.models.bayesian_svdpp import BayesianSVDpp, BayesianSVDppConfig
 from mfrec.models.biased import BiasedConfig, BiasedMF
 from mfrec.models.bpr import BPR, BPRConfig
 from mfrec.models.dot import DotConfig, DotMF
@@ -26,7 +27,7 @@ from mfrec.models.ease import EASE, EASEConfig, EASETrainer
 from mfrec.models.implicit_als import ImplicitALS, ImplicitALSConfig
 from mfrec.training.als import ExplicitALSTrainer
 from mfrec.training.compiled import CompiledTrainer
-from mfrec.training.gibbs import GibbsTrainer
+from mfrec.training.gibbs import GibbsTrainer, SVDppGibbsTrainer
 from mfrec.training.ranking import BPRTrainer, ImplicitALSTrainer
 from mfrec.training.sgd import GradientTrainer
 
@@ -151,6 +152,13 @@ register(ModelSpec(
     predicts_ratings=True, summary="Bayesian MF by Gibbs sampling, averaged over samples", early_stopping=False,
     presets={"bayesian": {}}, options={"patience": 0},
     preset="bayesian",
+    quick={"embedding_dim": 4, "epochs": 20, "burn_in": 5, "samples": 10, "posterior_rank": 0, "init_std": 0.3},
+))  # fmt: skip
+register(ModelSpec(
+    "bayesian_svdpp", BayesianSVDpp, BayesianSVDppConfig, {"compiled": SVDppGibbsTrainer},
+    predicts_ratings=True, summary="Bayesian SVD++ with implicit user and item features, by Gibbs sampling",
+    devices=("cpu",), early_stopping=False, presets={"accurate": {}}, options={"patience": 0},
+    preset="accurate",
     quick={"embedding_dim": 4, "epochs": 20, "burn_in": 5, "samples": 10, "posterior_rank": 0, "init_std": 0.3},
 ))  # fmt: skip
 register(ModelSpec(
