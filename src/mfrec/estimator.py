@@ -171,10 +171,11 @@ class MatrixFactorization:
                                             sample_users=20_000)["ndcg"]  # fmt: skip
 
         parts = [p for p in (train, val, interactions) if p is not None]
-        pairs = tuple(
-            torch.as_tensor(np.concatenate([getattr(p, side) for p in parts]), dtype=torch.long, device=device)
-            for side in ("users", "items")
-        )
+
+        def pairs() -> tuple[np.ndarray, np.ndarray]:  # built only for a model that asks
+            users, items = (np.concatenate([getattr(p, side) for p in parts]) for side in ("users", "items"))
+            return users.astype(np.int64), items.astype(np.int64)
+
         return TrainingData(train_t, tensors(val) if has_val else None, train.scale, divisor, validate, pairs)
 
     def restore(self, state: FittedState) -> MatrixFactorization:

@@ -204,6 +204,8 @@ def train_run(
     device = resolve_device(config.train.training_device)
     spec = config.train.spec
     log(f"model: {spec.describe(config.train.params)}; on {device}")
+    if getattr(config.train.params, "implicit_pairs", None) == "all":
+        log("implicit features: which items each user rated in train, val and test; never the val or test ratings")
     if group is not None:
         log(f"data-parallel: {group.world_size} ranks, every rank trains on 1/{group.world_size} of the ratings")
     fit_started = time.perf_counter()

@@ -213,7 +213,7 @@ class SVDppGibbsTrainer(BaseTrainer):
         self.by_item = _csr(self.items, self.users, n_items, self.residuals)
         pairs = (self.users, self.items)
         if config.implicit_pairs == "all" and data.pairs is not None:
-            pairs = tuple(t.cpu().numpy().astype(np.int64) for t in data.pairs)
+            pairs = data.pairs()
         key = np.unique(pairs[0] * n_items + pairs[1])  # each pair once
         pair_users, pair_items = key // n_items, key % n_items
         self.user_weight = _weights(np.bincount(pair_users, minlength=n_users))

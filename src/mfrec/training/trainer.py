@@ -62,9 +62,9 @@ class TrainingData:
 
     ``train`` and ``val`` are ``(users, items, targets)`` index tensors; targets
     are ratings divided by ``divisor`` for rating models and raw values (ratings
-    or counts) for ranking models. ``pairs`` are ``(users, items)`` of every pair
-    known to exist (train, val and any further pairs the fit was given, without
-    their ratings), for models with implicit features. ``validate`` returns the validation NDCG@10 of
+    or counts) for ranking models. ``pairs()`` returns ``(users, items)`` (numpy int64)
+    of every pair known to exist (train, val and any further pairs the fit was
+    given, without their ratings), for models with implicit features. ``validate`` returns the validation NDCG@10 of
     the module as it is now (ranking models with validation data), else ``None``.
     """
 
@@ -73,7 +73,7 @@ class TrainingData:
     scale: tuple[float, float]
     divisor: float = 1.0
     validate: Callable[[], float] | None = None
-    pairs: tuple[torch.Tensor, torch.Tensor] | None = None
+    pairs: Callable[[], tuple[Any, Any]] | None = None
 
     @property
     def has_val(self) -> bool:
