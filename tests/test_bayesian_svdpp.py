@@ -45,7 +45,7 @@ def test_sample_rows_centre_is_the_ridge_regression_on_the_residual():
     kernels.row_statistics(indptr, items, targets, other, free, fixed, gram, moment)
     offset, rows = rng.normal(0, 1, (5, k + 1)), np.zeros((5, k + 1))
     mean, precision, noise = rng.normal(0, 1, k + 1), rng.uniform(0.5, 2, k + 1), 1.7
-    kernels.sample_rows(gram, moment, offset, rows, mean, precision, noise, np.zeros((5, k + 1)))
+    kernels.sample_rows(gram, moment, offset, rows, precision * mean, np.diag(precision), noise, np.zeros((5, k + 1)))
     for u in range(5):
         sel = users == u
         v = other[items[sel]][:, free]

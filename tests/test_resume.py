@@ -27,7 +27,9 @@ ENGINES = {
     "sgd": ["--epochs", "120", "--batch-size", "8", "--patience", "0"],
     # Gibbs: the chain, the kept samples folded at rank 8, both generators and the running sums resume exactly
     "gibbs": ["--model", "bayesian", "--epochs", "120", "--burn-in", "10", "--samples", "60", "--embedding-dim", "4",
-              "--posterior-rank", "8"],
+              "--posterior-rank", "8", "--engine", "torch"],
+    "gibbs-compiled": ["--model", "bayesian", "--epochs", "120", "--burn-in", "10", "--samples", "60",
+                       "--embedding-dim", "4", "--posterior-rank", "8", "--engine", "compiled"],
     # compiled Gibbs with implicit features: the tables, alpha, the numpy generator and the kept samples
     "svdpp": ["--model", "bayesian_svdpp", "--epochs", "120", "--burn-in", "10", "--samples", "60",
               "--embedding-dim", "4", "--posterior-rank", "8"],

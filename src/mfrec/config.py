@@ -99,6 +99,9 @@ class TrainConfig:
             raise ConfigError(f"the {self.model!r} model does not stop early: set patience and target_rmse to 0")
         if not spec.predicts_ratings and options.target_rmse:
             raise ConfigError(f"target_rmse needs a rating model; {self.model!r} only ranks items")
+        if getattr(self.params, "engine", None) == "compiled" and options.device == "cuda":
+            raise ConfigError(f"the compiled engine of the {self.model!r} model runs on the CPU; "
+                              "for cuda use --engine torch")  # fmt: skip
         if options.device != "auto" and options.device not in spec.devices:
             raise ConfigError(f"the {self.model!r} model trains on {', '.join(spec.devices)}, not {options.device}")
 

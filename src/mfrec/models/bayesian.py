@@ -27,6 +27,8 @@ class BayesianConfig(ModelConfig):
                                     probe=20.0)  # fmt: skip
     posterior_rank: int = option(256, "store the sample average at this rank (0 = every sample side by side)",
                                  check="count", probe=2)  # fmt: skip
+    engine: str = option("compiled", "compiled (numba, CPU) or torch (batched, CPU or GPU) Gibbs conditionals",
+                         choices=("compiled", "torch"), probe="torch")  # fmt: skip
 
     def validate(self) -> None:
         if self.epochs - self.burn_in < self.samples:

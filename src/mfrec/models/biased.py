@@ -23,7 +23,8 @@ class BiasedConfig(RatingConfig, StepConfig):
     """Hyperparameters of :class:`BiasedMF` (the ``default`` preset's values)."""
 
     bias_regularization: float = option(0.0, "L2 weight on the biases", check="nonneg", probe=5.0)
-    engine: str = option("torch", "torch (autograd, CPU or GPU) or compiled (per-rating SGD in numba, CPU)",
+    engine: str = option("torch", "torch (CPU or GPU) or compiled (numba, CPU): autograd or per-rating SGD for "
+                         "MF, batched or compiled conditionals for Gibbs",
                          choices=ENGINES, probe="compiled")  # fmt: skip
 
     relevant = compiled_relevant

@@ -27,7 +27,7 @@ from mfrec.models.ease import EASE, EASEConfig, EASETrainer
 from mfrec.models.implicit_als import ImplicitALS, ImplicitALSConfig
 from mfrec.training.als import ExplicitALSTrainer
 from mfrec.training.compiled import CompiledTrainer
-from mfrec.training.gibbs import GibbsTrainer, SVDppGibbsTrainer
+from mfrec.training.gibbs import CompiledGibbsTrainer, GibbsTrainer, SVDppGibbsTrainer
 from mfrec.training.ranking import BPRTrainer, ImplicitALSTrainer
 from mfrec.training.sgd import GradientTrainer
 
@@ -148,7 +148,7 @@ register(ModelSpec(
     preset="als", quick={**_QUICK, "regularization": 0.05, "bias_regularization": 2.0},
 ))  # fmt: skip
 register(ModelSpec(
-    "bayesian", BayesianMF, BayesianConfig, {"torch": GibbsTrainer},
+    "bayesian", BayesianMF, BayesianConfig, {"compiled": CompiledGibbsTrainer, "torch": GibbsTrainer},
     predicts_ratings=True, summary="Bayesian MF by Gibbs sampling, averaged over samples", early_stopping=False,
     presets={"bayesian": {}}, options={"patience": 0},
     preset="bayesian",

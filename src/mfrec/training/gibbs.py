@@ -104,12 +104,18 @@ class GibbsTrainer(BaseTrainer):
         self.y = (torch.randn(module.n_items, k, generator=generator, dtype=torch.float64) * config.init_std).to(device)
         self.kept = PosteriorMean(module, config, k, data)
 
-    def epoch(self, epoch: int) -> EpochRecord:
-        config, data, module = self.config, self.data, self.module
+    def sweep(self) -> tuple[np.ndarray, np.ndarray]:
+        """Draw the hyperparameters and every vector, users then items; returns both sides' prior means."""
+        noise = self.config.noise_precision
         mean_x, precision = sample_hyperparameters(self.rng, self.x.cpu().numpy())
-        self.x = sample_side(self.generator, self.by_user, self.y, mean_x, precision, config.noise_precision)
+        self.x = sample_side(self.generator, self.by_user, self.y, mean_x, precision, noise)
         mean_y, precision = sample_hyperparameters(self.rng, self.y.cpu().numpy())
-        self.y = sample_side(self.generator, self.by_item, self.x, mean_y, precision, config.noise_precision)
+        self.y = sample_side(self.generator, self.by_item, self.x, mean_y, precision, noise)
+        return mean_x, mean_y
+
+    def epoch(self, epoch: int) -> EpochRecord:
+        data, module = self.data, self.module
+        mean_x, mean_y = self.sweep()
         users, items, _ = data.train
         train_rmse = math.sqrt(_mse(self.x, self.y, users, items, self.residuals)) * data.divisor
         val_rmse = None
@@ -138,6 +144,38 @@ class GibbsTrainer(BaseTrainer):
 
     def finish(self) -> None:
         self.kept.finish()
+
+
+class CompiledGibbsTrainer(GibbsTrainer):
+    """BPMF on the CPU with the compiled conditionals of :mod:`mfrec.training.gibbs_kernels`: the same
+    chain as :class:`GibbsTrainer` in law (the draws come from the numpy generator, so not the same
+    numbers), with every row's Gram matrix, Cholesky factor and draw in one parallel numba loop."""
+
+    def __init__(self, module: BayesianMF, config, data: TrainingData, generator: torch.Generator,
+                 options=None) -> None:  # fmt: skip
+        super().__init__(module, config, data, generator, options)
+        self.kernels = _kernels()
+        users, items = (t.cpu().numpy().astype(np.int64) for t in data.train[:2])
+        residuals = self.residuals.cpu().numpy()
+        self.by_user = _csr(users, items, module.n_users, residuals)
+        self.by_item = _csr(items, users, module.n_items, residuals)
+        k = config.embedding_dim
+        self.columns = np.arange(k)
+        self.grams = {side: (np.zeros((n, k, k)), np.zeros((n, k)), np.zeros((n, k)))
+                      for side, n in (("x", module.n_users), ("y", module.n_items))}  # fmt: skip
+
+    def sweep(self) -> tuple[np.ndarray, np.ndarray]:
+        means = []
+        for side, other, rows in (("x", "y", self.by_user), ("y", "x", self.by_item)):
+            table = getattr(self, side).cpu().numpy().copy()
+            mean, precision = sample_hyperparameters(self.rng, table)
+            gram, moment, zeros = self.grams[side]
+            self.kernels.row_statistics(*rows, getattr(self, other).cpu().numpy(), self.columns, -1, gram, moment)
+            self.kernels.sample_rows(gram, moment, zeros, table, precision @ mean, precision,
+                                     self.config.noise_precision, self.rng.standard_normal(table.shape))  # fmt: skip
+            setattr(self, side, torch.from_numpy(table))
+            means.append(mean)
+        return means[0], means[1]
 
 
 def _dots(x: torch.Tensor, y: torch.Tensor, users: torch.Tensor, items: torch.Tensor, chunk: int = 1 << 18):
@@ -248,7 +286,8 @@ class SVDppGibbsTrainer(BaseTrainer):
         total = np.ascontiguousarray(table[:, free])
         implicit = total - own
         mean, precision = normal_gamma(rng, own)
-        kernels.sample_rows(gram, moment, implicit, own, mean, precision, self.noise, rng.standard_normal(own.shape))
+        kernels.sample_rows(gram, moment, implicit, own, precision * mean, np.diag(precision), self.noise,
+                            rng.standard_normal(own.shape))  # fmt: skip
         total = own + implicit
         f_mean, f_precision = normal_gamma(rng, features)
         kernels.sample_features(*owners, weight, gram, moment, total, features, f_mean, f_precision, self.noise,

@@ -38,7 +38,8 @@ def row_statistics(indptr, cols, targets, other, free, fixed, gram, moment):  # 
     r"""Each row's likelihood in its free coordinates: ``gram[u]`` :math:`= \sum_i v_i v_i^\top` and
     ``moment[u]`` :math:`= \sum_i (t_{ui} - o_{i,c})\, v_i`, where :math:`v_i` is the other side's
     vector ``other[i]`` restricted to the columns ``free`` and :math:`o_{i,c}` its column ``fixed``
-    (the other side's bias, which meets this side's constant 1). CSR by row."""
+    (the other side's bias, which meets this side's constant 1; none when ``fixed`` is negative).
+    CSR by row."""
     n = indptr.shape[0] - 1
     m = free.shape[0]
     for u in numba.prange(n):
@@ -49,7 +50,7 @@ def row_statistics(indptr, cols, targets, other, free, fixed, gram, moment):  # 
             i = cols[pos]
             for a in range(m):
                 v[a] = other[i, free[a]]
-            t = targets[pos] - other[i, fixed]
+            t = targets[pos] - other[i, fixed] if fixed >= 0 else targets[pos]
             for a in range(m):
                 e[a] += t * v[a]
                 for b in range(a + 1):
@@ -62,20 +63,20 @@ def row_statistics(indptr, cols, targets, other, free, fixed, gram, moment):  # 
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def sample_rows(gram, moment, offset, rows, prior_mean, prior_precision, noise, draws):  # pragma: no cover
-    r"""Every row's own vector :math:`p_u` given the rest of its representation :math:`o_u` (``offset``):
-    precision :math:`\alpha G_u + \mathrm{diag}(\lambda)`, linear term
-    :math:`\alpha (m_u - G_u o_u) + \lambda \odot \mu`. Writes ``rows`` in place."""
+def sample_rows(gram, moment, offset, rows, prior_linear, prior_precision, noise, draws):  # pragma: no cover
+    r"""Every row's own vector :math:`p_u` given the rest of its representation :math:`o_u` (``offset``),
+    under the prior :math:`\mathcal N(\Lambda^{-1}\eta, \Lambda^{-1})` (``prior_precision`` :math:`\Lambda`,
+    ``prior_linear`` :math:`\eta = \Lambda\mu`): precision :math:`\alpha G_u + \Lambda`, linear term
+    :math:`\alpha (m_u - G_u o_u) + \eta`. Writes ``rows`` in place."""
     n, m = rows.shape
     for u in numba.prange(n):
-        p = noise * gram[u]
+        p = noise * gram[u] + prior_precision
         h = np.empty(m)
         for a in range(m):
-            p[a, a] += prior_precision[a]
             s = moment[u, a]
             for b in range(m):
                 s -= gram[u, a, b] * offset[u, b]
-            h[a] = noise * s + prior_precision[a] * prior_mean[a]
+            h[a] = noise * s + prior_linear[a]
         rows[u] = _gaussian(p, h, draws[u])
 
 
