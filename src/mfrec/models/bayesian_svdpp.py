@@ -56,7 +56,7 @@ class BayesianSVDpp(BayesianMF):
     mean training rating. The biases ride along as one more column of each side's factors, and each
     implicit feature carries a bias part too (:math:`y_j, z_v \in \mathbb R^{k+1}`, the implicit
     terms of a factorization machine). Priors are Gaussian with a Normal-Gamma hyperprior per
-    column and per group (:math:`p, q, y, z`), and :math:`\alpha \sim \Gamma(1, 1)`, so nothing but the
+    column, shared by every group (:math:`p, q, y, z`), and :math:`\alpha \sim \Gamma(1, 1)`, so nothing but the
     dimension and the number of sweeps is set by hand.
 
     Gibbs sampling (:class:`~mfrec.training.gibbs.SVDppGibbsTrainer`) draws, per sweep, the

