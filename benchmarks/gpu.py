@@ -29,7 +29,7 @@ MODELS = {
     "biased MF (Adam, batch 262,144)": ("default", {"batch_size": 262_144, "learning_rate": 0.01}),
     "plain MF (dot, Adam, batch 262,144)": ("default", {"model": "dot", "batch_size": 262_144, "learning_rate": 0.01,
                                                         "rating_divisor": 5.0}),
-    "Bayesian MF (Gibbs, dim 32)": ("bayesian", {"burn_in": 1, "samples": 2}),
+    "Bayesian MF (Gibbs, dim 32)": ("bayesian", {"burn_in": 1, "samples": 2, "engine": "torch"}),
     "implicit ALS (dim 128)": ("implicit", {}),
     "BPR (Adam, batch 262,144)": ("bpr", {"batch_size": 262_144, "learning_rate": 0.01}),
 }  # fmt: skip

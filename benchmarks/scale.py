@@ -37,7 +37,7 @@ MFREC_MODELS = {
     "mfrec biased MF, compiled SGD (preset fast, 2 threads)": ("fast", {"threads": 2}),
     "mfrec plain MF (dot), compiled SGD (2 threads)": ("fast", {"model": "dot", "threads": 2}),
     "mfrec explicit ALS (dim 32, weighted lambda)": ("als", {}),
-    "mfrec Bayesian MF (Gibbs, dim 32, 8 samples)": ("bayesian", {"burn_in": 2, "samples": 8}),
+    "mfrec Bayesian MF (Gibbs, dim 32, 8 samples)": ("bayesian", {"burn_in": 2, "samples": 8, "engine": "torch"}),
 }  # fmt: skip
 PEERS = ("cornac MF (k=50, lambda 0.05)", "LensKit BiasedMF (ALS)", "implicit ALS (64 factors)")
 

@@ -51,3 +51,24 @@ def test_a_new_item_gets_each_users_effect(fitted):
     users = data.user_map.ids[8:28]
     scores = model.predict(users, np.full(len(users), 77_777))
     assert np.unique(np.round(scores, 6)).size > 10
+
+
+def test_compiled_bpmf_conditional_centre_is_the_normal_equations_solve():
+    kernels = pytest.importorskip("mfrec.training.gibbs_kernels")
+    rng = np.random.default_rng(0)
+    n_users, n_items, k = 6, 9, 3
+    mask = rng.random((n_users, n_items)) < 0.5
+    mask[:, 0] = True
+    users, items = np.nonzero(mask)
+    targets = rng.normal(0, 1, len(users))
+    other = rng.normal(0, 1, (n_items, k))
+    a = rng.normal(0, 1, (k, k))
+    precision, mean, noise = a @ a.T + np.eye(k), rng.normal(0, 1, k), 1.9
+    indptr = np.r_[0, np.cumsum(np.bincount(users, minlength=n_users))]
+    rows = np.zeros((n_users, k))
+    kernels.sample_rating_rows(indptr, items, targets, other, precision @ mean, precision, noise,
+                               np.zeros((n_users, k)), rows)  # fmt: skip
+    for u in range(n_users):
+        v, t = other[items[users == u]], targets[users == u]
+        expected = np.linalg.solve(precision + noise * v.T @ v, precision @ mean + noise * v.T @ t)
+        np.testing.assert_allclose(rows[u], expected, atol=1e-10)

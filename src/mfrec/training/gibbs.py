@@ -159,20 +159,15 @@ class CompiledGibbsTrainer(GibbsTrainer):
         residuals = self.residuals.cpu().numpy()
         self.by_user = _csr(users, items, module.n_users, residuals)
         self.by_item = _csr(items, users, module.n_items, residuals)
-        k = config.embedding_dim
-        self.columns = np.arange(k)
-        self.grams = {side: (np.zeros((n, k, k)), np.zeros((n, k)), np.zeros((n, k)))
-                      for side, n in (("x", module.n_users), ("y", module.n_items))}  # fmt: skip
 
     def sweep(self) -> tuple[np.ndarray, np.ndarray]:
         means = []
         for side, other, rows in (("x", "y", self.by_user), ("y", "x", self.by_item)):
             table = getattr(self, side).cpu().numpy().copy()
             mean, precision = sample_hyperparameters(self.rng, table)
-            gram, moment, zeros = self.grams[side]
-            self.kernels.row_statistics(*rows, getattr(self, other).cpu().numpy(), self.columns, -1, gram, moment)
-            self.kernels.sample_rows(gram, moment, zeros, table, precision @ mean, precision,
-                                     self.config.noise_precision, self.rng.standard_normal(table.shape))  # fmt: skip
+            self.kernels.sample_rating_rows(*rows, getattr(self, other).cpu().numpy(), precision @ mean, precision,
+                                            self.config.noise_precision, self.rng.standard_normal(table.shape),
+                                            table)  # fmt: skip
             setattr(self, side, torch.from_numpy(table))
             means.append(mean)
         return means[0], means[1]

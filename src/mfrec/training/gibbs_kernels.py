@@ -80,6 +80,29 @@ def sample_rows(gram, moment, offset, rows, prior_linear, prior_precision, noise
         rows[u] = _gaussian(p, h, draws[u])
 
 
+@numba.njit(parallel=True, cache=True, nogil=True)
+def sample_rating_rows(indptr, cols, targets, other, prior_linear, prior_precision, noise, draws, rows):  # pragma: no cover  # noqa: E501
+    r"""Every row's vector given the other side's ``other`` (all columns), BPMF's conditional: precision
+    :math:`\Lambda + \alpha \sum_i v_i v_i^\top`, linear term :math:`\eta + \alpha \sum_i t_{ui} v_i`.
+    Each row's Gram matrix lives only while its row is drawn, so memory is that of the tables."""
+    n, m = rows.shape
+    for u in numba.prange(n):
+        p = prior_precision.copy()
+        h = prior_linear.copy()
+        for pos in range(indptr[u], indptr[u + 1]):
+            i = cols[pos]
+            t = noise * targets[pos]
+            for a in range(m):
+                va = noise * other[i, a]
+                h[a] += t * other[i, a]
+                for b in range(a + 1):
+                    p[a, b] += va * other[i, b]
+        for a in range(m):
+            for b in range(a):
+                p[b, a] = p[a, b]
+        rows[u] = _gaussian(p, h, draws[u])
+
+
 @numba.njit(cache=True, nogil=True)
 def sample_features(indptr, owners, weight, gram, moment, total, features, prior_mean, prior_precision, noise,
                     draws):  # pragma: no cover - compiled  # fmt: skip
