@@ -26,6 +26,8 @@ class ImplicitALSConfig(FactorConfig):
     reg_exponent: float = option(0.0, "scale lambda by (n_u + a0 n)^this (0 = plain lambda)", check="nonneg",
                                  probe=1.0)  # fmt: skip
     cg_steps: int = option(3, "conjugate-gradient steps per half-iteration", check="positive_int", probe=1)
+    engine: str = option("compiled", "compiled (numba per-row solves, CPU) or torch (batched, CPU or GPU)",
+                         choices=("compiled", "torch"), probe="torch")  # fmt: skip
 
 
 class ImplicitALS(FactorModel):

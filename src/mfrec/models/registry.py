@@ -28,7 +28,7 @@ from mfrec.models.implicit_als import ImplicitALS, ImplicitALSConfig
 from mfrec.training.als import ExplicitALSTrainer
 from mfrec.training.compiled import CompiledTrainer
 from mfrec.training.gibbs import CompiledGibbsTrainer, GibbsTrainer, SVDppGibbsTrainer
-from mfrec.training.ranking import BPRTrainer, ImplicitALSTrainer
+from mfrec.training.ranking import BPRTrainer, CompiledImplicitALSTrainer, ImplicitALSTrainer
 from mfrec.training.sgd import GradientTrainer
 
 
@@ -162,7 +162,8 @@ register(ModelSpec(
     quick={"embedding_dim": 4, "epochs": 20, "burn_in": 5, "samples": 10, "posterior_rank": 0, "init_std": 0.3},
 ))  # fmt: skip
 register(ModelSpec(
-    "implicit_als", ImplicitALS, ImplicitALSConfig, {"torch": ImplicitALSTrainer},
+    "implicit_als", ImplicitALS, ImplicitALSConfig,
+    {"compiled": CompiledImplicitALSTrainer, "torch": ImplicitALSTrainer},
     predicts_ratings=False, summary="implicit-feedback ALS, confidence-weighted",
     presets={"implicit": {}}, options={"patience": 0},
     preset="implicit", quick={**_QUICK, "regularization": 1.0},
