@@ -36,7 +36,7 @@ def dataset(size: str):
 
         train = split_ratings(load_dataset("ml-latest-small"), "stratified", seed=42).train
         return train.users, train.items, train.ratings, train.n_users, train.n_items
-    users, items, ratings, _ = synthesize(SHAPES["ml-25m"], fraction={"2.5m": 0.1, "25m": 1.0}[size])
+    users, items, ratings, _, _ = synthesize(SHAPES["ml-25m"], fraction={"2.5m": 0.1, "25m": 1.0}[size])
     users, items = np.unique(users, return_inverse=True)[1], np.unique(items, return_inverse=True)[1]
     return users, items, ratings.astype(np.float32), int(users.max()) + 1, int(items.max()) + 1
 
@@ -61,7 +61,7 @@ def fit_implicit(data, factors: int, iterations: int, threads: int, regularizati
     started = time.perf_counter()
     matrix = sp.csr_matrix((ratings, (users, items)), shape=(n_users, n_items), dtype=np.float32)
     model = AlternatingLeastSquares(factors=factors, iterations=iterations, regularization=regularization, alpha=1.0,
-                                    use_cg=True, cg_steps=3, num_threads=threads, random_state=0,
+                                    use_cg=True, num_threads=threads, random_state=0,
                                     calculate_training_loss=False)  # fmt: skip
     model.fit(matrix, show_progress=False)
     return time.perf_counter() - started

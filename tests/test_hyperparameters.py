@@ -51,4 +51,7 @@ def test_every_hyperparameter_matters(split, reference, name, field):
     users = base.trained_users()[:20]
     a = base.module_.score_users(torch.as_tensor(base.user_indices(users))).detach()
     b = changed.module_.score_users(torch.as_tensor(changed.user_indices(users))).detach()
+    if field.metadata["same"]:  # another implementation of the same computation
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-3, atol=1e-4)
+        return
     assert not np.allclose(a.numpy(), b.numpy(), atol=1e-6), f"{name}: {field.name}={value!r} changed nothing"

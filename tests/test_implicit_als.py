@@ -47,7 +47,7 @@ def blocks():
 
 def test_compiled_half_iteration_matches_the_closed_form_and_the_torch_engine():
     kernels = pytest.importorskip("mfrec.training.als_kernels")
-    from mfrec.training.rows import csr
+    from mfrec.data.csr import csr_arrays
 
     rng = np.random.default_rng(1)
     n_users, n_items, k = 6, 9, 4
@@ -59,7 +59,7 @@ def test_compiled_half_iteration_matches_the_closed_form_and_the_torch_engine():
     x = np.zeros((n_users, k), dtype=np.float32)
     counts = np.bincount(users, minlength=n_users)
     penalty = (0.3 * (counts + 0.7 * n_items) ** 0.5).astype(np.float32)
-    rows = csr(users, items, n_users, (1 + 2.0 * w).astype(np.float32), np.float32)
+    rows = csr_arrays(users, items, n_users, (1 + 2.0 * w).astype(np.float32), np.float32)
     kernels.cg_half_iteration(*rows, x, y, (0.7 * y.T @ y).astype(np.float32), penalty, np.float32(0.7), k + 4)
     for u in range(n_users):
         mine = users == u

@@ -44,18 +44,22 @@ CHECKS = {
 
 
 def option(
-    default: Any, help: str, *, check: str | None = None, choices: tuple[str, ...] | None = None, probe: Any = None
+    default: Any, help: str, *, check: str | None = None, choices: tuple[str, ...] | None = None, probe: Any = None,
+    same: bool = False,
 ) -> Any:
     """A dataclass field with its help text, its validation and a probe value for the tests.
 
     ``check`` names an entry of :data:`CHECKS`; ``choices`` lists the allowed strings.
     ``probe`` is a legal value other than the default that changes what the model
     learns (the "every hyperparameter matters" test uses it); ``"limit"`` marks a
-    resource limit, which must refuse too small a value instead.
+    resource limit, which must refuse too small a value instead. With ``same``, the
+    probe is another implementation of the same computation (an engine), and must
+    learn the same model up to rounding.
     """
     if check is None and choices is None:
         check = "flag" if isinstance(default, bool) else None
-    return field(default=default, metadata={"help": help, "check": check, "choices": choices, "probe": probe})
+    metadata = {"help": help, "check": check, "choices": choices, "probe": probe, "same": same}
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ class ImplicitALSConfig(FactorConfig):
                                  probe=1.0)  # fmt: skip
     cg_steps: int = option(3, "conjugate-gradient steps per half-iteration", check="positive_int", probe=1)
     engine: str = option("compiled", "compiled (numba per-row solves, CPU) or torch (batched, CPU or GPU)",
-                         choices=("compiled", "torch"), probe="torch")  # fmt: skip
+                         choices=("compiled", "torch"), probe="torch", same=True)  # fmt: skip
 
 
 class ImplicitALS(FactorModel):

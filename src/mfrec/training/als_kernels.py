@@ -24,8 +24,14 @@ def cg_half_iteration(indptr, cols, confidence, x, y, gram, regularization, unob
         start, stop = indptr[u], indptr[u + 1]
         lam = regularization[u]
         xu = x[u].copy()
+        r = np.empty(k, dtype=x.dtype)
+        ap = np.empty(k, dtype=x.dtype)
         # r = b - A x
-        r = -(gram @ xu) - lam * xu
+        for a in range(k):
+            s = -lam * xu[a]
+            for b in range(k):
+                s -= gram[a, b] * xu[b]
+            r[a] = s
         for pos in range(start, stop):
             yi = y[cols[pos]]
             c = confidence[pos]
@@ -42,7 +48,11 @@ def cg_half_iteration(indptr, cols, confidence, x, y, gram, regularization, unob
         for _ in range(steps):
             if rs < 1e-20:
                 break
-            ap = gram @ p + lam * p
+            for a in range(k):
+                s = lam * p[a]
+                for b in range(k):
+                    s += gram[a, b] * p[b]
+                ap[a] = s
             for pos in range(start, stop):
                 yi = y[cols[pos]]
                 dot = np.float32(0.0)

@@ -15,10 +15,10 @@ import math
 import numpy as np
 import torch
 
+from mfrec.data.csr import csr_arrays
 from mfrec.errors import ConfigError
 from mfrec.models.bayesian import BayesianMF, sample_hyperparameters, sample_side
 from mfrec.models.normal_equations import RowIndex
-from mfrec.training.rows import csr
 from mfrec.training.trainer import BaseTrainer, EpochRecord, TrainingData, generator_states, load_generator_states
 
 
@@ -158,8 +158,8 @@ class CompiledGibbsTrainer(GibbsTrainer):
         self.kernels = _kernels()
         users, items = (t.cpu().numpy().astype(np.int64) for t in data.train[:2])
         residuals = self.residuals.cpu().numpy()
-        self.by_user = csr(users, items, module.n_users, residuals)
-        self.by_item = csr(items, users, module.n_items, residuals)
+        self.by_user = csr_arrays(users, items, module.n_users, residuals)
+        self.by_item = csr_arrays(items, users, module.n_items, residuals)
 
     def sweep(self) -> tuple[np.ndarray, np.ndarray]:
         means = []
@@ -236,8 +236,8 @@ class SVDppGibbsTrainer(BaseTrainer):
         self.users, self.items = users.astype(np.int64), items.astype(np.int64)
         self.mu = float(module.global_mean)
         self.residuals = targets.astype(np.float64) - self.mu
-        self.by_user = csr(self.users, self.items, n_users, self.residuals)
-        self.by_item = csr(self.items, self.users, n_items, self.residuals)
+        self.by_user = csr_arrays(self.users, self.items, n_users, self.residuals)
+        self.by_item = csr_arrays(self.items, self.users, n_items, self.residuals)
         pairs = (self.users, self.items)
         if config.implicit_pairs == "all" and data.pairs is not None:
             pairs = data.pairs()
@@ -245,8 +245,8 @@ class SVDppGibbsTrainer(BaseTrainer):
         pair_users, pair_items = key // n_items, key % n_items
         self.user_weight = _weights(np.bincount(pair_users, minlength=n_users))
         self.item_weight = _weights(np.bincount(pair_items, minlength=n_items))
-        self.owners_of_item = csr(pair_items, pair_users, n_items)  # y_j enters the users who rated j
-        self.owners_of_user = csr(pair_users, pair_items, n_users)  # z_v enters the items v rated
+        self.owners_of_item = csr_arrays(pair_items, pair_users, n_items)  # y_j enters the users who rated j
+        self.owners_of_user = csr_arrays(pair_users, pair_items, n_users)  # z_v enters the items v rated
         k = config.embedding_dim
         self.user_free, self.item_free = np.arange(k + 1), np.r_[np.arange(k), k + 1]
         self.rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator)))

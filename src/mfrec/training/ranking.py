@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from mfrec.data.csr import csr_arrays
 from mfrec.errors import ConfigError
-from mfrec.training.rows import csr
 from mfrec.training.sgd import make_optimizer
 from mfrec.training.trainer import (
     BaseTrainer,
@@ -99,8 +99,8 @@ class CompiledImplicitALSTrainer(ImplicitALSTrainer):
         users, items = (t.cpu().numpy() for t in data.train[:2])
         confidence = (1.0 + config.alpha * self.weights.cpu().numpy()).astype(np.float32)
         n_users, n_items, a0 = module.n_users, module.n_items, config.unobserved_weight
-        self.by_user = csr(users, items, n_users, confidence, np.float32)
-        self.by_item = csr(items, users, n_items, confidence, np.float32)
+        self.by_user = csr_arrays(users, items, n_users, confidence, np.float32)
+        self.by_item = csr_arrays(items, users, n_items, confidence, np.float32)
 
         def penalty(counts: np.ndarray, others: int) -> np.ndarray:
             return (config.regularization * (counts + a0 * others) ** config.reg_exponent).astype(np.float32)
