@@ -30,6 +30,16 @@ from mfrec.training.trainer import BaseTrainer, EpochRecord, TrainingData, gener
 _KERNEL = None
 
 
+def compiled_module(name: str):
+    """``mfrec.training.<name>``, a module of numba kernels, or a :class:`ConfigError` saying numba is missing."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"mfrec.training.{name}")
+    except ImportError:
+        raise ConfigError('the compiled engine needs numba: pip install "mfrec[fast]"') from None
+
+
 def _kernel():
     """Compile (once, cached on disk by numba) and return the epoch kernel."""
     global _KERNEL

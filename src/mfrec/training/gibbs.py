@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from mfrec.data.csr import csr_arrays
-from mfrec.errors import ConfigError
 from mfrec.models.bayesian import BayesianMF, sample_hyperparameters, sample_side
 from mfrec.models.normal_equations import RowIndex
+from mfrec.training.compiled import compiled_module
 from mfrec.training.trainer import BaseTrainer, EpochRecord, TrainingData, generator_states, load_generator_states
 
 
@@ -155,7 +155,7 @@ class CompiledGibbsTrainer(GibbsTrainer):
     def __init__(self, module: BayesianMF, config, data: TrainingData, generator: torch.Generator,
                  options=None) -> None:  # fmt: skip
         super().__init__(module, config, data, generator, options)
-        self.kernels = _kernels()
+        self.kernels = compiled_module("gibbs_kernels")
         users, items = (t.cpu().numpy().astype(np.int64) for t in data.train[:2])
         residuals = self.residuals.cpu().numpy()
         self.by_user = csr_arrays(users, items, module.n_users, residuals)
@@ -189,15 +189,6 @@ def _mse(x: torch.Tensor, y: torch.Tensor, users: torch.Tensor, items: torch.Ten
     return float((_dots(x, y, users, items) - residuals).pow(2).mean())
 
 
-def _kernels():
-    """The compiled conditionals (numba; compiled once and cached on disk)."""
-    try:
-        from mfrec.training import gibbs_kernels
-    except ImportError:
-        raise ConfigError('the bayesian_svdpp model needs numba: pip install "mfrec[fast]"') from None
-    return gibbs_kernels
-
-
 def normal_gamma(rng: np.random.Generator, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     r"""Per-column :math:`(\mu, \lambda)` of the rows ``x`` from their Normal-Gamma posterior.
 
@@ -228,7 +219,7 @@ class SVDppGibbsTrainer(BaseTrainer):
     """
 
     def __init__(self, module, config, data: TrainingData, generator: torch.Generator, options=None) -> None:
-        self.kernels = _kernels()
+        self.kernels = compiled_module("gibbs_kernels")
         self.module, self.config, self.data = module, config, data
         self.epochs = config.epochs
         n_users, n_items = module.n_users, module.n_items

@@ -38,8 +38,7 @@ def row_statistics(indptr, cols, targets, other, free, fixed, gram, moment):  # 
     r"""Each row's likelihood in its free coordinates: ``gram[u]`` :math:`= \sum_i v_i v_i^\top` and
     ``moment[u]`` :math:`= \sum_i (t_{ui} - o_{i,c})\, v_i`, where :math:`v_i` is the other side's
     vector ``other[i]`` restricted to the columns ``free`` and :math:`o_{i,c}` its column ``fixed``
-    (the other side's bias, which meets this side's constant 1; none when ``fixed`` is negative).
-    CSR by row."""
+    (the other side's bias, which meets this side's constant 1). CSR by row."""
     n = indptr.shape[0] - 1
     m = free.shape[0]
     for u in numba.prange(n):
@@ -50,7 +49,7 @@ def row_statistics(indptr, cols, targets, other, free, fixed, gram, moment):  # 
             i = cols[pos]
             for a in range(m):
                 v[a] = other[i, free[a]]
-            t = targets[pos] - other[i, fixed] if fixed >= 0 else targets[pos]
+            t = targets[pos] - other[i, fixed]
             for a in range(m):
                 e[a] += t * v[a]
                 for b in range(a + 1):

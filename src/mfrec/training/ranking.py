@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from mfrec.data.csr import csr_arrays
-from mfrec.errors import ConfigError
+from mfrec.training.compiled import compiled_module
 from mfrec.training.sgd import make_optimizer
 from mfrec.training.trainer import (
     BaseTrainer,
@@ -91,11 +91,7 @@ class CompiledImplicitALSTrainer(ImplicitALSTrainer):
 
     def __init__(self, module, config, data: TrainingData, generator=None, options=None) -> None:
         super().__init__(module, config, data, generator, options)
-        try:
-            from mfrec.training import als_kernels
-        except ImportError:
-            raise ConfigError('the compiled engine needs numba: pip install "mfrec[fast]"') from None
-        self.kernel = als_kernels.cg_half_iteration
+        self.kernel = compiled_module("als_kernels").cg_half_iteration
         users, items = (t.cpu().numpy() for t in data.train[:2])
         confidence = (1.0 + config.alpha * self.weights.cpu().numpy()).astype(np.float32)
         n_users, n_items, a0 = module.n_users, module.n_items, config.unobserved_weight
