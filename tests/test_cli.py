@@ -206,7 +206,7 @@ def test_recommend_for_a_new_user(trained_run, capsys):
     )
     assert code == 0
     lines = out.strip().splitlines()
-    assert lines[0] == "rank,item,score,title" and len(lines) == 5
+    assert lines[0] == "rank,item,stars,title" and len(lines) == 5  # a rating model: stars, no user column
     assert not {"1000", "1001"} & {line.split(",")[1] for line in lines[1:]}
     code, _, err = run(capsys, "recommend", "--model", str(trained_run), "--ratings", "1000:5")
     assert_one_line_error(code, err, r"'1000:5' is not ITEM=RATING")

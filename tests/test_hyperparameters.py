@@ -40,6 +40,11 @@ def test_every_hyperparameter_matters(split, reference, name, field):
     if name not in reference:
         reference[name] = quick(name).fit(split.train, split.val)
     base = reference[name]
+    other = {}
+    if field.name not in base.config.params.relevant():  # an option of another engine: probe it there
+        engines = registry.get(name).engines
+        other = {"engine": next(e for e in engines if field.name in base.config.params.replace(engine=e).relevant())}
+        base = quick(name, **other).fit(split.train, split.val)
     if field.metadata["probe"] == "limit":  # a resource limit: too small a value is refused before any work
         with pytest.raises(ConfigError, match=field.name):
             quick(name, **{field.name: 1}).fit(split.train, split.val)
@@ -47,7 +52,7 @@ def test_every_hyperparameter_matters(split, reference, name, field):
     value = probe_value(getattr(base.config.params, field.name), field)
     if field.name == "engine":
         pytest.importorskip("numba")
-    changed = quick(name, **{field.name: value}).fit(split.train, split.val)
+    changed = quick(name, **{**other, field.name: value}).fit(split.train, split.val)
     users = base.trained_users()[:20]
     a = base.module_.score_users(torch.as_tensor(base.user_indices(users))).detach()
     b = changed.module_.score_users(torch.as_tensor(changed.user_indices(users))).detach()

@@ -195,10 +195,10 @@ def test_compiled_engine_learns_is_deterministic_and_resumes(lowrank, tmp_path):
 
 
 def test_compiled_engine_refuses_other_models():
-    for model in ("bayesian_svdpp", "bpr", "ease"):
+    for model in ("bayesian_svdpp", "ease"):
         with pytest.raises(ConfigError, match=f"engine: not an option of the '{model}' model"):
             TrainConfig(model=model, engine="compiled")
-    for model in ("biased", "bayesian", "implicit_als"):  # a compiled engine runs on the CPU only
+    for model in ("biased", "bayesian", "implicit_als", "bpr"):  # a compiled engine runs on the CPU only
         with pytest.raises(ConfigError, match="runs on the CPU; for cuda use --engine torch"):
             TrainConfig(model=model, engine="compiled", device="cuda")
     with pytest.raises(ConfigError, match="true dot product"):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from mfrec import MatrixFactorization
 from mfrec.data import split_ratings
@@ -22,7 +23,7 @@ def test_recommend_excludes_seen_and_untrained_items(fitted):
     assert seen and not seen & set(recs["item"].tolist())
     assert all(model.knows_item(i) for i in recs["item"])
     assert recs["rank"].tolist() == list(range(1, len(recs) + 1))
-    assert (np.diff(recs["score"].to_numpy()) <= 0).all()
+    assert (np.diff(recs["stars"].to_numpy()) <= 0).all()
     everything = model.recommend(user, n=50, exclude_seen=False).to_frame()
     assert set(everything["item"]) & seen
     # batch of users equals one at a time
@@ -36,7 +37,19 @@ def test_recommend_scores_match_predict(fitted):
     model, _ = fitted
     recs = model.recommend(100, n=5).to_frame()
     pred = model.predict(np.full(5, 100), recs["item"].to_numpy())
-    np.testing.assert_allclose(np.clip(recs["score"], 0.5, 5), pred, rtol=1e-5)
+    np.testing.assert_allclose(recs["stars"], pred, rtol=1e-5)  # stars on the scale, as predict gives them
+
+
+def test_a_rating_models_stars_stay_on_the_scale_and_keep_their_order(fitted):
+    model, _ = fitted
+    items = model.trained_items()[:5]
+    recs = model.recommend_for_ratings({item: 5.0 for item in items}, n=30)
+    assert recs.unit == "stars" and recs.to_frame().columns.tolist() == ["rank", "item", "stars", "title"]
+    valid = recs.scores[recs.valid]
+    assert valid.min() >= 0.5 and valid.max() <= 5.0
+    raw = model.module_.score(*model.fold_in({item: 5.0 for item in items}))[0].detach().double()
+    top = raw.numpy()[model.item_map_.index(recs.items[0])]
+    assert (np.diff(top) <= 1e-9).all()  # ranked by the unclipped prediction
 
 
 def test_similar_items_by_cosine(fitted):
@@ -85,8 +98,8 @@ def test_fold_in_of_a_trained_user_reproduces_their_recommendations(lowrank):
         u = model.user_map_.index_one(user)
         mine = train.users == u
         rated = dict(zip(model.item_map_.raw(train.items[mine]).tolist(), train.ratings[mine].tolist(), strict=True))
-        trained = model.recommend(user, n=20).to_frame().set_index("item")["score"]
-        folded = model.recommend_for_ratings(rated, n=20).to_frame().set_index("item")["score"]
+        trained = model.recommend(user, n=20).to_frame().set_index("item")["stars"]
+        folded = model.recommend_for_ratings(rated, n=20).to_frame().set_index("item")["stars"]
         common = trained.index.intersection(folded.index)
         assert len(common) >= 15
         assert spearmanr(trained[common], folded[common]).statistic > 0.8
@@ -101,3 +114,14 @@ def test_fold_in_errors(fitted):
         model.recommend_for_ratings({1000: 9.0})
     with pytest.raises(ConfigError, match="at least one"):
         model.recommend_for_ratings({})
+
+
+def test_stars_are_clipped_where_the_raw_prediction_passes_the_scale(fitted):
+    model, _ = fitted
+    user = model.trained_users()[0]
+    u = model.user_map_.index_one(user)
+    with torch.no_grad():  # push one item's bias so its raw prediction is far past 5 stars
+        model.module_.item_bias.weight[model.item_map_.index_one(model.trained_items()[-1])] += 50.0
+    recs = model.recommend(user, n=3, exclude_seen=False)
+    assert recs.items[0][0] == model.trained_items()[-1]
+    assert recs.scores[0][0] == 5.0 and float(model.module_.score_users(torch.tensor([u]))[0].max()) > 50

@@ -56,3 +56,78 @@ def test_cross_validation_reports_folds_mean_and_std(ratings_csv, capsys):
 def test_bad_fold_counts(ratings_csv, capsys):
     assert main(["cv", "--ratings", str(ratings_csv), "--folds", "1"]) == 1
     assert "folds must be from 2 to 50" in capsys.readouterr().err
+
+
+def test_every_model_has_a_search_space_of_its_own_options():
+    from mfrec.models import registry
+
+    for name, spec in registry.SPECS.items():
+        assert spec.search, name
+        assert set(spec.search) <= set(spec.config.names()) | {"epochs", "batch_size"}, name
+
+
+@pytest.mark.parametrize(
+    ("text", "label"), [("rmse", "rmse"), ("MAE", "mae"), ("ndcg", "ndcg@7"), ("recall@20", "recall@20")]
+)
+def test_metric_names(text, label):
+    from mfrec.tune import Metric
+
+    assert Metric.parse(text, k=7).label == label
+
+
+@pytest.mark.parametrize("text", ["auc", "ndcg@0", "ndcg@x", "rmse@10", ""])
+def test_bad_metric_names_are_config_errors(text):
+    from mfrec.errors import ConfigError
+    from mfrec.tune import Metric
+
+    with pytest.raises(ConfigError, match=r"metric|cut-off"):
+        Metric.parse(text)
+
+
+def test_trial_0_is_the_preset_and_a_ranking_metric_is_maximised(ratings_csv):
+    from mfrec.config import TrainConfig
+    from mfrec.data import read_ratings, split_ratings
+    from mfrec.estimator import MatrixFactorization
+    from mfrec.tune import Metric, tune, validation_score
+
+    split = split_ratings(read_ratings(ratings_csv), "stratified", seed=3)
+    base = TrainConfig("implicit_als", embedding_dim=8, epochs=4, regularization=1.0, device="cpu")
+    result = tune(split, base=base, metric="ndcg@5", trials=3, seed=3)
+    first = result.table.iloc[0]
+    assert first["number"] == 0 and first["embedding_dim"] == 8 and first["regularization"] == 1.0
+    direct = MatrixFactorization(base.replace(seed=3)).fit(split.train, split.val, interactions=split.test)
+    assert result.base_score == pytest.approx(validation_score(direct, split, Metric("ndcg", 5)))
+    assert result.best_score == result.table["val_ndcg@5"].max() >= result.base_score
+    if not result.improved:
+        assert result.best.to_dict() == base.replace(seed=3).to_dict()
+
+
+def test_rating_metrics_are_refused_for_a_ranking_model(ratings_csv):
+    from mfrec.config import TrainConfig
+    from mfrec.data import read_ratings, split_ratings
+    from mfrec.errors import ConfigError
+    from mfrec.tune import tune
+
+    split = split_ratings(read_ratings(ratings_csv), "stratified", seed=3)
+    with pytest.raises(ConfigError, match="only ranks; use a ranking metric"):
+        tune(split, base=TrainConfig("bpr"), metric="rmse", trials=1)
+
+
+def test_tune_cli_logs_each_trial_off_a_terminal_and_says_when_trial_0_wins(ratings_csv, tmp_path, capsys):
+    out = tmp_path / "tune"
+    code = main(["tune", "--ratings", str(ratings_csv), "--model", "ease", "--metric", "ndcg", "--k", "5",
+                 "--trials", "3", "--out", str(out)])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "trial 0/2: ndcg@5" in captured.err and "trial 2/2" in captured.err
+    import pandas as pd
+
+    trials = pd.read_csv(out / "trials.csv")
+    best = json.loads((out / "best.json").read_text())
+    assert best["model"] == "ease"
+    top = trials.loc[trials["val_ndcg@5"].idxmax()]
+    assert best["regularization"] == pytest.approx(top["regularization"])
+    if top["number"] == 0:
+        assert "no trial beat the starting config" in captured.out
+    else:
+        assert "against" in captured.out

@@ -189,12 +189,23 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class SplitConfig:
-    """How ratings are divided; see :func:`mfrec.data.split_ratings`."""
+    """How ratings are divided; see :func:`mfrec.data.split_ratings`.
+
+    ``method="none"`` trains on every rating (a deployment fit, nothing evaluated);
+    ``method="files"`` reads a split made elsewhere from ``files`` (train, val, test).
+    """
 
     method: str = "stratified"
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     seed: int = 42
     holdout: int = 1
+    files: tuple[str, str, str] | None = None
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SplitConfig:
+        files = values.get("files")
+        return cls(str(values["method"]), tuple(values["fractions"]), values["seed"], values["holdout"],
+                   tuple(str(f) for f in files) if files else None)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -207,10 +218,19 @@ class RunConfig:
     columns: dict[str, str | None] = field(default_factory=dict)
     split: SplitConfig = field(default_factory=SplitConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig())
+    #: the cut-off of the run's ranking metrics (NDCG@k, recall@k, ...)
+    k: int = 10
+
+    def __post_init__(self) -> None:
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+            raise ConfigError(f"k (the ranking cut-off) must be a whole number of at least 1, not {self.k!r}")
 
     def to_dict(self) -> dict[str, Any]:
+        split = asdict(self.split)
+        if split["files"] is None:
+            del split["files"]  # configs of other splits read as before
         return {"preset": self.preset, "dataset": self.dataset, "ratings_file": self.ratings_file,
-                "columns": self.columns, "split": asdict(self.split), "train": self.train.to_dict()}  # fmt: skip
+                "columns": self.columns, "split": split, "train": self.train.to_dict(), "k": self.k}  # fmt: skip
 
 
 def applicable(values: dict[str, Any], model: str, *, saved: bool = False) -> dict[str, Any]:

@@ -17,14 +17,20 @@ class Recommendations:
         users: raw user ids, shape ``(U,)`` (``None`` entries for folded-in new users);
             for :meth:`~mfrec.estimator.MatrixFactorization.similar_items`, the query items.
         items: raw item ids, shape ``(U, N)``; rows with fewer candidates than N are padded.
-        scores: shape ``(U, N)``; ``-inf`` marks padding. Stars for rating models.
+        scores: shape ``(U, N)``; ``-inf`` marks padding. What they are is ``unit``.
         titles: item titles, shape ``(U, N)``, ``None`` where unknown.
+        unit: ``stars`` (a rating model's predicted rating, clipped to the rating scale),
+            ``score`` (a ranking model's score: only its order means something) or
+            ``similarity`` (similar items).
+        query: what ``users`` are: ``user``, or ``query_item`` for similar items.
     """
 
     users: np.ndarray
     items: np.ndarray
     scores: np.ndarray
     titles: np.ndarray
+    unit: str = "score"
+    query: str = "user"
 
     def __len__(self) -> int:
         return len(self.users)
@@ -33,19 +39,24 @@ class Recommendations:
     def valid(self) -> np.ndarray:
         return np.isfinite(self.scores)
 
-    def to_frame(self, query: str = "user", score: str = "score") -> pd.DataFrame:
-        """One row per recommendation: ``user, rank, item, score, title`` (padding dropped)."""
+    def to_frame(self, query: str | None = None, score: str | None = None) -> pd.DataFrame:
+        """One row per recommendation: ``user, rank, item, <unit>, title`` (padding dropped).
+
+        The first column is named by ``query`` (default :attr:`query`) and left out for a
+        folded-in new user, who has no id; the score column by ``score`` (default :attr:`unit`).
+        """
         n = self.items.shape[1] if self.items.ndim == 2 else 0
         valid = self.valid
-        return pd.DataFrame(
-            {
-                query: np.repeat(self.users, n).reshape(-1, n)[valid] if n else [],
-                "rank": np.tile(np.arange(1, n + 1), (len(self.users), 1))[valid] if n else [],
-                "item": self.items[valid],
-                score: self.scores[valid],
-                "title": self.titles[valid],
-            }
-        )
+        columns = {
+            query or self.query: np.repeat(self.users, n).reshape(-1, n)[valid] if n else [],
+            "rank": np.tile(np.arange(1, n + 1), (len(self.users), 1))[valid] if n else [],
+            "item": self.items[valid],
+            score or self.unit: self.scores[valid],
+            "title": self.titles[valid],
+        }
+        if len(self.users) and all(user is None for user in self.users):
+            del columns[query or self.query]
+        return pd.DataFrame(columns)
 
 
 def masked_topk(scores: torch.Tensor, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +78,7 @@ def write_recommendations(
 ) -> int:
     """Write top-``n`` for ``users`` (default: every user with training data) to Parquet or CSV.
 
-    Columns ``user, rank, item, score, title``. Users are scored chunk by chunk
+    Columns ``user, rank, item, stars|score, title``. Users are scored chunk by chunk
     and each chunk is appended, so memory stays bounded by ``chunk_size``; the
     file appears under its name only when complete. Returns the rows written.
     """

@@ -30,8 +30,9 @@ from typing import Any
 import pandas as pd
 
 from mfrec._io import MANIFEST, atomic_write_text, json_text, sealed_json_text, unseal, write_manifest
-from mfrec.config import RunConfig
+from mfrec.config import RunConfig, SplitConfig, TrainConfig
 from mfrec.data import Columns, Ratings, Split, load_dataset, read_ratings, split_ratings
+from mfrec.data.split import PARTS, split_from_parts
 from mfrec.errors import ConfigError, MfrecError, OutputError
 from mfrec.estimator import MatrixFactorization, check_trainable
 from mfrec.evaluation.baselines import BiasBaseline, GlobalMean
@@ -56,21 +57,74 @@ class RunResult:
 
 
 def load_data(config: RunConfig, data_path: str | Path | None = None, on_duplicates: str = "keep-latest") -> Ratings:
-    """The run's ratings: a registered dataset or a ratings file."""
+    """The run's ratings: a registered dataset, a ratings file, or the three files of a given split."""
+    if config.split.files:
+        return _split_from_files(config, on_duplicates).data
     if config.ratings_file:
-        cols = Columns(**{k: v for k, v in config.columns.items() if k in ("user", "item", "rating", "timestamp")})
-        scale = config.columns.get("scale")
-        return read_ratings(
-            config.ratings_file,
-            columns=cols,
-            sep=config.columns.get("sep"),
-            scale=tuple(scale) if scale else None,
-            on_duplicates=on_duplicates,
-            implicit=bool(config.columns.get("implicit")),
-        )
+        return _read_file(config, config.ratings_file, on_duplicates)
     if not config.dataset:
         raise ConfigError("give a dataset name (--dataset) or a ratings file (--ratings)")
     return load_dataset(config.dataset, data_path, on_duplicates=on_duplicates)
+
+
+def _read_file(config: RunConfig, path: str | Path, on_duplicates: str) -> Ratings:
+    cols = Columns(**{k: v for k, v in config.columns.items() if k in ("user", "item", "rating", "timestamp")})
+    scale = config.columns.get("scale")
+    return read_ratings(
+        path,
+        columns=cols,
+        sep=config.columns.get("sep"),
+        scale=tuple(scale) if scale else None,
+        on_duplicates=on_duplicates,
+        implicit=bool(config.columns.get("implicit")),
+    )
+
+
+def make_split(config: RunConfig, data_path: str | Path | None = None, on_duplicates: str = "keep-latest") -> Split:
+    """The run's split: the configured method over its data, or the parts read from ``split.files``."""
+    s = config.split
+    if s.method == "files":
+        return _split_from_files(config, on_duplicates)
+    data = load_data(config, data_path, on_duplicates)
+    check_trainable(data)
+    return split_ratings(data, s.method, fractions=s.fractions, seed=s.seed, holdout=s.holdout)
+
+
+def _split_from_files(config: RunConfig, on_duplicates: str) -> Split:
+    files = config.split.files
+    if not files or len(files) != 3:
+        raise ConfigError("a split from files needs three files: train, val and test")
+    parts = {part: _read_file(config, path, on_duplicates) for part, path in zip(PARTS, files, strict=True)}
+    return split_from_parts(parts, name=" ".join(str(f) for f in files))
+
+
+def refit_config(run: str | Path) -> tuple[RunConfig, int]:
+    """A finished run's config made into a deployment fit: every rating, no evaluation, the epochs it kept.
+
+    Returns the config and the epoch count. Early stopping is off (nothing is held out
+    to stop on), so the refit trains exactly the number of epochs the validated run kept.
+    """
+    from mfrec._io import verify_manifest
+    from mfrec.config import read_json
+
+    run = Path(run)
+    if not run.is_dir():
+        raise ConfigError(f"{run}: not a run folder (--refit takes the folder `mfrec train` wrote)")
+    verify_manifest(run, ["config.json", "metrics.json"], error=ConfigError, listed_only=True)
+    values = read_json(run / "config.json", missing=f"{run}: not a run folder (no config.json)")
+    metrics = read_json(run / "metrics.json", missing=f"{run}: not a finished run (no metrics.json)")
+    try:
+        config = _run_config(values, str(run / "config.json"))
+        kept = int(metrics["best_epoch"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{run}: damaged run folder ({type(exc).__name__}: {exc})") from None
+    if config.split.method == "none":
+        raise ConfigError(f"{run}: already trained on every rating (--split none); there is nothing to refit")
+    if kept < 1:
+        raise ConfigError(f"{run}: its metrics record no kept epoch ({kept}); train it again before refitting")
+    split = SplitConfig("none", config.split.fractions, config.split.seed, config.split.holdout, config.split.files)
+    train = config.train.replace(epochs=kept, patience=0, target_rmse=0.0)
+    return RunConfig(config.preset, config.dataset, config.ratings_file, config.columns, split, train, config.k), kept
 
 
 def baseline_metrics(split: Split) -> dict[str, dict[str, dict[str, float]]]:
@@ -180,27 +234,32 @@ def train_run(
     out = prepare_output(out, overwrite, resume) if main else Path(out)
     work = work_folder(out)
     started = time.perf_counter()
-    data = load_data(config, data_path, on_duplicates)
+    split = make_split(config, data_path, on_duplicates)
+    data = split.data
     dropped = data.info.get("duplicates_dropped", 0)
     log(
         f"data: {data.name}: {len(data):,} ratings, {data.n_users:,} users, {data.n_items:,} items"
         + (f" ({dropped} duplicate pairs dropped, latest kept)" if dropped else "")
     )
-    check_trainable(data)
+    check_trainable(split.train)
     s = config.split
-    split = split_ratings(data, s.method, fractions=s.fractions, seed=s.seed, holdout=s.holdout)
     sizes = split.sizes()
-    if sizes["test"] == 0:
+    evaluated = s.method != "none"
+    if evaluated and sizes["test"] == 0:
         raise ConfigError(
             f"the {s.method} split leaves no test ratings (train {sizes['train']:,}, val {sizes['val']:,}); "
             "choose other --split-fractions, a smaller --holdout or another --split"
         )
     cold = split.cold_start()
-    log(
-        f"split: {s.method} seed {s.seed}: train {sizes['train']:,} / val {sizes['val']:,} / test {sizes['test']:,}; "
-        f"unseen in train: val {cold['val']['unseen_either']:,}, test {cold['test']['unseen_either']:,}"
-        + (" (predicted from what the model learned without them)" if config.train.predicts_ratings else "")
-    )
+    if not evaluated:
+        log(f"split: none: all {sizes['train']:,} ratings train the model; nothing is held out, nothing evaluated")
+    else:
+        how = "from files" if s.method == "files" else f"{s.method} seed {s.seed}"
+        log(
+            f"split: {how}: train {sizes['train']:,} / val {sizes['val']:,} / test {sizes['test']:,}; "
+            f"unseen in train: val {cold['val']['unseen_either']:,}, test {cold['test']['unseen_either']:,}"
+            + (" (predicted from what the model learned without them)" if config.train.predicts_ratings else "")
+        )
     device = resolve_device(config.train.training_device)
     spec = config.train.spec
     log(f"model: {spec.describe(config.train.params)}; on {device}")
@@ -233,25 +292,29 @@ def train_run(
     fit_seconds = time.perf_counter() - fit_started
     if not main:
         return RunResult(out, model, split, {})
-    # top-N on every user up to RANKING_USERS; a uniform sample of them beyond (ML-25M: 162k users)
-    ranking = {
-        part: model.evaluate_ranking(split.part(part), train=split.train, k=10, sample_users=RANKING_USERS)
-        for part in ("val", "test")
-    }
-    model_metrics = (
-        {part: {**model.evaluate(split.part(part)), **named_metrics(ranking[part])} for part in ("val", "test")}
-        if model.predicts_ratings
-        else {part: named_metrics(ranking[part]) for part in ("val", "test")}
-    )
-    baselines = baseline_metrics(split) if model.predicts_ratings else {}
-    for name, parts in ranking_baselines(split).items():
-        baselines[name] = {part: named_metrics(values) for part, values in parts.items()}
+    k = config.k
+    if evaluated:  # top-N on every user up to RANKING_USERS; a uniform sample of them beyond (ML-25M: 162k users)
+        ranking = {
+            part: model.evaluate_ranking(split.part(part), train=split.train, k=k, sample_users=RANKING_USERS)
+            for part in ("val", "test")
+        }
+        model_metrics = (
+            {part: {**model.evaluate(split.part(part)), **named_metrics(ranking[part])} for part in ("val", "test")}
+            if model.predicts_ratings
+            else {part: named_metrics(ranking[part]) for part in ("val", "test")}
+        )
+        baselines = baseline_metrics(split) if model.predicts_ratings else {}
+        for name, parts in ranking_baselines(split, k).items():
+            baselines[name] = {part: named_metrics(values) for part, values in parts.items()}
+    else:
+        model_metrics, baselines = {}, {}
     metrics: dict[str, Any] = {
         "dataset": data.name,
         "preset": config.preset,
         "kind": config.train.model,
         "config": config.train.to_dict(),
         "split": {"method": s.method, "seed": s.seed, "sizes": sizes, "cold_start": cold},
+        "k": k,
         "model": model_metrics,
         "baselines": baselines,
         "epochs_run": len(model.history_),
@@ -269,25 +332,28 @@ def train_run(
 
 def resume_config(out: str | Path) -> RunConfig:
     """The config of the interrupted run that was writing ``out``."""
-    from mfrec.config import RunConfig, SplitConfig, TrainConfig, read_json
+    from mfrec.config import read_json
 
     path = work_folder(out) / "config.json"
     values = read_json(path, missing=f"{out}: no interrupted run to resume (no {path})",
                        hint="; start over with --overwrite")  # fmt: skip
     try:
-        values = unseal(values)
-        split = values["split"]
-        return RunConfig(
-            preset=str(values["preset"]),
-            dataset=values["dataset"],
-            ratings_file=values["ratings_file"],
-            columns=dict(values["columns"]),
-            split=SplitConfig(split["method"], tuple(split["fractions"]), split["seed"], split["holdout"]),
-            train=TrainConfig.from_dict(values["train"], saved=True, where=str(path)),
-        )
+        return _run_config(unseal(values), str(path))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: damaged run config ({type(exc).__name__}: {exc}); start over with --overwrite")\
             from None
+
+
+def _run_config(values: dict[str, Any], where: str) -> RunConfig:
+    return RunConfig(
+        preset=str(values["preset"]),
+        dataset=values["dataset"],
+        ratings_file=values["ratings_file"],
+        columns=dict(values["columns"]),
+        split=SplitConfig.from_dict(values["split"]),
+        train=TrainConfig.from_dict(values["train"], saved=True, where=where),
+        k=int(values.get("k", 10)),
+    )
 
 
 def _write_run(

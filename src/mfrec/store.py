@@ -116,6 +116,10 @@ def read_header(path: str | Path) -> dict[str, Any]:
     return meta
 
 
+#: Buffers a module gained after files were written without them; their default keeps the file's meaning.
+LEGACY_BUFFERS = frozenset({"weight_scale"})
+
+
 def read_model(path: str | Path) -> tuple[TrainConfig, FittedState]:
     """The config and fitted state in a model file written by :func:`save_model`, hash and version checked."""
     from safetensors.torch import load_file
@@ -133,6 +137,9 @@ def read_model(path: str | Path) -> tuple[TrainConfig, FittedState]:
         config = TrainConfig.from_dict(meta["config"], saved=True).replace(device="cpu")
         module = config.spec.module.from_config(int(meta["n_users"]), int(meta["n_items"]), config.params)
         state = {k[len("module.") :]: v for k, v in tensors.items() if k.startswith("module.")}
+        for name, default in module.state_dict().items():  # buffers newer than the file: their old meaning
+            if name in LEGACY_BUFFERS and name not in state:
+                state[name] = default
         module.load_state_dict(state, strict=True)
         titles = np.array(meta["titles"], dtype=object) if meta.get("titles") is not None else None
         seen_items = tensors["seen_items"].numpy()

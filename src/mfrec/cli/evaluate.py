@@ -9,7 +9,7 @@ import click
 
 from mfrec._io import json_text
 from mfrec.cli.options import ratings_file_options
-from mfrec.cli.render import RANKING_COLUMNS
+from mfrec.cli.render import K_OPTION, ranking_columns
 
 
 @click.command()
@@ -30,9 +30,11 @@ from mfrec.cli.render import RANKING_COLUMNS
     help="evaluate on this ratings file instead of a split",
 )
 @ratings_file_options
+@K_OPTION
 @click.option("--json", "as_json", is_flag=True, help="print metrics as JSON")
 def evaluate(
-    model_path: Path, split_file: Path | None, part: str, ratings_file: Path | None, as_json: bool, **cols: Any
+    model_path: Path, split_file: Path | None, part: str, ratings_file: Path | None, k: int, as_json: bool,
+    **cols: Any,
 ) -> None:
     """RMSE and MAE (stars) and top-10 ranking metrics of a saved model on a split part or a ratings file."""
     from mfrec.data import Columns, load_split, read_ratings
@@ -57,8 +59,14 @@ def evaluate(
         split = load_split(split_file)
         ratings, train = split.part(part), (split.train if part != "train" else None)
         where = f"{split_file} [{part}]"
+        if len(ratings) == 0:
+            from mfrec.errors import ConfigError
+
+            how = "trained on every rating (--split none)" if split.method == "none" else "has no ratings there"
+            raise ConfigError(f"{split_file}: the {part} part is empty (the run {how}); "
+                              "evaluate on held-out ratings with --ratings FILE")  # fmt: skip
     metrics = model.evaluate(ratings) if model.predicts_ratings else {"n": len(ratings)}
-    ranking = model.evaluate_ranking(ratings, train=train, k=10)
+    ranking = model.evaluate_ranking(ratings, train=train, k=k)
     metrics.update(named_metrics(ranking))
     if as_json:
         click.echo(json_text(metrics, indent=2), nl=False)
@@ -71,7 +79,7 @@ def evaluate(
             f"unseen items {metrics['unseen_item']:,}"
         )
     click.echo(
-        "top-10: "
-        + "  ".join(f"{c.split('@')[0]} {metrics[c]:.4f}" for c in RANKING_COLUMNS)
+        f"top-{k}: "
+        + "  ".join(f"{c.split('@')[0]} {metrics[c]:.4f}" for c in ranking_columns(k))
         + f"  ({metrics['users']} users)"
     )

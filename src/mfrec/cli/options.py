@@ -77,7 +77,7 @@ def data_options(func):
 
 def columns(kw: dict[str, Any]) -> dict[str, Any]:
     """The ratings-file options as the run config records them (empty for a registered dataset)."""
-    if not kw["ratings_file"]:
+    if not kw["ratings_file"] and not kw.get("split_files"):
         return {}
     return {
         "user": kw["user_col"],
@@ -90,11 +90,11 @@ def columns(kw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_config(kw: dict[str, Any], **fields: Any):
-    """A :class:`~mfrec.config.RunConfig` of the data options in ``kw`` (exactly one source)."""
+def run_config(kw: dict[str, Any], need_source: bool = True, **fields: Any):
+    """A :class:`~mfrec.config.RunConfig` of the data options in ``kw`` (exactly one source, if ``need_source``)."""
     from mfrec.config import RunConfig
 
-    if bool(kw["dataset"]) == bool(kw["ratings_file"]):
+    if need_source and bool(kw["dataset"]) == bool(kw["ratings_file"]):
         raise click.UsageError("give exactly one of --dataset NAME or --ratings FILE")
     return RunConfig(dataset=kw["dataset"], ratings_file=str(kw["ratings_file"]) if kw["ratings_file"] else None,
                      columns=columns(kw), **fields)  # fmt: skip

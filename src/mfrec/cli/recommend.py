@@ -31,7 +31,7 @@ from mfrec.cli.options import FORMAT, echo_table
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="write user, rank, item, score, title to this .parquet or .csv",
+    help="write user, rank, item, stars (rating models) or score, title to this .parquet or .csv",
 )
 @click.option("-n", "n", type=int, default=10, show_default=True)
 @click.option("--include-seen", is_flag=True, help="do not exclude the items the user rated")
@@ -50,13 +50,13 @@ def recommend(model_path: Path, user: str | None, new_ratings: str | None, all_u
         raise click.UsageError("--all-users and --users-file write to a file: add --out recs.parquet (or .csv)")
     model = MatrixFactorization.load(model_path)
     if new_ratings is not None:
-        echo_table(model.recommend_for_ratings(_parse_pairs(new_ratings), n).to_frame().drop(columns=["user"]), fmt)
-        return
+        echo_table(model.recommend_for_ratings(_parse_pairs(new_ratings), n).to_frame(), fmt)
+        return _rating_model_note(model)
     if user is not None and out is None:
         excluded = [model.item_id(x.strip()) for x in exclude.split(",") if x.strip()] if exclude else None
         recs = model.recommend(model.user_id(user), n, exclude_seen=not include_seen, exclude=excluded)
         echo_table(recs.to_frame().drop(columns=["user"]), fmt)
-        return
+        return _rating_model_note(model)
     from mfrec.recommend import write_recommendations
 
     users = None
@@ -71,6 +71,19 @@ def recommend(model_path: Path, user: str | None, new_ratings: str | None, all_u
     rows = write_recommendations(model, out, users=users, n=n, exclude_seen=not include_seen,
                                  progress=sys.stderr.isatty())  # fmt: skip
     click.echo(f"{rows:,} recommendations written to {out}")
+    _rating_model_note(model)
+
+
+def _rating_model_note(model) -> None:
+    """One line on stderr after a rating model's top-N: a ranking model orders items better."""
+    if not model.predicts_ratings:
+        return
+    from mfrec.models import registry
+
+    ranking = registry.names(predicts_ratings=False)
+    click.echo(f"note: {model.config.model!r} predicts ratings (stars, clipped to the scale) and ranks worse than "
+               f"a top-N model; for top-N, train --model {ranking[0]} (or {', '.join(ranking[1:])})",
+               err=True)  # fmt: skip
 
 
 def _parse_pairs(text: str) -> dict[str, float]:
@@ -100,14 +113,16 @@ def _parse_pairs(text: str) -> dict[str, float]:
     help="weight cosine by n/(n+this), n = the item's ratings; 0 = plain cosine",
 )
 @FORMAT
-def similar(model_path: Path, item: str, n: int, shrinkage: float, fmt: str) -> None:
+@click.option("--similar", "similar_by", type=click.Choice(["factors", "cooccurrence"]), default="factors",
+              show_default=True, help="the model's item factors (EASE: its weights), or who interacted with both")
+def similar(model_path: Path, item: str, n: int, shrinkage: float, similar_by: str, fmt: str) -> None:
     """Nearest items by (support-weighted) cosine similarity of item factors, with titles."""
     from mfrec.estimator import MatrixFactorization
 
     model = MatrixFactorization.load(model_path)
     item = model.item_id(item)
-    frame = model.similar_items(item, n, shrinkage=shrinkage).to_frame(query="query", score="similarity")
-    frame = frame.drop(columns=["query"])
+    frame = model.similar_items(item, n, shrinkage=shrinkage, similar=similar_by).to_frame()
+    frame = frame.drop(columns=["query_item"])
     if fmt == "table":
         title = model.title(item)
         click.echo(f"items like {item}" + (f" ({title})" if title else "") + ":")

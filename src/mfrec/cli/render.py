@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
-RANKING_COLUMNS = ("ndcg@10", "recall@10", "precision@10", "map@10", "hit_rate@10", "mrr@10", "coverage")
+import click
+
+#: The ranking metrics the commands show, without their cut-off.
+RANKING_METRICS = ("ndcg", "recall", "precision", "map", "hit_rate", "mrr")
+
+
+#: ``--k``: the cut-off of the ranking metrics, for every command that reports them.
+K_OPTION = click.option("--k", "k", type=click.IntRange(min=1), default=10, show_default=True,
+                        help="cut-off of the ranking metrics (NDCG@k, recall@k, ...)")  # fmt: skip
+
+
+def ranking_columns(k: int) -> tuple[str, ...]:
+    """The ranking metric names at cut-off ``k`` as the metrics dictionaries spell them, then coverage."""
+    return (*(f"{name}@{k}" for name in RANKING_METRICS), "coverage")
 
 
 def metrics_table(metrics: dict) -> str:
+    """The model's and baselines' metrics of a run; a run trained on every rating (``--split none``) has none."""
+    if not metrics["model"]:
+        sizes = metrics["split"]["sizes"]
+        return (f"trained on all {sizes['train']:,} ratings (--split none): nothing was held out, "
+                "so nothing is evaluated")
+    k = metrics.get("k", 10)
+    columns = ranking_columns(k)
     rows = [("model", metrics["model"]), *metrics["baselines"].items()]
     lines = []
     rating_rows = [(name, parts) for name, parts in rows if "rmse" in parts["test"]]
@@ -18,11 +38,11 @@ def metrics_table(metrics: dict) -> str:
                 f"{t['notebook_loss']:>15.4f}"
             )
         lines.append("(RMSE/MAE in stars, predictions clipped to the rating scale; notebook loss = test MSE / 5)\n")
-    lines.append(f"{'test top-10':14}" + "".join(f"{c.split('@')[0]:>10}" for c in RANKING_COLUMNS))
+    lines.append(f"{f'test top-{k}':14}" + "".join(f"{c.split('@')[0]:>10}" for c in columns))
     for name, parts in rows:
         t = parts["test"]
-        if "ndcg@10" in t:
-            lines.append(f"{name:14}" + "".join(f"{t[c]:>10.4f}" for c in RANKING_COLUMNS))
+        if columns[0] in t:
+            lines.append(f"{name:14}" + "".join(f"{t[c]:>10.4f}" for c in columns))
     users = metrics["model"]["test"].get("users")
     lines.append(
         f"(relevant = test ratings >= the threshold; candidates = train items the user did not rate; {users} users)"

@@ -4,6 +4,7 @@ torchrun."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,11 @@ import click
 
 from mfrec._io import json_text
 from mfrec.cli.options import assemble_train_config, data_options, given_train_values, run_config, train_options
-from mfrec.cli.render import metrics_table
+from mfrec.cli.render import K_OPTION, metrics_table
 from mfrec.errors import MfrecError
 
+#: Training options that say where and how fast to train, not what: a --refit may set them.
+_OPERATIONAL = ("device", "threads")
 _KEYS = {"preset": "preset", "config": "config_file", "dataset": "dataset", "ratings": "ratings_file"}
 
 
@@ -35,13 +38,28 @@ _KEYS = {"preset": "preset", "config": "config_file", "dataset": "dataset", "rat
 @click.option(
     "--split",
     "split_method",
-    default="stratified",
-    show_default=True,
-    type=click.Choice(["stratified", "random", "user", "temporal", "temporal-user"]),
+    default=None,
+    type=click.Choice(["stratified", "random", "user", "temporal", "temporal-user", "none"]),
+    help="how to hold out val and test; none: train on every rating, evaluate nothing [stratified]",
+)
+@click.option(
+    "--split-files",
+    nargs=3,
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="TRAIN VAL TEST",
+    help="a split made elsewhere: three ratings files (read with the --ratings column options)",
 )
 @click.option("--split-fractions", nargs=3, type=float, default=(0.6, 0.2, 0.2), show_default=True)
 @click.option("--split-seed", type=int, default=42, show_default=True)
 @click.option("--holdout", type=int, default=1, show_default=True, help="k for --split temporal-user")
+@K_OPTION
+@click.option(
+    "--refit",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="retrain this finished run's configuration on every rating, for the epochs it kept [out: RUN-refit]",
+)
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="run folder [runs/<dataset>-<preset>]")
 @click.option("--overwrite", is_flag=True, help="replace an existing run folder (only once the new one is complete)")
 @click.option(
@@ -64,21 +82,47 @@ def train(**kw: Any) -> None:
     """Train a model and write a run folder (config, split, history, metrics, plot, model)."""
     from mfrec.config import SplitConfig
 
-    if kw["resume"] is not None:
-        from mfrec.run import resume_config
-
-        given = [f"--{name.replace('_', '-')}" for name in given_train_values(kw)]
+    split_given = [f"--{name}" for name, key in (("split", "split_method"), ("split-files", "split_files"))
+                   if kw[key] is not None]  # fmt: skip
+    if kw["resume"] is not None or kw["refit"] is not None:
+        flag = "--resume" if kw["resume"] is not None else "--refit"
+        if kw["resume"] is not None and kw["refit"] is not None:
+            raise click.UsageError("give one of --resume and --refit")
+        values = given_train_values(kw)
+        # a refit may run where the validated run did not: the device and thread count are its own
+        operational = {name: values.pop(name) for name in _OPERATIONAL if name in values and kw["refit"]}
+        given = [f"--{name.replace('_', '-')}" for name in values]
         given += [f"--{name}" for name in ("preset", "config", "dataset", "ratings") if kw.get(_KEYS[name])]
+        given += split_given
         if given:
-            raise click.UsageError(
-                f"--resume continues the run with its own saved config; leave out {', '.join(given)}"
-            )
-        return _train(resume_config(kw["resume"]), kw["resume"], kw, resume=True)
-    run_config(kw)  # exactly one data source, before anything else is checked
+            verb = "continues the run" if kw["resume"] is not None else "retrains the run"
+            raise click.UsageError(f"{flag} {verb} with its own saved config; leave out {', '.join(given)}")
+        if kw["resume"] is not None:
+            from mfrec.run import resume_config
+
+            return _train(resume_config(kw["resume"]), kw["resume"], kw, resume=True)
+        from mfrec.run import refit_config
+
+        config, kept = refit_config(kw["refit"])
+        config = replace(config, k=kw["k"], train=config.train.replace(**operational))
+        if not kw["quiet"]:
+            click.echo(f"refit of {kw['refit']}: {config.train.model}, {kept} epoch(s), on every rating", err=True)
+        run = kw["refit"]
+        return _train(config, kw["out"] or run.with_name(f"{run.name}-refit"), kw, resume=False)
+    method = kw["split_method"] or "stratified"
+    if kw["split_files"] is not None:
+        if kw["split_method"] is not None:
+            raise click.UsageError("--split-files is the split; leave out --split")
+        if kw["dataset"] or kw["ratings_file"]:
+            raise click.UsageError("--split-files holds the data; leave out --dataset and --ratings")
+        method = "files"
+    else:
+        run_config(kw)  # exactly one data source, before anything else is checked
     preset_name, train_config = assemble_train_config(kw, kw["preset"], kw["config_file"])
-    split = SplitConfig(kw["split_method"], tuple(kw["split_fractions"]), kw["split_seed"], kw["holdout"])
-    config = run_config(kw, preset=preset_name, split=split, train=train_config)
-    name = kw["dataset"] or Path(kw["ratings_file"]).stem
+    files = tuple(str(f) for f in kw["split_files"]) if kw["split_files"] is not None else None
+    split = SplitConfig(method, tuple(kw["split_fractions"]), kw["split_seed"], kw["holdout"], files)
+    config = run_config(kw, preset=preset_name, split=split, train=train_config, k=kw["k"], need_source=not files)
+    name = kw["dataset"] or Path(kw["ratings_file"] or kw["split_files"][0]).stem
     out = kw["out"] or Path("runs") / f"{name}-{preset_name}"
     _train(config, out, kw, resume=False)
 

@@ -9,28 +9,52 @@ from typing import Any
 import click
 
 from mfrec.cli.options import FORMAT, assemble_train_config, data_options, echo_table, load_data, train_options
+from mfrec.cli.render import K_OPTION
 
 
 @click.command()
 @data_options
-@click.option("--trials", type=int, default=30, show_default=True)
+@click.option("--preset", default=None, help="start from this preset (trial 0) [the --model's own]")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="start from this JSON file of training options (trial 0)")  # fmt: skip
+@train_options
+@click.option("--metric", default=None,
+              help="validation metric: rmse, mae, or a ranking metric such as ndcg@10 or recall@20 "
+                   "[rmse for rating models, ndcg@K for ranking models]")  # fmt: skip
+@K_OPTION
+@click.option("--trials", type=click.IntRange(min=1), default=30, show_default=True,
+              help="trials in all, trial 0 (the starting config) included")  # fmt: skip
 @click.option("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
-@click.option("--seed", type=int, default=42, show_default=True, help="seeds the split, the sampler and the models")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/tune"), show_default=True)
-def tune(trials: int, timeout: float | None, seed: int, out: Path, **kw: Any) -> None:
-    """Search hyperparameters on validation RMSE (Optuna); writes best.json for `mfrec train --config`."""
+def tune(preset: str | None, config_file: Path | None, metric: str | None, k: int, trials: int,
+         timeout: float | None, out: Path, **kw: Any) -> None:  # fmt: skip
+    """Search one model's hyperparameters on a validation metric (Optuna), starting from its preset as trial 0;
+    writes best.json for `mfrec train --config`."""
     from mfrec.data import split_ratings
-    from mfrec.tune import save_tuning
+    from mfrec.models import registry
+    from mfrec.tune import Metric, save_tuning
     from mfrec.tune import tune as search
 
+    _, base = assemble_train_config(kw, preset, config_file)
+    seed = base.seed  # --seed seeds the split, the sampler and the models
+    chosen = Metric.parse(metric or ("rmse" if registry.get(base.model).predicts_ratings else "ndcg"), k)
     data = load_data(kw)
     split = split_ratings(data, "stratified", seed=seed)
-    best, table = search(split, trials=trials, seed=seed, timeout=timeout, progress=sys.stderr.isatty())
-    save_tuning(best, table, out)
-    shown = table.sort_values("val_rmse").head(10)
+    interactive = sys.stderr.isatty()
+    log = None if interactive else (lambda line: click.echo(line, err=True))
+    result = search(split, base=base, metric=chosen, trials=trials, seed=seed, timeout=timeout,
+                    progress=interactive, log=log)  # fmt: skip
+    save_tuning(result.best, result.table, out)
+    column = f"val_{chosen.label}"
+    shown = result.table.sort_values(column, ascending=not chosen.higher_is_better).head(10)
     click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    click.echo(f"\nbest validation RMSE {table['val_rmse'].min():.4f}; wrote {out}/best.json, trials.csv, search.png")
-    click.echo(f"train it: mfrec train --config {out}/best.json ...")
+    if result.improved:
+        click.echo(f"\nbest validation {chosen.label} {result.best_score:.4f}, against {result.base_score:.4f} for "
+                   "the starting config (trial 0)")  # fmt: skip
+    else:
+        click.echo(f"\nno trial beat the starting config (trial 0, validation {chosen.label} "
+                   f"{result.base_score:.4f}); best.json is the starting config")  # fmt: skip
+    click.echo(f"wrote {out}/best.json, trials.csv, search.png; train it: mfrec train --config {out}/best.json ...")
 
 
 @click.command()
@@ -39,11 +63,13 @@ def tune(trials: int, timeout: float | None, seed: int, out: Path, **kw: Any) ->
 @click.option("--preset", default=None, help="a named preset (see `mfrec presets`)")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None)
 @train_options
+@K_OPTION
 @FORMAT
-def cv(folds: int, preset: str | None, config_file: Path | None, fmt: str, **kw: Any) -> None:
-    """K-fold cross-validation: RMSE, MAE (stars) and NDCG@10 per fold, with mean and standard deviation."""
+def cv(folds: int, preset: str | None, config_file: Path | None, k: int, fmt: str, **kw: Any) -> None:
+    """K-fold cross-validation: RMSE, MAE (stars) and NDCG@k per fold, with mean and standard deviation."""
     from mfrec.tune import cross_validate
 
     _, config = assemble_train_config(kw, preset, config_file)
-    table = cross_validate(load_data(kw), config, folds=folds, seed=config.seed)
+    log = None if sys.stderr.isatty() else (lambda line: click.echo(line, err=True))
+    table = cross_validate(load_data(kw), config, folds=folds, seed=config.seed, k=k, log=log)
     echo_table(table, fmt)

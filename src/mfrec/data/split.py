@@ -19,7 +19,7 @@ from mfrec._io import atomic_write, verify_manifest
 from mfrec.data.ratings import Ratings
 from mfrec.errors import ConfigError, DataError
 
-METHODS = ("stratified", "random", "user", "temporal", "temporal-user")
+METHODS = ("stratified", "random", "user", "temporal", "temporal-user", "none")
 PARTS = ("train", "val", "test")
 #: Split seeds are scikit-learn's ``random_state`` for the stratified split: below 2^32.
 SPLIT_SEED_LIMIT = 2**32
@@ -161,9 +161,16 @@ def split_ratings(
         ``temporal-user``: each user's ``holdout`` latest ratings go to test and the
             ``holdout`` before those to val; users with ``2*holdout`` ratings or fewer
             stay entirely in train.
+        ``none``: every rating in train and nothing to evaluate on (a deployment fit);
+            ``fractions`` and ``seed`` are not used.
     """
     if method not in METHODS:
         raise ConfigError(f"unknown split method {method!r}; choose from {', '.join(METHODS)}")
+    if method == "none":
+        if len(data) == 0:
+            raise DataError(f"{data.name}: no ratings to train on")
+        empty = np.zeros(0, dtype=np.int64)
+        return Split(data, {"train": np.arange(len(data), dtype=np.int64), "val": empty, "test": empty}, "none", None)
     fractions = _check_fractions(fractions)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= int(seed) < SPLIT_SEED_LIMIT:
         wanted = f"an integer from 0 to 2^32 - 1 ({SPLIT_SEED_LIMIT - 1})"
@@ -191,6 +198,54 @@ def split_ratings(
     return Split(data, rows, method, seed)
 
 
+def split_from_parts(parts: dict[str, Ratings], name: str = "split files") -> Split:
+    """One :class:`Split` of three separately read parts (a split made elsewhere), on shared id maps.
+
+    ``parts`` maps ``train``, ``val`` and ``test`` to ratings read with the same
+    options. Ids that are numbers in one part and text in another are compared as
+    text (a CSV's ``7`` and ``"7"`` are one id). A (user, item) pair in two parts is
+    a :class:`DataError`: the protocol would test on what it trained on.
+    """
+    missing = [p for p in PARTS if p not in parts]
+    if missing:
+        raise ConfigError(f"a split from files needs train, val and test parts; missing {', '.join(missing)}")
+    if len(parts["train"]) == 0:
+        raise DataError(f"{parts['train'].name}: the training part holds no ratings")
+    kinds = {parts[p].kind for p in PARTS}
+    scales = {tuple(parts[p].scale) for p in PARTS}
+    if len(kinds) > 1 or len(scales) > 1:
+        raise DataError(f"{name}: the parts were read as different kinds of data ({sorted(kinds)}, {sorted(scales)})")
+    frames = [parts[p].to_frame() for p in PARTS]
+    for column in ("user", "item"):
+        numeric = {pd.api.types.is_integer_dtype(f[column]) for f in frames if len(f)}
+        if len(numeric) > 1:
+            for f in frames:
+                f[column] = f[column].astype(str)
+    stamped = all("timestamp" in f for f in frames)
+    frame = pd.concat([f if stamped else f.drop(columns="timestamp", errors="ignore") for f in frames],
+                      ignore_index=True)  # fmt: skip
+    labels = np.repeat(np.arange(3), [len(f) for f in frames])
+    repeated = frame.duplicated(["user", "item"], keep=False).to_numpy()
+    if repeated.any():
+        first = np.flatnonzero(repeated)[0]
+        user, item = (getattr(v, "item", lambda v=v: v)() for v in (frame.at[first, "user"], frame.at[first, "item"]))
+        same = repeated & (frame["user"] == user).to_numpy() & (frame["item"] == item).to_numpy()
+        where = sorted({PARTS[labels[i]] for i in np.flatnonzero(same)}, key=PARTS.index)
+        count = int(frame.loc[repeated].drop_duplicates(["user", "item"]).shape[0])
+        raise DataError(
+            f"{name}: user {user!r} rated item {item!r} in {' and '.join(where)} "
+            f"({count:,} pair(s) are in more than one part); each pair must be in one part only"
+        )
+    train = parts["train"]
+    data = Ratings.from_arrays(
+        frame["user"].to_numpy(), frame["item"].to_numpy(), frame["rating"].to_numpy(),
+        timestamps=frame["timestamp"].to_numpy() if stamped else None,
+        name=train.name, scale=train.scale, kind=train.kind,
+    )  # fmt: skip
+    rows = {p: np.flatnonzero(labels == k).astype(np.int64) for k, p in enumerate(PARTS)}
+    return Split(data, rows, "files", None)
+
+
 def _check_fractions(fractions) -> tuple[float, float, float]:
     """Three finite, non-negative fractions adding up to 1, train above 0 and below 1."""
     try:
@@ -203,7 +258,7 @@ def _check_fractions(fractions) -> tuple[float, float, float]:
     if abs(sum(values) - 1.0) > 1e-6:
         raise ConfigError(f"split fractions must add up to 1, not {sum(values):g} ({shown})")
     if not 0 < values[0] < 1:
-        left = "nothing for val and test" if values[0] else "nothing to train on"
+        left = "nothing for val and test (--split none trains on every rating)" if values[0] else "nothing to train on"
         raise ConfigError(f"split fractions {shown} leave {left}")
     return values  # type: ignore[return-value]
 

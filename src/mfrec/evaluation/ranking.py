@@ -30,6 +30,7 @@ import torch
 
 from mfrec.data.csr import build_csr, csr_pairs
 from mfrec.data.ratings import Ratings
+from mfrec.errors import ConfigError
 
 METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr")
 
@@ -52,13 +53,14 @@ def per_user_metrics(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[s
     positions = np.arange(1, hits.shape[1] + 1)
     discounts = 1.0 / np.log2(positions + 1)
     n_hits = hits.sum(1)
-    ideal_len = np.minimum(n_relevant, k).astype(np.int64)
-    idcg = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(1, k + 1) + 1))])[ideal_len]
+    ideal_len = np.minimum(n_relevant, float(k)).astype(np.int64)
+    longest = int(ideal_len.max(initial=0))  # k may exceed the catalog: the ideal list is never longer than this
+    idcg = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(1, longest + 1) + 1))])[ideal_len]
     precision_at = np.cumsum(hits, 1) / positions
     first = np.where(hits.any(1), hits.argmax(1) + 1, 0)
     safe = np.maximum(n_relevant, 1)
     return {
-        "precision": n_hits / k,
+        "precision": n_hits / float(k),
         "recall": n_hits / safe,
         "ndcg": (hits * discounts).sum(1) / np.maximum(idcg, 1e-12),
         "map": (hits * precision_at).sum(1) / np.maximum(ideal_len, 1),
@@ -88,6 +90,8 @@ def evaluate_ranking(
     where scoring every user costs minutes. Chunks hold at most ``chunk_size``
     users and about 2^25 scores, so memory is bounded at any catalog size.
     """
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ConfigError(f"k (the ranking cut-off) must be a whole number of at least 1, not {k!r}")
     n_users, n_items = train.n_users, train.n_items
     candidates = np.zeros(n_items, dtype=bool)
     candidates[train.items] = True

@@ -193,7 +193,7 @@ def implicit_fold_in(model: Model, items: torch.Tensor, weights: torch.Tensor, c
     r"""The implicit-ALS user solve against fixed item factors :math:`Y`.
 
     .. math::  (\alpha_0 Y^\top Y + \sum_{i \in I_u} (c_{ui} - \alpha_0) y_i y_i^\top + \lambda_u I)\, x
-               = \sum_{i \in I_u} c_{ui}\, y_i, \qquad c_{ui} = 1 + \alpha w_{ui}
+               = \sum_{i \in I_u} c_{ui}\, y_i, \qquad c_{ui} = 1 + \alpha w_{ui} / \bar w
 
     with :math:`\lambda_u = \lambda (|I_u| + \alpha_0 n_{items})^\nu`; exact (a Cholesky-backed
     solve), so for an ALS model it reproduces a trained user's last update. Models
@@ -203,7 +203,10 @@ def implicit_fold_in(model: Model, items: torch.Tensor, weights: torch.Tensor, c
     y = factors.detach().double()
     yi = y[items]
     a0 = getattr(config, "unobserved_weight", 1.0)
-    conf = 1.0 + getattr(config, "alpha", 1.0) * weights.double()
+    if getattr(config, "confidence", "rating") == "binary":
+        weights = torch.ones_like(weights)
+    scale = getattr(model, "weight_scale", None)
+    conf = 1.0 + getattr(config, "alpha", 1.0) * weights.double() * (1.0 if scale is None else float(scale))
     lam = config.regularization * (len(items) + a0 * len(y)) ** getattr(config, "reg_exponent", 0.0)
     key = (factors.data_ptr(), factors._version)
     cached = getattr(model, "_item_gram", None)

@@ -8,17 +8,34 @@ import torch
 import torch.nn.functional as F
 
 from mfrec.models.base import SPARSE_OPTIMIZERS, FactorConfig, FactorModel, StepConfig, embedding
+from mfrec.models.biased import compiled_relevant
+from mfrec.options import option
 
 
 @dataclass(frozen=True)
 class BPRConfig(FactorConfig, StepConfig):
-    """Hyperparameters of :class:`BPR` (the ``bpr`` preset's values)."""
+    """Hyperparameters of :class:`BPR` (the ``bpr`` preset's values, found on validation NDCG@10).
 
-    embedding_dim: int = FactorConfig.default("embedding_dim", 64)
+    The compiled engine is per-triple SGD whose step falls linearly from ``learning_rate``
+    to 0 over the epochs (``optimizer`` and ``batch_size`` do not apply); the torch engine
+    takes mini-batch steps with ``optimizer``, whose learning rates differ (Adam: about
+    0.001, so give ``--learning-rate`` with ``--engine torch``).
+    """
+
+    embedding_dim: int = FactorConfig.default("embedding_dim", 128)
     epochs: int = FactorConfig.default("epochs", 100)
-    regularization: float = FactorConfig.default("regularization", 0.0001, probe=0.5)
-    learning_rate: float = StepConfig.default("learning_rate", 0.001)
+    regularization: float = FactorConfig.default("regularization", 0.04, probe=0.5)
+    learning_rate: float = StepConfig.default("learning_rate", 0.05)
     batch_size: int = StepConfig.default("batch_size", 2048)
+    hard_negatives: int = option(10, "draw this many negatives and train on the one scored highest (dynamic "
+                                 "negative sampling; 1 = plain BPR)", check="positive_int", probe=1)  # fmt: skip
+    negatives: str = option("uniform", "negatives: uniform over the items a user has not interacted with, or "
+                            "popularity (in proportion to interaction counts)", choices=("uniform", "popularity"),
+                            probe="popularity")  # fmt: skip
+    engine: str = option("compiled", "compiled (numba per-triple SGD, CPU) or torch (mini-batch autograd, CPU or "
+                         "GPU)", choices=("compiled", "torch"), probe="torch")  # fmt: skip
+
+    relevant = compiled_relevant
 
 
 class BPR(FactorModel):
@@ -26,8 +43,10 @@ class BPR(FactorModel):
 
     .. math::  s_{ui} = p_u^\top q_i + b_i
 
-    trained on triples :math:`(u, i, j)` (``i`` observed for ``u``, ``j`` drawn
-    uniformly from the known items) by minimising, per mini-batch :math:`B`,
+    trained on triples :math:`(u, i, j)` (``i`` observed for ``u``, ``j`` an item
+    ``u`` has not interacted with, drawn uniformly or by popularity; of ``hard_negatives``
+    draws, the one scored highest: Zhang et al. 2013's dynamic negative sampling) by minimising, per
+    mini-batch :math:`B` (the compiled engine: per triple, :math:`|B| = 1`, plain SGD),
 
     .. math::  L = -\frac{1}{|B|}\sum_{(u,i,j)\in B} \log\sigma(s_{ui} - s_{uj})
                + \lambda (\lVert p_u\rVert^2 + \lVert q_i\rVert^2 + \lVert q_j\rVert^2 + b_i^2 + b_j^2).

@@ -18,8 +18,9 @@ class ImplicitALSConfig(FactorConfig):
 
     embedding_dim: int = FactorConfig.default("embedding_dim", 128)
     epochs: int = FactorConfig.default("epochs", 15, help="ALS iterations")
-    regularization: float = FactorConfig.default("regularization", 40.0, probe=1.0)
-    alpha: float = option(1.0, "confidence c = 1 + alpha * w of an observed pair", check="nonneg", probe=8.0)
+    regularization: float = FactorConfig.default("regularization", 60.0, probe=1.0)
+    alpha: float = option(7.0, "confidence c = 1 + alpha * w / mean(w) of an observed pair", check="nonneg",
+                          probe=8.0)  # fmt: skip
     confidence: str = option("rating", "what w is: the rating or count (rating) or 1 (binary)", choices=CONFIDENCES,
                              probe="binary")  # fmt: skip
     unobserved_weight: float = option(1.0, "weight of the unobserved pairs", check="nonneg", probe=0.2)
@@ -34,8 +35,10 @@ class ImplicitALS(FactorModel):
     r"""Weighted matrix factorization of binary preferences.
 
     Every (user, item) pair has a preference :math:`p_{ui} = [\text{observed}]`
-    and a confidence :math:`c_{ui} = 1 + \alpha\, w_{ui}` for observed pairs
-    (:math:`w_{ui}` is the rating, a count, or 1) and :math:`\alpha_0` for the
+    and a confidence :math:`c_{ui} = 1 + \alpha\, w_{ui} / \bar w` for observed pairs
+    (:math:`w_{ui}` is the rating, a count, or 1; :math:`\bar w` its mean over the training
+    pairs, kept as ``weight_scale`` = :math:`1/\bar w`, so that one :math:`\alpha` suits stars,
+    counts and binary input alike) and :math:`\alpha_0` for the
     others. The factors minimise
 
     .. math::  \sum_{u,i} c_{ui} (p_{ui} - x_u^\top y_i)^2
@@ -61,6 +64,8 @@ class ImplicitALS(FactorModel):
         super().__init__(n_users, n_items)
         self.user_embedding = embedding(n_users, embedding_dim, init_std, generator, False)
         self.item_embedding = embedding(n_items, embedding_dim, init_std, generator, False)
+        #: 1 / the mean training weight (1 in files written before confidences were scaled)
+        self.register_buffer("weight_scale", torch.ones(()))
         self.requires_grad_(False)
 
     @classmethod

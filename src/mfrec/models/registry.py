@@ -28,12 +28,21 @@ from mfrec.models.implicit_als import ImplicitALS, ImplicitALSConfig
 from mfrec.training.als import ExplicitALSTrainer
 from mfrec.training.compiled import CompiledTrainer
 from mfrec.training.gibbs import CompiledGibbsTrainer, GibbsTrainer, SVDppGibbsTrainer
-from mfrec.training.ranking import BPRTrainer, CompiledImplicitALSTrainer, ImplicitALSTrainer
+from mfrec.training.ranking import BPRTrainer, CompiledBPRTrainer, CompiledImplicitALSTrainer, ImplicitALSTrainer
 from mfrec.training.sgd import GradientTrainer
 
 
 def _frozen(values: Mapping | None = None) -> Mapping:
     return MappingProxyType(dict(values or {}))
+
+
+@dataclass(frozen=True)
+class Range:
+    """A numeric interval for tuning: integers when both ends are ints, sampled on a log scale with ``log``."""
+
+    low: float
+    high: float
+    log: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,8 @@ class ModelSpec:
         preset: the preset ``--model NAME`` alone starts from (``None``: the Config's defaults).
         options: this model's defaults for :class:`~mfrec.training.options.TrainOptions`.
         quick: small settings that fit the tiny test data in well under a second.
+        search: what ``mfrec tune`` searches: option name -> a :class:`Range` or a tuple of choices
+            (the preset's own value is always part of the space; the others stay at the preset's).
     """
 
     name: str
@@ -69,6 +80,7 @@ class ModelSpec:
     preset: str | None = None
     options: Mapping[str, Any] = field(default_factory=_frozen)
     quick: Mapping[str, Any] = field(default_factory=_frozen)
+    search: Mapping[str, Any] = field(default_factory=_frozen)
 
     @property
     def engines(self) -> tuple[str, ...]:
@@ -119,6 +131,9 @@ def presets() -> dict[str, tuple[str, Mapping[str, Any]]]:
 
 # ------------------------------------------------------------------ the entries
 _QUICK = {"embedding_dim": 4, "epochs": 8}
+_SGD_SEARCH = {"embedding_dim": (16, 32, 64, 128), "learning_rate": Range(1e-3, 3e-2, log=True),
+               "regularization": Range(1e-3, 0.5, log=True), "epochs": Range(5, 60),
+               "batch_size": (256, 512, 1024, 2048, 4096)}  # fmt: skip
 
 register(ModelSpec(
     "biased", BiasedMF, BiasedConfig, {"torch": GradientTrainer, "compiled": CompiledTrainer},
@@ -130,6 +145,7 @@ register(ModelSpec(
                  "init_std": 0.05, "epochs": 60, "threads": 1},
     },
     preset="default", quick={"embedding_dim": 4, "epochs": 10, "batch_size": 128, "learning_rate": 0.1},
+    search=_SGD_SEARCH,
 ))  # fmt: skip
 register(ModelSpec(
     "dot", DotMF, DotConfig, {"torch": GradientTrainer, "compiled": CompiledTrainer},
@@ -140,12 +156,15 @@ register(ModelSpec(
                      "epochs": 500, "regularization": 0.0, "init_std": 1.0, "rating_divisor": 5.0, "patience": 0},
     },
     quick={"embedding_dim": 6, "epochs": 14, "batch_size": 128, "learning_rate": 0.1, "init_std": 0.3},
+    search=_SGD_SEARCH,
 ))  # fmt: skip
 register(ModelSpec(
     "als", ExplicitALS, ALSConfig, {"torch": ExplicitALSTrainer},
     predicts_ratings=True, summary="biased MF by alternating least squares",
     presets={"als": {}}, options={"patience": 2},
     preset="als", quick={**_QUICK, "regularization": 0.05, "bias_regularization": 2.0},
+    search={"embedding_dim": (8, 16, 32, 64), "regularization": Range(0.02, 2.0, log=True),
+            "bias_regularization": Range(0.5, 50.0, log=True), "epochs": Range(5, 50)},
 ))  # fmt: skip
 register(ModelSpec(
     "bayesian", BayesianMF, BayesianConfig, {"compiled": CompiledGibbsTrainer, "torch": GibbsTrainer},
@@ -153,6 +172,7 @@ register(ModelSpec(
     presets={"bayesian": {}}, options={"patience": 0},
     preset="bayesian",
     quick={"embedding_dim": 4, "epochs": 20, "burn_in": 5, "samples": 10, "posterior_rank": 0, "init_std": 0.3},
+    search={"embedding_dim": (8, 16, 32, 64), "noise_precision": Range(0.5, 8.0, log=True)},
 ))  # fmt: skip
 register(ModelSpec(
     "bayesian_svdpp", BayesianSVDpp, BayesianSVDppConfig, {"compiled": SVDppGibbsTrainer},
@@ -160,6 +180,7 @@ register(ModelSpec(
     devices=("cpu",), early_stopping=False, presets={"accurate": {}}, options={"patience": 0},
     preset="accurate",
     quick={"embedding_dim": 4, "epochs": 20, "burn_in": 5, "samples": 10, "posterior_rank": 0, "init_std": 0.3},
+    search={"embedding_dim": (8, 16, 32), "init_std": Range(0.03, 0.3, log=True)},
 ))  # fmt: skip
 register(ModelSpec(
     "implicit_als", ImplicitALS, ImplicitALSConfig,
@@ -167,16 +188,23 @@ register(ModelSpec(
     predicts_ratings=False, summary="implicit-feedback ALS, confidence-weighted",
     presets={"implicit": {}}, options={"patience": 0},
     preset="implicit", quick={**_QUICK, "regularization": 1.0},
+    search={"embedding_dim": (32, 64, 128, 256), "regularization": Range(1.0, 300.0, log=True),
+            "alpha": Range(0.1, 20.0, log=True), "unobserved_weight": Range(0.05, 2.0, log=True),
+            "reg_exponent": Range(0.0, 1.0), "epochs": Range(5, 30)},
 ))  # fmt: skip
 register(ModelSpec(
-    "bpr", BPR, BPRConfig, {"torch": BPRTrainer},
+    "bpr", BPR, BPRConfig, {"compiled": CompiledBPRTrainer, "torch": BPRTrainer},
     predicts_ratings=False, summary="Bayesian personalized ranking, p.q + b_i",
-    presets={"bpr": {}}, options={"patience": 8},
-    preset="bpr", quick={"embedding_dim": 8, "epochs": 10, "batch_size": 128, "learning_rate": 0.1},
+    presets={"bpr": {}}, options={"patience": 0},  # the step decays to 0 over the epochs: run them all
+    preset="bpr", quick={"embedding_dim": 8, "epochs": 40, "batch_size": 128, "learning_rate": 0.1,
+                         "regularization": 0.001, "init_std": 0.1, "hard_negatives": 4},
+    search={"embedding_dim": (64, 128, 256), "learning_rate": Range(0.005, 0.2, log=True),
+            "regularization": Range(1e-3, 0.2, log=True), "epochs": Range(20, 200), "hard_negatives": Range(1, 20)},
 ))  # fmt: skip
 register(ModelSpec(
     "ease", EASE, EASEConfig, {"torch": EASETrainer},
     predicts_ratings=False, summary="item-item ridge regression in closed form", early_stopping=False,
     presets={"ease": {}}, options={"patience": 0},
     preset="ease", quick={"regularization": 5.0},
+    search={"regularization": Range(10.0, 3000.0, log=True)},
 ))  # fmt: skip

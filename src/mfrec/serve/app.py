@@ -9,7 +9,7 @@ input 422 (FastAPI's ``detail`` list is kept beside the message), bodies over
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -185,10 +185,11 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
 
     @app.get("/v1/items/{item_id}/similar")
     def similar(
-        item_id: str, n: int = Query(10, ge=1, le=MAX_N), shrinkage: float = Query(20.0, ge=0, le=1e6)
+        item_id: str, n: int = Query(10, ge=1, le=MAX_N), shrinkage: float = Query(20.0, ge=0, le=1e6),
+        similar: Literal["factors", "cooccurrence"] = "factors",
     ) -> dict[str, Any]:
         item = model.item_id(item_id)
-        recs = model.similar_items(item, n, shrinkage=shrinkage)
+        recs = model.similar_items(item, n, shrinkage=shrinkage, similar=similar)
         return {"item": _plain(item), "title": model.title(item), "items": _top(recs, "similarity")}
 
     @app.get("/v1/items")

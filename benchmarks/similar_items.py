@@ -1,0 +1,176 @@
+"""Similar items: which item-to-item similarity finds what a user likes next, and the franchise sanity set.
+
+Run it with the peers' environment (``bash benchmarks/peers_env.sh`` prints its python):
+
+    $(bash benchmarks/peers_env.sh) benchmarks/similar_items.py [--seeds 42 0 1 2]
+
+Protocol (item to item). On the stratified 60/20/20 split of ml-latest-small, for every
+test user with liked test items (rating >= 4) and liked training items: up to 5 of the
+liked training items (drawn with a seeded generator) are queries. For each query the
+10 nearest items, leaving out everything the user rated in train, are compared with
+the user's liked test items: hit rate (at least one of them), precision@10 and
+recall@10 (hits / min(10, liked test items)), averaged over queries and then users.
+Every method is fitted on the training part only and sees the same pairs.
+
+Franchise set. The rank of each sequel among the neighbours of the first film of its
+series (Toy Story, The Matrix, The Lord of the Rings, Star Wars), from the same
+training part of seed 42; at most 10 passes.
+
+Methods: mfrec's ``similar_items`` with each ``similar`` option (item factors of the
+implicit preset, with and without the support weight; co-occurrence), EASE's weights,
+and implicit's ``similar_items`` (its ALS tuned in ``peers_ranking.py`` for rating
+input, and its item-item cosine). Prints the tables; JSON goes to results/similar_items.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from mfrec import MatrixFactorization, load_dataset, split_ratings
+
+#: (query title id, [sequel ids]) in MovieLens ids
+FRANCHISES = {
+    "Toy Story": (1, [3114, 78499]),
+    "The Matrix": (2571, [6365, 6934]),
+    "Lord of the Rings: The Fellowship of the Ring": (4993, [5952, 7153]),
+    "Star Wars: Episode IV": (260, [1196, 1210]),
+}
+QUERIES_PER_USER = 5
+N = 10
+
+
+def mfrec_method(model, **options):
+    """Neighbours from mfrec's public ``similar_items`` (raw ids in, raw ids out)."""
+
+    def neighbours(raw_items: np.ndarray, n: int) -> np.ndarray:
+        return model.similar_items(raw_items, n, **options).items
+
+    return neighbours
+
+
+def implicit_method(model, item_map):
+    """Neighbours from an implicit model's ``similar_items`` over indices (mapped from and to raw ids)."""
+
+    def neighbours(raw_items: np.ndarray, n: int) -> np.ndarray:
+        index = item_map.index(raw_items)
+        ids, _ = model.similar_items(index, N=n + 1)  # implicit returns the query itself first
+        out = np.empty((len(index), n), dtype=object)
+        for row, (query, found) in enumerate(zip(index, ids, strict=True)):
+            found = [i for i in found if i != query][:n]
+            out[row, : len(found)] = item_map.raw(np.asarray(found, dtype=np.int64))
+        return out
+
+    return neighbours
+
+
+def fit_methods(split, tuned_als: dict) -> dict:
+    from implicit.cpu.als import AlternatingLeastSquares
+    from implicit.nearest_neighbours import CosineRecommender
+
+    train = split.train
+    implicit_model = MatrixFactorization.from_preset("implicit", device="cpu").fit(train)
+    ease = MatrixFactorization.from_preset("ease", device="cpu").fit(train)
+    matrix = sp.csr_matrix((train.ratings, (train.users, train.items)), shape=(train.n_users, train.n_items))
+    als = AlternatingLeastSquares(**tuned_als, random_state=0)
+    als.fit(matrix, show_progress=False)
+    cosine = CosineRecommender(K=200)
+    cosine.fit(sp.csr_matrix((np.ones(len(train)), (train.users, train.items)), shape=matrix.shape),
+               show_progress=False)  # fmt: skip
+    return {
+        "mfrec implicit preset, similar=factors, shrinkage 20": mfrec_method(implicit_model, similar="factors"),
+        "mfrec implicit preset, similar=factors, shrinkage 0": mfrec_method(
+            implicit_model, similar="factors", shrinkage=0
+        ),
+        "mfrec similar=cooccurrence (shrinkage 20)": mfrec_method(implicit_model, similar="cooccurrence"),
+        "mfrec similar=cooccurrence, shrinkage 0": mfrec_method(implicit_model, similar="cooccurrence", shrinkage=0),
+        "mfrec EASE preset, similar=factors (its weights)": mfrec_method(ease, similar="factors"),
+        f"implicit ALS similar_items {tuned_als}": implicit_method(als, train.item_map),
+        "implicit CosineRecommender (K 200)": implicit_method(cosine, train.item_map),
+    }
+
+
+def item_to_item(split, neighbours, seed: int) -> dict[str, float]:
+    """The protocol of the module docstring for one method."""
+    train, test = split.train, split.test
+    rng = np.random.default_rng(seed)
+    liked_test = test.to_frame()[test.ratings >= 4.0].groupby("user")["item"].apply(set)
+    frame = train.to_frame()
+    rated = frame.groupby("user")["item"].apply(set)
+    liked_train = frame[frame["rating"] >= 4.0].groupby("user")["item"].apply(list)
+    users = [u for u in liked_test.index if u in liked_train.index]
+    queries, owners = [], []
+    for user in users:
+        items = liked_train[user]
+        chosen = rng.choice(len(items), min(QUERIES_PER_USER, len(items)), replace=False)
+        queries += [items[c] for c in chosen]
+        owners += [user] * len(chosen)
+    width = N + max(len(rated[u]) for u in users)  # enough to leave out everything the user rated
+    width = min(width, train.n_items - 1)
+    found = neighbours(np.asarray(queries, dtype=object), width)
+    per_user: dict = {}
+    for query_items, user in zip(found, owners, strict=True):
+        kept = [i for i in query_items if i is not None and i not in rated[user]][:N]
+        hits = len(set(kept) & liked_test[user])
+        per_user.setdefault(user, []).append((hits > 0, hits / N, hits / min(N, len(liked_test[user]))))
+    rows = np.array([np.mean(v, axis=0) for v in per_user.values()])
+    return {"hit_rate": float(rows[:, 0].mean()), "precision": float(rows[:, 1].mean()),
+            "recall": float(rows[:, 2].mean()), "users": len(per_user), "queries": len(queries)}  # fmt: skip
+
+
+def franchise_ranks(neighbours) -> dict[str, list[int | None]]:
+    """The rank (1-based) of each sequel among its series' first film's 100 nearest items; None beyond."""
+    out = {}
+    for name, (query, sequels) in FRANCHISES.items():
+        found = list(neighbours(np.array([query], dtype=object), 100)[0])
+        out[name] = [found.index(s) + 1 if s in found else None for s in sequels]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 0, 1, 2])
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "similar_items.json")
+    args = parser.parse_args()
+    peers = Path(__file__).parent / "results" / "peers_ranking.json"
+    tuned_als = {"factors": 64, "regularization": 1.0, "alpha": 5.0}
+    if peers.exists():  # implicit's ALS as tuned for rating input by peers_ranking.py
+        tuned_als = json.loads(peers.read_text()).get("rating", {}).get("tuned", {}).get("implicit ALS", tuned_als)
+    data = load_dataset("ml-latest-small")
+    results: dict[str, dict] = {}
+    for seed in args.seeds:
+        split = split_ratings(data, "stratified", seed=seed)
+        started = time.perf_counter()
+        methods = fit_methods(split, tuned_als)
+        print(f"\nseed {seed} (fitted in {time.perf_counter() - started:.0f} s)")
+        print("| method | hit rate | precision@10 | recall@10 |\n|---|---:|---:|---:|")
+        for name, neighbours in methods.items():
+            r = item_to_item(split, neighbours, seed)
+            entry = results.setdefault(name, {"protocol": []})
+            entry["protocol"].append({**r, "seed": seed})
+            if seed == args.seeds[0]:
+                entry["franchises"] = franchise_ranks(neighbours)
+            print(f"| {name} | {r['hit_rate']:.4f} | {r['precision']:.4f} | {r['recall']:.4f} |", flush=True)
+    names = list(FRANCHISES)
+    print(f"\nmean over seeds {args.seeds}, and franchise ranks (seed {args.seeds[0]}; sequels in order)")
+    print("| method | hit rate | precision@10 | recall@10 | " + " | ".join(names) + " | sequels in top 10 |")
+    print("|---|" + "---:|" * (3 + len(names) + 1))
+    for name, entry in results.items():
+        means = {m: np.mean([r[m] for r in entry["protocol"]]) for m in ("hit_rate", "precision", "recall")}
+        ranks = entry["franchises"]
+        shown = [", ".join("-" if r is None else str(r) for r in ranks[f]) for f in names]
+        top = sum(r is not None and r <= N for f in names for r in ranks[f])
+        total = sum(len(ranks[f]) for f in names)
+        print(f"| {name} | {means['hit_rate']:.4f} | {means['precision']:.4f} | {means['recall']:.4f} | "
+              + " | ".join(shown) + f" | {top}/{total} |")  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""A deployment fit (``--split none``, ``--refit``), splits made elsewhere (``--split-files``) and ``--k``."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mfrec.data import Ratings, load_split, split_ratings
+from mfrec.data.split import split_from_parts
+from mfrec.errors import ConfigError, DataError
+from tests.test_cli import assert_one_line_error, ratings_csv, run  # noqa: F401 - the fixture is used below
+
+
+def _parts_of(frame: pd.DataFrame, labels: np.ndarray) -> dict[str, Ratings]:
+    return {
+        part: Ratings.from_arrays(sub["user"].to_numpy(), sub["item"].to_numpy(), sub["rating"].to_numpy(), name=part)
+        for part, sub in ((p, frame[labels == k]) for k, p in enumerate(("train", "val", "test")))
+    }
+
+
+def test_split_none_puts_every_rating_in_train():
+    data = Ratings.from_arrays(np.array([1, 1, 2, 3]), np.array([5, 6, 5, 7]), np.array([4.0, 3.0, 5.0, 1.0]))
+    split = split_ratings(data, "none")
+    assert np.array_equal(split.rows["train"], np.arange(4))
+    assert len(split.val) == 0 and len(split.test) == 0
+    assert split.method == "none" and split.seed is None
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(6, 200), seed=st.integers(0, 2**16))
+def test_parts_read_separately_become_one_split_with_the_same_ratings(n, seed):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"user": rng.integers(0, 15, n), "item": rng.permutation(n) * 3 + 1,
+                          "rating": rng.choice([1.0, 2.5, 4.0, 5.0], n)})  # fmt: skip
+    labels = rng.integers(0, 3, n)
+    labels[0] = 0  # a training part is never empty
+    split = split_from_parts(_parts_of(frame, labels))
+    assert split.method == "files"
+    for k, part in enumerate(("train", "val", "test")):
+        got = split.part(part).to_frame().sort_values(["user", "item"]).reset_index(drop=True)
+        want = frame[labels == k].sort_values(["user", "item"]).reset_index(drop=True)
+        assert np.array_equal(got["user"].to_numpy(), want["user"].to_numpy())
+        assert np.array_equal(got["item"].to_numpy(), want["item"].to_numpy())
+        assert np.allclose(got["rating"].to_numpy(), want["rating"].to_numpy())
+    # one id map across the parts: a user in train and test is one index
+    assert split.data.n_users == frame["user"].nunique()
+
+
+def test_a_pair_in_two_parts_is_refused_with_its_ids():
+    frame = pd.DataFrame({"user": [1, 1, 2, 1], "item": [10, 11, 10, 10], "rating": [4.0, 3.0, 2.0, 5.0]})
+    with pytest.raises(DataError, match=r"user 1 rated item 10 in train and test"):
+        split_from_parts(_parts_of(frame, np.array([0, 0, 1, 2])))
+
+
+def test_ids_that_are_numbers_in_one_part_and_text_in_another_are_one_id():
+    parts = {
+        "train": Ratings.from_arrays(np.array(["7", "u2"], dtype=object), np.array([1, 2]), np.array([4.0, 2.0])),
+        "val": Ratings.from_arrays(np.array([7]), np.array([2]), np.array([3.0])),
+        "test": Ratings.from_arrays(np.array([7]), np.array([3]), np.array([5.0])),
+    }
+    split = split_from_parts(parts)
+    assert split.data.n_users == 2  # "7" and 7 are the same user
+
+
+def test_an_empty_training_part_is_refused():
+    empty = Ratings.from_arrays(np.array([], dtype=np.int64), np.array([], dtype=np.int64), np.array([]))
+    one = Ratings.from_arrays(np.array([1]), np.array([1]), np.array([3.0]))
+    with pytest.raises(DataError, match="training part holds no ratings"):
+        split_from_parts({"train": empty, "val": one, "test": one})
+    with pytest.raises(ConfigError, match="missing test"):
+        split_from_parts({"train": one, "val": one})
+
+
+def test_fractions_that_leave_nothing_to_evaluate_point_to_split_none():
+    data = Ratings.from_arrays(np.arange(10) % 3, np.arange(10), np.full(10, 3.0))
+    with pytest.raises(ConfigError, match="--split none"):
+        split_ratings(data, "random", fractions=(1, 0, 0))
+
+
+def _train(capsys, *args):
+    code, out, err = run(capsys, "train", "--device", "cpu", "-q", *args)
+    assert code == 0, err
+    return out
+
+
+def test_split_none_and_refit_train_on_every_rating(ratings_csv, tmp_path, capsys):  # noqa: F811
+    validated = tmp_path / "validated"
+    _train(capsys, "--ratings", str(ratings_csv), "--epochs", "30", "--patience", "2", "--out", str(validated))
+    metrics = json.loads((validated / "metrics.json").read_text())
+    kept = metrics["best_epoch"]
+    assert metrics["split"]["sizes"]["train"] < len(pd.read_csv(ratings_csv))
+
+    out = _train(capsys, "--refit", str(validated))
+    refit = tmp_path / "validated-refit"
+    assert "nothing is evaluated" in out
+    config = json.loads((refit / "config.json").read_text())
+    assert config["split"]["method"] == "none"
+    assert config["train"]["epochs"] == kept and config["train"]["patience"] == 0
+    refit_metrics = json.loads((refit / "metrics.json").read_text())
+    assert refit_metrics["epochs_run"] == kept and refit_metrics["model"] == {}
+    assert refit_metrics["split"]["sizes"]["train"] == len(pd.read_csv(ratings_csv))
+    history = pd.read_csv(refit / "history.csv")
+    assert history["val_rmse"].isna().all()  # nothing held out
+    assert set(load_split(refit / "split.parquet").to_frame()["split"]) == {"train"}
+
+    # evaluating the refit's (empty) test part is one clear line
+    code, _, err = run(capsys, "evaluate", "--model", str(refit))
+    assert_one_line_error(code, err, r"test part is empty .*--split none.*--ratings FILE")
+    # it can still be evaluated on held-out ratings
+    code, _, err = run(capsys, "evaluate", "--model", str(refit), "--ratings", str(ratings_csv))
+    assert code == 0, err
+    # a refit of a refit, or a refit with other options, is refused
+    code, _, err = run(capsys, "train", "--refit", str(refit), "--out", str(tmp_path / "again"))
+    assert_one_line_error(code, err, "already trained on every rating")
+    code, _, err = run(capsys, "train", "--refit", str(validated), "--epochs", "3")
+    assert_one_line_error(code, err, r"--refit retrains the run with its own saved config; leave out --epochs")
+    code, _, err = run(capsys, "train", "--refit", str(tmp_path / "missing"))
+    assert_one_line_error(code, err, "not a run folder")
+
+
+def test_split_files_train_and_evaluate_on_the_given_parts(ratings_csv, tmp_path, capsys):  # noqa: F811
+    frame = pd.read_csv(ratings_csv).rename(columns={"user": "uid", "item": "iid"})
+    labels = np.random.default_rng(3).choice(3, len(frame), p=[0.7, 0.15, 0.15])
+    paths = []
+    for k, part in enumerate(("train", "val", "test")):
+        path = tmp_path / f"{part}.csv"
+        frame[labels == k].to_csv(path, index=False)
+        paths.append(str(path))
+    run_dir = tmp_path / "given"
+    _train(capsys, "--split-files", *paths, "--user-col", "uid", "--item-col", "iid", "--epochs", "3",
+           "--k", "5", "--out", str(run_dir))  # fmt: skip
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["split"]["method"] == "files"
+    assert metrics["split"]["sizes"] == {p: int((labels == k).sum()) for k, p in enumerate(("train", "val", "test"))}
+    assert "ndcg@5" in metrics["model"]["test"] and "ndcg@10" not in metrics["model"]["test"]
+    saved = load_split(run_dir / "split.parquet")
+    test = saved.test.to_frame().sort_values(["user", "item"])
+    want = frame[labels == 2].sort_values(["uid", "iid"])
+    assert np.array_equal(test["item"].to_numpy(), want["iid"].to_numpy())
+    # the run's config records the files; --refit trains on the union of the three
+    _train(capsys, "--refit", str(run_dir))
+    refit = json.loads((tmp_path / "given-refit" / "metrics.json").read_text())
+    assert refit["split"]["sizes"]["train"] == len(frame)
+
+    code, _, err = run(capsys, "train", "--split-files", *paths, "--split", "random")
+    assert_one_line_error(code, err, "--split-files is the split")
+    code, _, err = run(capsys, "train", "--split-files", paths[0], paths[0], paths[2],
+                       "--user-col", "uid", "--item-col", "iid", "--out", str(tmp_path / "dup"))  # fmt: skip
+    assert_one_line_error(code, err, r"rated item .* in train and val")
+
+
+def test_k_sets_the_cut_off_of_the_printed_metrics(ratings_csv, tmp_path, capsys):  # noqa: F811
+    out = _train(capsys, "--ratings", str(ratings_csv), "--epochs", "2", "--k", "3", "--out", str(tmp_path / "k3"))
+    assert "test top-3" in out
+    code, stdout, err = run(capsys, "evaluate", "--model", str(tmp_path / "k3"), "--k", "7", "--json")
+    assert code == 0, err
+    assert "ndcg@7" in json.loads(stdout)
+    code, _, err = run(capsys, "train", "--ratings", str(ratings_csv), "--k", "0")
+    assert code == 2 and "--k" in err
