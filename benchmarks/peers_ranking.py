@@ -112,19 +112,20 @@ def cornac_bpr(train, k=10, max_iter=100, learning_rate=0.001, lambda_reg=0.01, 
 GRIDS = {
     "implicit ALS": (
         implicit_als,
-        {"factors": [64, 128], "regularization": [0.1, 1.0, 10.0], "alpha": [1.0, 5.0, 20.0]},
+        {"factors": [64, 128, 256], "regularization": [1.0, 10.0, 30.0, 100.0, 300.0], "alpha": [1.0, 5.0, 20.0, 50.0]},
     ),
     "LensKit ImplicitMF": (
         lenskit_implicit,
-        {"embedding_size": [50, 100], "regularization": [0.01, 0.1], "weight": [5.0, 20.0, 40.0]},
+        {"embedding_size": [25, 50, 100], "regularization": [0.01, 0.1, 1.0], "weight": [1.0, 2.0, 5.0, 20.0, 40.0]},
     ),
     "implicit BPR": (
         implicit_bpr,
-        {"factors": [64, 128], "learning_rate": [0.01, 0.05], "regularization": [0.001, 0.01]},
+        {"factors": [128, 256], "learning_rate": [0.003, 0.01, 0.03], "regularization": [0.003, 0.01, 0.03],
+         "iterations": [300]},
     ),
     "cornac BPR": (
         cornac_bpr,
-        {"k": [32, 64], "learning_rate": [0.01, 0.05], "lambda_reg": [0.001, 0.01], "max_iter": [200]},
+        {"k": [64, 128, 256], "learning_rate": [0.05, 0.1], "lambda_reg": [0.01, 0.03, 0.1], "max_iter": [200]},
     ),
 }
 #: Peers that can weigh pairs by their value; the others see the pairs alone in both input kinds.
@@ -178,8 +179,10 @@ def main() -> None:
                 continue
             started = time.perf_counter()
             tuned[name], ndcg = tune(tuning_split, fit, grid, kind)
+            edges = [key for key, vals in grid.items() if len(vals) > 1 and tuned[name][key] in (vals[0], vals[-1])]
             print(f"[{kind}] tuned {name} on seed-42 validation: {tuned[name]} (val NDCG@10 {ndcg:.4f}, "
-                  f"{time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
+                  f"{time.perf_counter() - started:.0f} s; at the grid's edge: {', '.join(edges) or 'none'})",
+                  flush=True)  # fmt: skip
         results: dict[str, list[dict]] = {}
         for seed in args.seeds:
             split = split_ratings(data, "stratified", seed=seed)

@@ -165,3 +165,23 @@ def test_model_facts_report_the_stored_factor_width_of_a_bayesian_model(lowrank)
                                 device="cpu").fit(lowrank)  # fmt: skip
     info = TestClient(create_app(bayes)).get("/v1/model").json()
     assert info["kind"] == "bayesian" and info["embedding_dim"] == 6 and info["config"]["embedding_dim"] == 4
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_api_docs_load_every_asset_from_the_server_itself(client, page):
+    import re
+
+    response = client.get(page)
+    assert response.status_code == 200 and "text/html" in response.headers["content-type"]
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", response.text)
+    assert urls, "the page loads no assets at all"
+    external = [u for u in urls if re.match(r"(?i)^(https?:)?//", u)]
+    assert external == [], f"{page} would fetch {external} from the network"
+    for url in urls:
+        assert client.get(url).status_code == 200, url
+
+
+def test_the_page_has_an_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200 and response.content.startswith(b"<svg")
+    assert 'rel="icon"' in client.get("/").text

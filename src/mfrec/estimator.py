@@ -66,8 +66,33 @@ class MatrixFactorization:
         return cls(preset(name), **overrides)
 
     def __repr__(self) -> str:
-        state = "fitted" if hasattr(self, "module_") else "not fitted"
-        return f"MatrixFactorization({self.config.spec.describe(self.config.params)}; {state})"
+        described = self.config.spec.describe(self.config.params)
+        if not hasattr(self, "module_"):
+            return f"MatrixFactorization({described}; not fitted)"
+        return f"MatrixFactorization({described}; {'; '.join(f'{key} {value}' for key, value in self._facts()[1:])})"
+
+    def _facts(self) -> list[tuple[str, str]]:
+        """(label, text) facts about a fitted model, for its repr and its HTML table."""
+        facts = [("model", self.config.spec.describe(self.config.params))]
+        if not hasattr(self, "module_"):
+            return facts
+        users, items = int(self.module_.user_known.sum()), int(self.module_.item_known.sum())
+        facts.append(("trained on", f"{self.dataset_ or 'ratings'}: {users:,} users, {items:,} items"))
+        model_metrics = self.metrics_.get("model", {}) if isinstance(self.metrics_, dict) else {}
+        for part in ("val", "test"):
+            values = model_metrics.get(part) or {}
+            shown = [f"{key} {value:.4f}" for key, value in values.items()
+                     if isinstance(value, float) and (key in ("rmse", "mae") or key.startswith("ndcg@"))]  # fmt: skip
+            if shown:
+                facts.append((part, ", ".join(shown)))
+        return facts
+
+    def _repr_html_(self) -> str:
+        from mfrec._repr import html_facts
+
+        if not hasattr(self, "module_"):
+            return html_facts("MatrixFactorization (not fitted)", self._facts()[:1])
+        return html_facts("MatrixFactorization", self._facts())
 
     @property
     def kind(self) -> str:

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mfrec._repr import count, html_facts
+
 
 @dataclass(frozen=True)
 class Recommendations:
@@ -34,6 +36,20 @@ class Recommendations:
 
     def __len__(self) -> int:
         return len(self.users)
+
+    def __repr__(self) -> str:
+        who = "query item" if self.query == "query_item" else "user"
+        shown = self.to_frame().head(10).to_string(index=False)
+        return f"Recommendations({count(len(self), who)}, top {self.items.shape[1]}, {self._unit()})\n{shown}"
+
+    def _unit(self) -> str:
+        return {"stars": "scores in stars", "score": "ranking scores: only their order matters",
+                "similarity": "cosine similarities"}.get(self.unit, self.unit)  # fmt: skip
+
+    def _repr_html_(self) -> str:
+        who = "query item" if self.query == "query_item" else "user"
+        return html_facts(f"Recommendations: {count(len(self), who)}, top {self.items.shape[1]}, "
+                          f"{self._unit()}", [], self.to_frame().to_html(index=False, max_rows=40))  # fmt: skip
 
     @property
     def valid(self) -> np.ndarray:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from mfrec._repr import count, html_facts
 from mfrec.data.idmap import IdMap
 
 
@@ -53,6 +54,19 @@ class Ratings:
 
     def __len__(self) -> int:
         return len(self.ratings)
+
+    def _summary(self) -> str:
+        what = "ratings" if self.kind == "explicit" else "interactions"
+        scale = f", scale {self.scale[0]:g}-{self.scale[1]:g}" if self.kind == "explicit" else ""
+        return (f"{len(self):,} {what}, {count(self.n_users, 'user')}, {count(self.n_items, 'item')}"
+                f"{scale}")  # fmt: skip
+
+    def __repr__(self) -> str:
+        return f"Ratings({self.name!r}: {self._summary()})"
+
+    def _repr_html_(self) -> str:
+        return html_facts(f"Ratings {self.name!r}: {self._summary()}", [],
+                          self.to_frame().head(5).to_html(index=False))  # fmt: skip
 
     @property
     def n_users(self) -> int:

@@ -11,7 +11,7 @@ import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -261,7 +261,7 @@ class DuplicateRatingsWarning(UserWarning):
 
 
 def read_ratings(
-    path: str | Path,
+    source: str | Path | Any,
     *,
     columns: Columns | None = None,
     sep: str | None = None,
@@ -269,29 +269,61 @@ def read_ratings(
     on_duplicates: str = "keep-latest",
     implicit: bool = False,
 ) -> Ratings:
-    """Read any CSV/TSV/Parquet ratings file with the given column names.
+    """Read ratings from a CSV/TSV/Parquet file or from a table in memory, with the given column names.
 
     Args:
-        path: the file; ``.parquet`` is read with pyarrow, other suffixes as text.
+        source: a file path (``.parquet`` is read with pyarrow, other suffixes as text), or a
+            pandas DataFrame, a polars DataFrame or a pyarrow Table. A table is checked exactly
+            like a file; its rows are numbered from 1 in error messages.
         columns: column names (default ``user``, ``item``, ``rating``, no timestamp).
-        sep: field separator; default by suffix (``,``, tab for ``.tsv``, ``::`` for ``.dat``).
+        sep: field separator of a text file; default by suffix (``,``, tab for ``.tsv``,
+            ``::`` for ``.dat``).
         scale: the allowed rating range in stars; ``None`` takes it from the data.
         on_duplicates: ``"keep-latest"`` or ``"error"``.
         implicit: the rating column holds counts/weights (views, plays); with
             ``columns.rating=None`` there is no rating column at all.
+
+    Raises:
+        DataError: naming the file (or table), the row and the value of the first problem.
     """
     columns = columns or Columns()
-    frame = read_table(path, sep=sep)
+    frame = table_frame(source)
+    if frame is not None:
+        label = f"{type(source).__module__.split('.')[0]} {type(source).__name__}"
+        return validate_frame(frame, columns, source=label, scale=scale, header_lines=0,
+                              on_duplicates=on_duplicates, name="ratings", implicit=implicit)  # fmt: skip
+    if not isinstance(source, str | Path):
+        raise DataError(f"read_ratings takes a file path, a pandas or polars DataFrame or a pyarrow Table, "
+                        f"not {type(source).__name__}")  # fmt: skip
+    frame = read_table(source, sep=sep)
     return validate_frame(
         frame,
         columns,
-        source=str(path),
+        source=str(source),
         scale=scale,
-        header_lines=0 if is_parquet(path, sep) else 1,
+        header_lines=0 if is_parquet(source, sep) else 1,
         on_duplicates=on_duplicates,
-        name=Path(path).name,
+        name=Path(source).name,
         implicit=implicit,
     )
+
+
+def table_frame(source: Any) -> pd.DataFrame | None:
+    """``source`` as a pandas DataFrame when it is a table in memory (pandas, polars, pyarrow), else None.
+
+    polars and pyarrow tables are converted through Arrow; neither library is imported here.
+    """
+    if isinstance(source, pd.DataFrame):
+        return source.reset_index(drop=True)
+    module = type(source).__module__.split(".")[0]
+    if module in ("polars", "pyarrow") and hasattr(source, "to_pandas"):
+        try:
+            frame = source.to_pandas()
+        except Exception as exc:  # a foreign library's conversion error becomes ours
+            raise DataError(f"{module} {type(source).__name__}: cannot be converted: {_one_line(exc)}") from None
+        if isinstance(frame, pd.DataFrame):
+            return frame
+    return None
 
 
 def _ids(column: pd.Series, what: str, source: str, row_of, integer: bool = False) -> np.ndarray:

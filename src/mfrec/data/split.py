@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mfrec._io import atomic_write, verify_manifest
+from mfrec._repr import html_facts
 from mfrec.data.ratings import Ratings
 from mfrec.errors import ConfigError, DataError
 
@@ -53,6 +54,19 @@ class Split:
 
     def sizes(self) -> dict[str, int]:
         return {name: len(rows) for name, rows in self.rows.items()}
+
+    def _summary(self) -> str:
+        seed = "" if self.seed is None else f" seed {self.seed}"
+        parts = " / ".join(f"{name} {len(self.rows[name]):,}" for name in PARTS)
+        return f"{self.method}{seed}: {parts} of {self.data.name!r}"
+
+    def __repr__(self) -> str:
+        return f"Split({self._summary()})"
+
+    def _repr_html_(self) -> str:
+        facts = [(name, f"{len(self.rows[name]):,} ratings") for name in PARTS]
+        return html_facts(f"Split of {self.data.name!r} ({self.method}"
+                          f"{'' if self.seed is None else f', seed {self.seed}'})", facts)  # fmt: skip
 
     def cold_start(self) -> dict[str, dict[str, int]]:
         """For val and test: ratings whose user, item, or either is absent from train."""

@@ -15,13 +15,16 @@ import numpy as np
 import pandas as pd
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mfrec._version import __version__
 from mfrec.errors import ConfigError, DataError, MfrecError, UnknownIdError
 
+#: The page's icon: a five-pointed star in the page's accent colour (SVG, served as /favicon.ico).
+FAVICON = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path fill="#c2410c" '
+           b'd="M12 2l2.9 6.6 7.1.6-5.4 4.7 1.6 7.1L12 17.3 5.8 21l1.6-7.1L2 9.2l7.1-.6z"/></svg>')
 MAX_BODY_BYTES = 1_000_000
 MAX_N = 1000
 RawId = int | str
@@ -118,7 +121,9 @@ def _plain(value: Any) -> Any:
 
 def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """A FastAPI app serving ``model`` (a fitted or loaded :class:`~mfrec.MatrixFactorization`)."""
-    app = FastAPI(
+    from fastapi_offline import FastAPIOffline  # Swagger UI and ReDoc from local assets: /docs works offline
+
+    app = FastAPIOffline(
         title="mfrec",
         version=__version__,
         description="Recommendations from a matrix-factorization model. Raw ids in and out.",
@@ -235,6 +240,10 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
         return {"items": _top(model.recommend_for_ratings(ratings, body.n))}
 
     page = resources.files("mfrec.serve").joinpath("static/index.html").read_text(encoding="utf-8")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(FAVICON, media_type="image/svg+xml")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> str:
