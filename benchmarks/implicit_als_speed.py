@@ -5,13 +5,15 @@ Run it with the peers' environment (``bash benchmarks/peers_env.sh`` prints its 
     $(bash benchmarks/peers_env.sh) benchmarks/implicit_als_speed.py [--sizes small 2.5m 25m] [--factors 64 128]
 
 Both libraries get the same training pairs and ratings, the same objective (confidence
-1 + r: mfrec's ``alpha`` is set to the mean rating, since it scales ratings by their
-mean), factors, iterations, conjugate-gradient steps (3), regularization and thread
+c = r, implicit's with alpha 1; mfrec's ``alpha`` is the mean rating, since it scales
+ratings by their mean, and its ``confidence_offset`` 0), factors, iterations,
+conjugate-gradient steps (3), regularization and thread
 count. ``small`` is ml-latest-small's stratified seed-42 split; ``2.5m`` and ``25m`` are
 the ML-25M-shaped synthetic sets (``mfrec datasets synth --like ml-25m --fraction 0.1``
 and the whole one), split 80/20 at random (seed 0). Every fit runs in its own process,
 which loads the same arrays from disk: its time includes building the library's own
-structures from them, and its peak resident memory (``ru_maxrss``) is the library's
+structures from them, and its peak resident memory (``VmHWM`` of ``/proc/self/status``,
+which starts afresh at ``exec``, unlike ``ru_maxrss``, which keeps the parent's) is the library's
 alone. The fits alternate (mfrec, implicit, mfrec, ...) ``--repeats`` times and the
 median time is kept. NDCG@10 on the held-out pairs (relevant: rating >= 4; at most
 ``--eval-users`` test users, sampled with seed 0) is computed by mfrec's metric code
@@ -24,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -80,6 +81,7 @@ def child(lib: str, folder: Path, factors: int, iterations: int, threads: int, r
                                        item_map=IdMap(np.arange(n_items), "item"), kind="implicit")  # fmt: skip
             model = MatrixFactorization(model="implicit_als", embedding_dim=factors, epochs=epochs,
                                         regularization=regularization, alpha=float(ratings.mean()), cg_steps=3,
+                                        confidence_offset=0.0,
                                         threads=threads, device="cpu", seed=0).fit(train)  # fmt: skip
             module = model.module_
             return module.user_embedding.weight.detach().numpy(), module.item_embedding.weight.detach().numpy()
@@ -98,11 +100,19 @@ def child(lib: str, folder: Path, factors: int, iterations: int, threads: int, r
     started = time.perf_counter()
     x, y = fit(users, items, ratings, n_users, n_items, iterations)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+    peak = peak_rss_gb()
     if save:
         np.save(folder / f"factors-{lib}-users.npy", np.asarray(x, dtype=np.float32))
         np.save(folder / f"factors-{lib}-items.npy", np.asarray(y, dtype=np.float32))
     print(json.dumps({"seconds": seconds, "peak_rss_gb": peak}))
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident memory in GiB (Linux: ``VmHWM``, its own since ``exec``)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20  # kB -> GiB
+    raise SystemExit("peak memory needs Linux's /proc/self/status")
 
 
 def run_child(lib: str, folder: Path, args, factors: int, shape: dict, save: bool) -> dict:

@@ -166,7 +166,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 0, 1, 2])
     parser.add_argument("--inputs", nargs="+", choices=INPUTS, default=list(INPUTS))
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "peers_ranking.json")
+    parser.add_argument("--reuse-tuning", type=Path, metavar="JSON",
+                        help="take each peer's setting from this earlier output instead of tuning again")
     args = parser.parse_args()
+    earlier = json.loads(args.reuse_tuning.read_text()) if args.reuse_tuning else {}
     torch.set_num_threads(2)
     data = load_dataset("ml-latest-small")
     tuning_split = split_ratings(data, "stratified", seed=42)
@@ -174,6 +177,10 @@ def main() -> None:
     for kind in args.inputs:
         tuned = {}
         for name, (fit, grid) in GRIDS.items():
+            if name in earlier.get(kind, {}).get("tuned", {}):
+                tuned[name] = earlier[kind]["tuned"][name]
+                print(f"[{kind}] {name}: {tuned[name]}, as tuned in {args.reuse_tuning}", flush=True)
+                continue
             if kind != INPUTS[0] and name not in USES_VALUES and name in report.get(INPUTS[0], {}).get("tuned", {}):
                 tuned[name] = report[INPUTS[0]]["tuned"][name]  # it sees the pairs alone: the same tuning
                 continue

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 from safetensors import safe_open
 from safetensors.torch import save_file
@@ -74,3 +75,25 @@ def test_cli_refuses_an_option_the_model_does_not_have(lowrank, tmp_path, capsys
     err = capsys.readouterr().err.strip()
     assert code == 1 and "learning_rate: not an option of the 'als' model" in err and "\n" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_an_implicit_model_file_without_the_newer_buffers_keeps_its_confidence(lowrank, tmp_path):
+    # trained as files were then: c = 1 + alpha * w with w unscaled (binary input: mean weight 1)
+    model = MatrixFactorization(model="implicit_als", epochs=3, confidence="binary", confidence_offset=1.0,
+                                device="cpu").fit(lowrank)  # fmt: skip
+    assert float(model.module_.weight_scale) == 1.0
+    path = model.save(tmp_path / "new.safetensors")
+    with safe_open(str(path), framework="pt") as handle:
+        meta = json.loads(handle.metadata()["mfrec"])
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    for name in ("module.weight_scale", "module.confidence_offset"):
+        del tensors[name]
+    meta.update(format_version=1, config={**meta["config"], "confidence_offset": 0.0})  # the option's new default
+    meta["sha256"] = content_digest(tensors)  # format 1 hashed the tensors only
+    old = tmp_path / "old.safetensors"
+    save_file(tensors, str(old), metadata={"mfrec": json.dumps(meta)})
+    loaded = load_model(old)
+    assert float(loaded.module_.confidence_offset) == 1.0 and float(loaded.module_.weight_scale) == 1.0
+    history = {lowrank.item_map.raw(lowrank.items[0]): 5.0, lowrank.item_map.raw(lowrank.items[1]): 3.0}
+    np.testing.assert_allclose(loaded.recommend_for_ratings(history, 5).scores,
+                               model.recommend_for_ratings(history, 5).scores, rtol=1e-6)  # fmt: skip

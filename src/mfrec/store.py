@@ -117,7 +117,7 @@ def read_header(path: str | Path) -> dict[str, Any]:
 
 
 #: Buffers a module gained after files were written without them; their default keeps the file's meaning.
-LEGACY_BUFFERS = frozenset({"weight_scale"})
+LEGACY_BUFFERS = frozenset({"weight_scale", "confidence_offset"})
 
 
 def read_model(path: str | Path) -> tuple[TrainConfig, FittedState]:

@@ -116,7 +116,7 @@ def _parse_pairs(text: str) -> dict[str, float]:
 @click.option("--similar", "similar_by", type=click.Choice(["factors", "cooccurrence"]), default="factors",
               show_default=True, help="the model's item factors (EASE: its weights), or who interacted with both")
 def similar(model_path: Path, item: str, n: int, shrinkage: float, similar_by: str, fmt: str) -> None:
-    """Nearest items by (support-weighted) cosine similarity of item factors, with titles."""
+    """Nearest items, with titles: by item factors (support-weighted cosine; EASE: its weights) or co-occurrence."""
     from mfrec.estimator import MatrixFactorization
 
     model = MatrixFactorization.load(model_path)

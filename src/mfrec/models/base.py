@@ -193,11 +193,11 @@ def implicit_fold_in(model: Model, items: torch.Tensor, weights: torch.Tensor, c
     r"""The implicit-ALS user solve against fixed item factors :math:`Y`.
 
     .. math::  (\alpha_0 Y^\top Y + \sum_{i \in I_u} (c_{ui} - \alpha_0) y_i y_i^\top + \lambda_u I)\, x
-               = \sum_{i \in I_u} c_{ui}\, y_i, \qquad c_{ui} = 1 + \alpha w_{ui} / \bar w
+               = \sum_{i \in I_u} c_{ui}\, y_i, \qquad c_{ui} = \beta + \alpha w_{ui} / \bar w
 
     with :math:`\lambda_u = \lambda (|I_u| + \alpha_0 n_{items})^\nu`; exact (a Cholesky-backed
     solve), so for an ALS model it reproduces a trained user's last update. Models
-    without the implicit-ALS options (BPR) use :math:`\alpha = 1, \alpha_0 = 1, \nu = 0`.
+    without the implicit-ALS options (BPR) use :math:`\alpha = 1, \beta = 1, \alpha_0 = 1, \nu = 0`.
     """
     factors = model.item_factors()
     y = factors.detach().double()
@@ -206,7 +206,9 @@ def implicit_fold_in(model: Model, items: torch.Tensor, weights: torch.Tensor, c
     if getattr(config, "confidence", "rating") == "binary":
         weights = torch.ones_like(weights)
     scale = getattr(model, "weight_scale", None)
-    conf = 1.0 + getattr(config, "alpha", 1.0) * weights.double() * (1.0 if scale is None else float(scale))
+    offset = getattr(model, "confidence_offset", None)  # the model's own: files keep the meaning they trained with
+    conf = (1.0 if offset is None else float(offset)) + getattr(config, "alpha", 1.0) * weights.double() * (
+        1.0 if scale is None else float(scale))  # fmt: skip
     lam = config.regularization * (len(items) + a0 * len(y)) ** getattr(config, "reg_exponent", 0.0)
     key = (factors.data_ptr(), factors._version)
     cached = getattr(model, "_item_gram", None)

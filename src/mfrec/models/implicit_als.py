@@ -18,9 +18,12 @@ class ImplicitALSConfig(FactorConfig):
 
     embedding_dim: int = FactorConfig.default("embedding_dim", 128)
     epochs: int = FactorConfig.default("epochs", 15, help="ALS iterations")
-    regularization: float = FactorConfig.default("regularization", 60.0, probe=1.0)
-    alpha: float = option(7.0, "confidence c = 1 + alpha * w / mean(w) of an observed pair", check="nonneg",
+    regularization: float = FactorConfig.default("regularization", 45.0, probe=1.0)
+    alpha: float = option(5.0, "confidence c = offset + alpha * w / mean(w) of an observed pair", check="nonneg",
                           probe=8.0)  # fmt: skip
+    confidence_offset: float = option(0.0, "the offset in c = offset + alpha * w / mean(w): 0 makes confidence "
+                                      "proportional to the weight (a low rating counts little), 1 is Hu et al.'s "
+                                      "c = 1 + alpha * w", check="nonneg", probe=1.0)  # fmt: skip
     confidence: str = option("rating", "what w is: the rating or count (rating) or 1 (binary)", choices=CONFIDENCES,
                              probe="binary")  # fmt: skip
     unobserved_weight: float = option(1.0, "weight of the unobserved pairs", check="nonneg", probe=0.2)
@@ -35,10 +38,12 @@ class ImplicitALS(FactorModel):
     r"""Weighted matrix factorization of binary preferences.
 
     Every (user, item) pair has a preference :math:`p_{ui} = [\text{observed}]`
-    and a confidence :math:`c_{ui} = 1 + \alpha\, w_{ui} / \bar w` for observed pairs
+    and a confidence :math:`c_{ui} = \beta + \alpha\, w_{ui} / \bar w` for observed pairs
     (:math:`w_{ui}` is the rating, a count, or 1; :math:`\bar w` its mean over the training
     pairs, kept as ``weight_scale`` = :math:`1/\bar w`, so that one :math:`\alpha` suits stars,
-    counts and binary input alike) and :math:`\alpha_0` for the
+    counts and binary input alike; :math:`\beta` is ``confidence_offset``: 0, the preset, makes
+    confidence proportional to the weight, so a one-star rating counts for little, and 1 is
+    Hu et al.'s :math:`1 + \alpha w`) and :math:`\alpha_0` for the
     others. The factors minimise
 
     .. math::  \sum_{u,i} c_{ui} (p_{ui} - x_u^\top y_i)^2
@@ -66,6 +71,8 @@ class ImplicitALS(FactorModel):
         self.item_embedding = embedding(n_items, embedding_dim, init_std, generator, False)
         #: 1 / the mean training weight (1 in files written before confidences were scaled)
         self.register_buffer("weight_scale", torch.ones(()))
+        #: the offset beta of the confidence (1, Hu et al.'s, in files written before it was an option)
+        self.register_buffer("confidence_offset", torch.ones(()))
         self.requires_grad_(False)
 
     @classmethod
@@ -93,7 +100,8 @@ def _cg_solve(x, y, rows, cols, weights, config) -> torch.Tensor:
     gram = a0 * (y.T @ y)
     counts = torch.zeros(len(x), device=x.device, dtype=x.dtype).index_add_(0, rows, torch.ones_like(w))
     lam = (config.regularization * (counts + a0 * len(y)) ** config.reg_exponent)[:, None]
-    extra_weight = 1.0 + w - a0  # observed confidence beyond what the gram term already counts
+    offset = config.confidence_offset
+    extra_weight = offset + w - a0  # observed confidence beyond what the gram term already counts
     span = max(1, (1 << 22) // y.shape[1])  # observed pairs per slice: y[cols] is never whole (nnz x k)
 
     def matvec(v: torch.Tensor) -> torch.Tensor:
@@ -107,7 +115,7 @@ def _cg_solve(x, y, rows, cols, weights, config) -> torch.Tensor:
     b = torch.zeros_like(x)
     for first in range(0, len(rows), span):
         piece = slice(first, first + span)
-        b.index_add_(0, rows[piece], (1.0 + w[piece])[:, None] * y[cols[piece]])
+        b.index_add_(0, rows[piece], (offset + w[piece])[:, None] * y[cols[piece]])
     r = b - matvec(x)
     p = r.clone()
     rs = (r * r).sum(1, keepdim=True)

@@ -189,7 +189,8 @@ register(ModelSpec(
     presets={"implicit": {}}, options={"patience": 0},
     preset="implicit", quick={**_QUICK, "regularization": 1.0},
     search={"embedding_dim": (32, 64, 128, 256), "regularization": Range(1.0, 300.0, log=True),
-            "alpha": Range(0.1, 20.0, log=True), "unobserved_weight": Range(0.05, 2.0, log=True),
+            "alpha": Range(0.1, 20.0, log=True), "confidence_offset": (0.0, 1.0),
+            "unobserved_weight": Range(0.05, 2.0, log=True),
             "reg_exponent": Range(0.0, 1.0), "epochs": Range(5, 30)},
 ))  # fmt: skip
 register(ModelSpec(

@@ -174,6 +174,7 @@ class ImplicitALSTrainer(BaseTrainer):
         weights = (values if config.confidence == "rating" else torch.ones_like(values)).to(torch.float32)
         mean = float(weights.mean()) if len(weights) else 1.0
         module.weight_scale.fill_(1.0 / mean if mean > 0 else 1.0)
+        module.confidence_offset.fill_(config.confidence_offset)  # what fold-in solves with
         self.weights = weights * module.weight_scale  # w / mean(w): the alpha of the config is scale-free
 
     def epoch(self, epoch: int) -> EpochRecord:
@@ -183,16 +184,17 @@ class ImplicitALSTrainer(BaseTrainer):
 
 
 class CompiledImplicitALSTrainer(ImplicitALSTrainer):
-    """Implicit ALS on the CPU: each half-iteration solves every row by warm-started conjugate gradient in one
-    parallel numba loop (:func:`mfrec.training.als_kernels.cg_half_iteration`), with the shared Gram matrix
-    formed once per half-iteration by BLAS. The objective, the CG steps and the warm start are those of the torch
-    engine; the factors are updated in place in the module's own tensors."""
+    """Implicit ALS on the CPU: each half-iteration solves every row by warm-started conjugate gradient
+    (:func:`mfrec.training.als_kernels.cg_half_iteration`): the shared Gram matrix is formed once per
+    half-iteration and its product with every row's direction is one BLAS matrix product per step, and a
+    parallel numba loop over the rows adds the observed pairs and takes the step. The objective, the CG steps and
+    the warm start are those of the torch engine; the factors are updated in place in the module's own tensors."""
 
     def __init__(self, module, config, data: TrainingData, generator=None, options=None) -> None:
         super().__init__(module, config, data, generator, options)
         self.kernel = compiled_module("als_kernels").cg_half_iteration
         users, items = (t.cpu().numpy() for t in data.train[:2])
-        confidence = (1.0 + config.alpha * self.weights.cpu().numpy()).astype(np.float32)
+        confidence = (config.confidence_offset + config.alpha * self.weights.cpu().numpy()).astype(np.float32)
         n_users, n_items, a0 = module.n_users, module.n_items, config.unobserved_weight
         self.by_user = csr_arrays(users, items, n_users, confidence, np.float32)
         self.by_item = csr_arrays(items, users, n_items, confidence, np.float32)
@@ -204,11 +206,16 @@ class CompiledImplicitALSTrainer(ImplicitALSTrainer):
         self.item_penalty = penalty(np.diff(self.by_item[0]), n_users)
 
     def epoch(self, epoch: int) -> EpochRecord:
+        from threadpoolctl import threadpool_limits
+
         config, module = self.config, self.module
         x, y = module.user_embedding.weight.detach().numpy(), module.item_embedding.weight.detach().numpy()
         a0 = np.float32(config.unobserved_weight)
-        for rows, solve, fixed, penalty in ((self.by_user, x, y, self.user_penalty),
-                                            (self.by_item, y, x, self.item_penalty)):  # fmt: skip
-            gram = (a0 * (fixed.T @ fixed)).astype(np.float32)
-            self.kernel(*rows, solve, fixed, gram, penalty, a0, config.cg_steps)
+        # One BLAS thread: the numba loop is the parallel part, and BLAS threads still spinning after a matrix
+        # product would take the cores from it (2x slower on 2 cores, measured).
+        with threadpool_limits(limits=1, user_api="blas"):
+            for rows, solve, fixed, penalty in ((self.by_user, x, y, self.user_penalty),
+                                                (self.by_item, y, x, self.item_penalty)):  # fmt: skip
+                gram = (a0 * (fixed.T @ fixed)).astype(np.float32)
+                self.kernel(*rows, solve, fixed, gram, penalty, a0, config.cg_steps)
         return EpochRecord(epoch, val_ndcg=self.data.validate() if self.data.validate else None)
