@@ -634,7 +634,8 @@ def load_model(path: str | Path) -> MatrixFactorization:
 
 def check_trainable(data: Ratings) -> None:
     """Refuse data with fewer than two users or two items: there is nothing to factorize."""
-    users, items = np.unique(data.users).size, np.unique(data.items).size
+    users = int(np.count_nonzero(np.bincount(data.users, minlength=data.n_users)))  # indices: O(n), no sort
+    items = int(np.count_nonzero(np.bincount(data.items, minlength=data.n_items)))
     if users < 2 or items < 2:
         raise DataError(
             f"{data.name}: {users} user(s) and {items} item(s); matrix factorization needs at least two of each"
@@ -643,10 +644,13 @@ def check_trainable(data: Ratings) -> None:
 
 def _seen_arrays(ratings: Ratings, user_map: IdMap, item_map: IdMap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """What each user rated, in the given maps, as CSR ``(indptr, items, ratings)`` (unknown ids dropped)."""
-    users = user_map.get_indexer(ratings.user_map.raw(ratings.users))
-    items = item_map.get_indexer(ratings.item_map.raw(ratings.items))
-    keep = (users >= 0) & (items >= 0)
-    users, items, values = users[keep], items[keep], ratings.ratings[keep]
+    if ratings.user_map is user_map and ratings.item_map is item_map:  # the training data itself: no lookups
+        users, items, values = ratings.users, ratings.items, ratings.ratings
+    else:
+        users = user_map.get_indexer(ratings.user_map.raw(ratings.users))
+        items = item_map.get_indexer(ratings.item_map.raw(ratings.items))
+        keep = (users >= 0) & (items >= 0)
+        users, items, values = users[keep], items[keep], ratings.ratings[keep]
     indptr, order = csr_order(users, items, len(user_map))
     return indptr, items[order].astype(np.int64), values[order].astype(np.float32)
 

@@ -184,11 +184,10 @@ class ImplicitALSTrainer(BaseTrainer):
 
 
 class CompiledImplicitALSTrainer(ImplicitALSTrainer):
-    """Implicit ALS on the CPU: each half-iteration solves every row by warm-started conjugate gradient
-    (:func:`mfrec.training.als_kernels.cg_half_iteration`): the shared Gram matrix is formed once per
-    half-iteration and its product with every row's direction is one BLAS matrix product per step, and a
-    parallel numba loop over the rows adds the observed pairs and takes the step. The objective, the CG steps and
-    the warm start are those of the torch engine; the factors are updated in place in the module's own tensors."""
+    """Implicit ALS on the CPU: each half-iteration solves every row by warm-started conjugate gradient in one
+    parallel numba loop (:func:`mfrec.training.als_kernels.cg_half_iteration`), with the shared Gram matrix
+    formed once per half-iteration by BLAS. The objective, the CG steps and the warm start are those of the torch
+    engine; the factors are updated in place in the module's own tensors."""
 
     def __init__(self, module, config, data: TrainingData, generator=None, options=None) -> None:
         super().__init__(module, config, data, generator, options)
@@ -211,8 +210,8 @@ class CompiledImplicitALSTrainer(ImplicitALSTrainer):
         config, module = self.config, self.module
         x, y = module.user_embedding.weight.detach().numpy(), module.item_embedding.weight.detach().numpy()
         a0 = np.float32(config.unobserved_weight)
-        # One BLAS thread: the numba loop is the parallel part, and BLAS threads still spinning after a matrix
-        # product would take the cores from it (2x slower on 2 cores, measured).
+        # One BLAS thread: the numba loop is the parallel part, and BLAS threads still spinning after the Gram
+        # matrix's product would take the cores from it (up to 2x slower on 2 cores, measured).
         with threadpool_limits(limits=1, user_api="blas"):
             for rows, solve, fixed, penalty in ((self.by_user, x, y, self.user_penalty),
                                                 (self.by_item, y, x, self.item_penalty)):  # fmt: skip
