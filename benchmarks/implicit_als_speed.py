@@ -6,7 +6,8 @@ Run it with the peers' environment (``bash benchmarks/peers_env.sh`` prints its 
 
 Both libraries get the same training pairs and ratings, the same objective (confidence
 c = r, implicit's with alpha 1; mfrec's ``alpha`` is the mean rating, since it scales
-ratings by their mean, and its ``confidence_offset`` 0), factors, iterations,
+ratings by their mean, its ``confidence_offset`` 0, unobserved weight 1 and plain
+lambda), factors, iterations,
 conjugate-gradient steps (3), regularization and thread
 count. ``small`` is ml-latest-small's stratified seed-42 split; ``2.5m`` and ``25m`` are
 the ML-25M-shaped synthetic sets (``mfrec datasets synth --like ml-25m --fraction 0.1``
@@ -81,7 +82,7 @@ def child(lib: str, folder: Path, factors: int, iterations: int, threads: int, r
                                        item_map=IdMap(np.arange(n_items), "item"), kind="implicit")  # fmt: skip
             model = MatrixFactorization(model="implicit_als", embedding_dim=factors, epochs=epochs,
                                         regularization=regularization, alpha=float(ratings.mean()), cg_steps=3,
-                                        confidence_offset=0.0,
+                                        confidence_offset=0.0, unobserved_weight=1.0, reg_exponent=0.0,
                                         threads=threads, device="cpu", seed=0).fit(train)  # fmt: skip
             module = model.module_
             return module.user_embedding.weight.detach().numpy(), module.item_embedding.weight.detach().numpy()

@@ -37,8 +37,9 @@ def test_switching_model_starts_from_its_defaults_and_keeps_device_seed_threads(
 def test_flat_config_files_of_the_old_format_still_load():
     old = legacy("implicit_als", embedding_dim=128, regularization=40.0, epochs=15, patience=0)
     # the flat format's engine "torch" is what trained such a file then, so it still does
-    # (alpha 1 and regularization 40 were the implicit preset of that format)
-    then = preset("implicit").replace(engine="torch", alpha=1.0, regularization=40.0)
+    # (alpha 1, regularization 40, unobserved weight 1 and no exponent: the implicit preset of that format)
+    then = preset("implicit").replace(engine="torch", alpha=1.0, regularization=40.0, unobserved_weight=1.0,
+                                      reg_exponent=0.0)
     assert TrainConfig.from_dict(old) == then
     with pytest.raises(ConfigError, match="learning_rate: not an option of the 'implicit_als' model"):
         TrainConfig.from_dict({**old, "learning_rate": 0.1})  # not the old default: it meant something

@@ -18,16 +18,16 @@ class ImplicitALSConfig(FactorConfig):
 
     embedding_dim: int = FactorConfig.default("embedding_dim", 128)
     epochs: int = FactorConfig.default("epochs", 15, help="ALS iterations")
-    regularization: float = FactorConfig.default("regularization", 45.0, probe=1.0)
-    alpha: float = option(5.0, "confidence c = offset + alpha * w / mean(w) of an observed pair", check="nonneg",
+    regularization: float = FactorConfig.default("regularization", 0.7, probe=1.0)
+    alpha: float = option(3.5, "confidence c = offset + alpha * w / mean(w) of an observed pair", check="nonneg",
                           probe=8.0)  # fmt: skip
     confidence_offset: float = option(0.0, "the offset in c = offset + alpha * w / mean(w): 0 makes confidence "
                                       "proportional to the weight (a low rating counts little), 1 is Hu et al.'s "
                                       "c = 1 + alpha * w", check="nonneg", probe=1.0)  # fmt: skip
     confidence: str = option("rating", "what w is: the rating or count (rating) or 1 (binary)", choices=CONFIDENCES,
                              probe="binary")  # fmt: skip
-    unobserved_weight: float = option(1.0, "weight of the unobserved pairs", check="nonneg", probe=0.2)
-    reg_exponent: float = option(0.0, "scale lambda by (n_u + a0 n)^this (0 = plain lambda)", check="nonneg",
+    unobserved_weight: float = option(0.5, "weight of the unobserved pairs", check="nonneg", probe=0.2)
+    reg_exponent: float = option(0.5, "scale lambda by (n_u + a0 n)^this (0 = plain lambda)", check="nonneg",
                                  probe=1.0)  # fmt: skip
     cg_steps: int = option(3, "conjugate-gradient steps per half-iteration", check="positive_int", probe=1)
     engine: str = option("compiled", "compiled (numba per-row solves, CPU) or torch (batched, CPU or GPU)",
