@@ -185,3 +185,15 @@ def test_the_page_has_an_icon(client):
     response = client.get("/favicon.ico")
     assert response.status_code == 200 and response.content.startswith(b"<svg")
     assert 'rel="icon"' in client.get("/").text
+
+
+def test_the_page_names_its_inputs_and_announces_its_lists(client):
+    import re
+
+    page = client.get("/").text
+    for field in ("search", "user"):
+        assert re.search(rf'<label for="{field}"[^>]*>[^<]+</label>', page), field
+    for listing in ("recs", "similar", "user-recs"):
+        assert re.search(rf'<ol id="{listing}" aria-live="polite">', page), listing
+    assert 'createElement("button");\n  name.type = "button";\n  name.className = "title"' in page  # focusable titles
+    assert "aria-pressed" in page and "min-height:44px" in page
