@@ -160,3 +160,41 @@ def test_batch_recommendations_carry_a_digest(run_folder, tmp_path):
     assert main(["recommend", "--model", str(run_folder), "--all-users", "--out", str(out), "-n", "3"]) == 0
     assert (tmp_path / "recs.csv.sha256").is_file()
     assert subprocess.run(["sha256sum", "--quiet", "-c", "recs.csv.sha256"], cwd=tmp_path).returncode == 0
+
+
+def test_every_single_bit_flip_of_the_digest_list_is_refused(run_folder, tmp_path):
+    """Exhaustively: a flip that keeps the list parseable (a newline made a vertical tab) is damage too."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_folder, copy)
+    raw = (run_folder / "SHA256SUMS").read_bytes()
+    accepted = []
+    for position in range(len(raw)):
+        for bit in range(8):
+            damaged = bytearray(raw)
+            damaged[position] ^= 1 << bit
+            (copy / "SHA256SUMS").write_bytes(bytes(damaged))
+            try:
+                load_model(copy)
+            except errors.ModelFileError:
+                continue
+            accepted.append((position, bit))
+    assert accepted == []
+
+
+def test_metadata_text_must_be_exactly_what_was_written(lowrank, checkpoint_bytes, tmp_path):
+    """A digit past a float's precision parses to the same value: the text itself is checked too."""
+    import re
+
+    text = checkpoint_bytes.decode("latin-1")
+    digit = re.search(r"\d\.\d{17,}", text)
+    assert digit, "the checkpoint header holds a float written to full precision"
+    position = digit.end() - 1
+    damaged = bytearray(checkpoint_bytes)
+    damaged[position] = ord("1") if damaged[position] != ord("1") else ord("2")
+    path = tmp_path / "checkpoint.safetensors"
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(errors.ModelFileError, match="damaged checkpoint"):
+        MatrixFactorization(epochs=3, patience=0, device="cpu", embedding_dim=2).fit(lowrank.train, lowrank.val,
+                                                                                     checkpoint=path)  # fmt: skip

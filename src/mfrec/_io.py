@@ -105,6 +105,21 @@ def content_digest(tensors: dict, meta: dict | None = None) -> str:
     return digest(parts())
 
 
+def exact_json(raw: str):
+    """``json.loads(raw)``, refusing text that ``json.dumps`` of the result would not give back (ValueError).
+
+    Headers mfrec writes are ``json.dumps`` of their value, and their digest covers the parsed
+    value; a damaged digit past a float's precision parses to the same value, so the text itself
+    must also be exactly what was written.
+    """
+    import json
+
+    value = json.loads(raw)
+    if json.dumps(value) != raw:
+        raise ValueError("the metadata text differs from what was written")
+    return value
+
+
 def canonical_json(value) -> bytes:
     """The bytes a JSON value is digested as: sorted keys, default separators."""
     import json
@@ -149,11 +164,14 @@ def verify_manifest(
         return False
     listed: dict[str, str] = {}
     try:
-        for line in manifest.read_text(encoding="utf-8").splitlines():
+        text = manifest.read_text(encoding="utf-8")
+        for line in text.split("\n")[:-1]:  # sha256sum's lines end in "\n" only (splitlines would take others)
             value, sep, name = line.partition("  ")
             if not sep or len(value) != 64 or value.strip("0123456789abcdef"):
                 raise ValueError(line)
             listed[name] = value
+        if "".join(f"{value}  {name}\n" for name, value in sorted(listed.items())) != text:
+            raise ValueError("not the text write_manifest writes")  # any other byte changed is damage too
     except (OSError, ValueError):
         raise error(f"{manifest}: damaged digest list; the folder cannot be trusted") from None
     for name in listed if names is None else names:
@@ -187,6 +205,18 @@ def sealed_json_text(value: dict, **options) -> str:
 
     body = finite({k: v for k, v in value.items() if k != SEAL})
     return json.dumps({**body, SEAL: digest([canonical_json(body)])}, allow_nan=False, **options) + "\n"
+
+
+def unseal_text(text: str, **options) -> dict:
+    """The body of sealed JSON ``text`` written by :func:`sealed_json_text` with ``options``; ValueError when the
+    seal is missing or wrong, or when the text is not exactly what that body and seal are written as (a digit
+    past a float's precision, or changed whitespace, parses to the same value)."""
+    import json
+
+    body = unseal(json.loads(text))
+    if sealed_json_text(body, **options) != text:
+        raise ValueError("checksum mismatch")
+    return body
 
 
 def unseal(value: dict) -> dict:

@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from mfrec._io import MANIFEST, atomic_write_text, json_text, sealed_json_text, unseal, write_manifest
+from mfrec._io import MANIFEST, atomic_write_text, json_text, sealed_json_text, unseal, unseal_text, write_manifest
 from mfrec.config import RunConfig, SplitConfig, TrainConfig
 from mfrec.data import Columns, Ratings, Split, load_dataset, read_ratings, split_ratings
 from mfrec.data.split import PARTS, split_from_parts
@@ -338,6 +338,7 @@ def resume_config(out: str | Path) -> RunConfig:
     values = read_json(path, missing=f"{out}: no interrupted run to resume (no {path})",
                        hint="; start over with --overwrite")  # fmt: skip
     try:
+        unseal_text(path.read_text(encoding="utf-8"), indent=2)  # the seal, and the text exactly as written
         return _run_config(unseal(values), str(path))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: damaged run config ({type(exc).__name__}: {exc}); start over with --overwrite")\

@@ -105,6 +105,8 @@ def read_header(path: str | Path) -> dict[str, Any]:
         meta = json.loads(raw)
     except json.JSONDecodeError:
         raise ModelFileError(f"{path}: the model metadata is not valid JSON") from None
+    if json.dumps(meta) != raw:  # the digest covers the parsed value: a digit past a float's precision would hide
+        raise ModelFileError(f"{path}: checksum mismatch; the model metadata was modified or damaged after saving")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not an mfrec model file")
     version = meta.get("format_version")

@@ -43,10 +43,10 @@ def load(entry: Path) -> Ratings | None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mfrec._io import file_digest, unseal
+    from mfrec._io import file_digest, unseal_text
 
     try:
-        meta = unseal(json.loads((entry / "meta.json").read_text()))  # meta.json carries its own digest
+        meta = unseal_text((entry / "meta.json").read_text(encoding="utf-8"))  # meta.json carries its own digest
         if meta.get("format") != FORMAT:
             return None
         digests = meta.get("sha256") or {}

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mfrec._io import atomic_write, content_digest
+from mfrec._io import atomic_write, content_digest, exact_json
 from mfrec.errors import ModelFileError
 from mfrec.training.trainer import EarlyStopping, EpochRecord, Trainer
 
@@ -56,7 +56,7 @@ class Checkpoint:
 
         try:
             with safe_open(str(self.path), framework="pt") as handle:
-                meta = json.loads(handle.metadata()["mfrec.checkpoint"])
+                meta = exact_json(handle.metadata()["mfrec.checkpoint"])
                 tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
             if meta.get("sha256") != content_digest(tensors, meta):
                 raise ValueError("checksum mismatch")
