@@ -142,6 +142,22 @@ def check_fold_in_and_similar_items_shapes(case: Case) -> None:
     assert np.all(np.abs(sims.scores) <= 1 + 1e-9)
 
 
+def check_explanations_add_up_to_the_fold_in_score(case: Case) -> None:
+    """Base plus every rated item's contribution is the folded-in user's score of each recommendation."""
+    model = case.model
+    ratings = {1000: 5.0, 1001: 4.0, 1005: 3.0, 1010: 1.0}
+    recs = model.recommend_for_ratings(ratings, n=5, explain=2)
+    frame = model.explain(ratings=ratings, items=recs.items[0])
+    totals = frame.groupby("item", sort=False).apply(lambda g: g["base"].iloc[0] + g["contribution"].sum())
+    np.testing.assert_allclose(frame.groupby("item", sort=False)["score"].first(), totals, rtol=1e-9)
+    low, high = model.scale_ if model.predicts_ratings else (-np.inf, np.inf)
+    unclipped = (recs.scores[0] > low) & (recs.scores[0] < high)
+    np.testing.assert_allclose(totals.to_numpy()[unclipped], recs.scores[0][unclipped], rtol=1e-4, atol=1e-5)
+    assert set(frame["rated"]) <= set(ratings) and recs.because.items.shape == (1, 5, 2)
+    best = frame.groupby("item", sort=False)["contribution"].max().to_numpy()
+    np.testing.assert_allclose(recs.because.contributions[0, :, 0], best, rtol=1e-9)
+
+
 def check_save_load_round_trip(case: Case, tmp_path) -> None:
     model, split = case.model, case.split
     loaded = load_model(model.save(tmp_path / f"{case.name}.safetensors"))

@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -59,7 +60,7 @@ def browser():
         browser.close()
 
 
-def test_rate_three_movies_and_get_ten_recommendations(server, browser, tmp_path):
+def test_rate_three_movies_and_get_ten_recommendations(server, browser, ml_split, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.goto(server + "/")
     page.wait_for_function("document.getElementById('model').textContent.includes('factors')")
@@ -73,6 +74,17 @@ def test_rate_three_movies_and_get_ten_recommendations(server, browser, tmp_path
     page.wait_for_function("document.querySelectorAll('#recs li .title').length === 10")
     recommended = page.locator("#recs li .title").all_inner_texts()
     assert len(recommended) == 10 and not {"Toy Story (1995)", "Matrix, The (1999)"} & set(recommended)
+    page.wait_for_function("document.querySelectorAll('#recs li .because').length > 0")
+    assert "because you rated" in page.locator("#recs li .because").first.inner_text()
+    page.select_option("#genre", "Animation")  # a genre filter: every recommendation is an animated film
+    page.wait_for_function("(before) => document.querySelector('#recs li .title').textContent !== before",
+                           arg=recommended[0])  # fmt: skip
+    page.wait_for_function("document.querySelectorAll('#recs li .title').length === 10")
+    genres = ml_split.data.genres[np.argsort(ml_split.data.titles.astype(str))]
+    by_title = dict(zip(np.sort(ml_split.data.titles.astype(str)), genres, strict=True))
+    assert all("Animation" in by_title[t] for t in page.locator("#recs li .title").all_inner_texts())
+    page.get_by_role("button", name="Clear your rating of Godfather, The (1972)").click()
+    page.wait_for_function("!document.getElementById('rated').textContent.includes('Godfather')")
     page.locator("#recs li .title").first.click()
     page.wait_for_function("document.querySelectorAll('#similar li .title').length === 10")
     page.fill("#user", "1")

@@ -32,7 +32,7 @@ def test_cg_matches_the_closed_form_solution(offset):
         a = 0.7 * y.T @ y + yu.T @ torch.diag(c - 0.7) @ yu + lam * torch.eye(k)
         expected = torch.linalg.solve(a, yu.T @ c)
         torch.testing.assert_close(x[u], expected, rtol=1e-3, atol=1e-4)
-        _, folded, _ = implicit_fold_in(model, torch.from_numpy(items[rows]), w[rows], config)
+        _, folded, _ = implicit_fold_in(model, torch.from_numpy(items[rows]), w[rows], config).representation()
         folded = folded[0]
         torch.testing.assert_close(folded, expected, rtol=1e-4, atol=1e-5)
 

@@ -41,6 +41,7 @@ _LAZY = {
     "Split": "mfrec.data",
     "load_dataset": "mfrec.data",
     "read_ratings": "mfrec.data",
+    "read_items": "mfrec.data",
     "split_ratings": "mfrec.data",
     "load_split": "mfrec.data",
     "REGISTRY": "mfrec.data",
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
         Split,
         load_dataset,
         load_split,
+        read_items,
         read_ratings,
         split_ratings,
     )
@@ -113,6 +115,7 @@ __all__ = [
     "load_split",
     "mae",
     "preset",
+    "read_items",
     "read_ratings",
     "rmse",
     "split_ratings",

@@ -10,6 +10,7 @@ and the ranking models (``implicit_als``, ``bpr``); rating-only methods
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import torch
 from mfrec.config import TrainConfig, preset, starting_config
 from mfrec.data.csr import csr_order, csr_pairs
 from mfrec.data.idmap import IdMap
+from mfrec.data.items import ItemFilter
 from mfrec.data.ratings import Ratings
 from mfrec.errors import ConfigError, DataError, MfrecError, UnknownIdError
 from mfrec.evaluation.metrics import rating_metrics
@@ -27,7 +29,7 @@ from mfrec.evaluation.ranking import evaluate_ranking
 from mfrec.fitted import FittedState
 from mfrec.models import registry
 from mfrec.models.base import Model
-from mfrec.recommend import Recommendations, masked_topk
+from mfrec.recommend import Because, Recommendations, masked_topk
 from mfrec.training.options import thread_limit
 from mfrec.training.trainer import EpochRecord, TrainingData, fit, resolve_device
 
@@ -170,7 +172,7 @@ class MatrixFactorization:
         module.zero_unknown_rows()
         self.restore(FittedState(module.cpu().eval(), train.user_map, train.item_map, train.scale, train.titles,
                                  _seen_arrays(train, train.user_map, train.item_map), train.name, train.kind,
-                                 tuple(history), kept))  # fmt: skip
+                                 tuple(history), kept, genres=train.genres, years=train.years))  # fmt: skip
         return self
 
     def _training_data(self, module: Model, train: Ratings, val: Ratings | None, device,
@@ -213,6 +215,7 @@ class MatrixFactorization:
         self.user_map_, self.item_map_ = state.user_map, state.item_map
         self.scale_ = state.scale
         self.titles_ = state.titles
+        self.genres_, self.years_ = state.genres, state.years
         self.seen_indptr_, self.seen_items_, self.seen_ratings_ = state.seen
         self.item_counts_ = np.bincount(self.seen_items_, minlength=len(state.item_map))
         self.dataset_ = state.dataset
@@ -266,14 +269,33 @@ class MatrixFactorization:
         return self.item_map_.raw(np.flatnonzero(self.module_.item_known.numpy()))
 
     def catalog(self) -> pd.DataFrame:
-        """Every item in index order: ``item, title, ratings`` (remembered ratings), ``trained`` (has factors)."""
+        """Every item in index order: ``item, title, ratings`` (remembered ratings), ``trained`` (has factors),
+        and ``genres`` and ``year`` when the model has them."""
         self._check_fitted()
-        return pd.DataFrame({
+        frame = pd.DataFrame({
             "item": self.item_map_.ids,
             "title": self._titles(np.arange(len(self.item_map_))),
             "ratings": self.item_counts_,
             "trained": self.module_.item_known.numpy(),
         })  # fmt: skip
+        if self.genres_ is not None:
+            frame["genres"] = self.genres_
+        if self.years_ is not None:
+            frame["year"] = pd.array(np.where(np.isnan(self.years_), np.nan, self.years_), dtype="Int64")
+        return frame
+
+    def genres(self) -> list[str]:
+        """The genre names items of this model carry (for the ``genres`` filter), sorted; empty without genre data."""
+        self._check_fitted()
+        return list(self._filter().names)
+
+    def _filter(self) -> ItemFilter:
+        """The candidate filter over this model's item metadata and remembered counts (rebuilt after set_seen)."""
+        cached = getattr(self, "_item_filter", None)
+        if cached is None or cached[0] is not self.seen_items_:
+            cached = (self.seen_items_, ItemFilter(self.genres_, self.years_, self.item_counts_))
+            self._item_filter = cached
+        return cached[1]
 
     def info(self) -> dict[str, Any]:
         """Facts about the fitted model: kind, sizes, the stored factor width, data set, scale, metrics."""
@@ -297,7 +319,8 @@ class MatrixFactorization:
         self._check_fitted()
         return FittedState(self.module_, self.user_map_, self.item_map_, self.scale_, self.titles_,
                            (self.seen_indptr_, self.seen_items_, self.seen_ratings_), self.dataset_, self.data_kind_,
-                           tuple(self.history_), self.best_epoch_, self.metrics_)  # fmt: skip
+                           tuple(self.history_), self.best_epoch_, self.metrics_, self.genres_,
+                           self.years_)  # fmt: skip
 
     def seen_items(self, user: Any) -> np.ndarray:
         """Raw ids of the items ``user`` rated."""
@@ -426,19 +449,33 @@ class MatrixFactorization:
         exclude_seen: bool = True,
         items: Any = None,
         exclude: Any = None,
+        genres: str | list[str] | None = None,
+        years: tuple[Any, Any] | None = None,
+        min_ratings: int | None = None,
+        explain: bool | int = False,
         chunk_size: int = SCORE_CHUNK,
     ) -> Recommendations:
         """Top-``n`` items for one or more raw user ids, batch-first.
 
         Scores every item at once per chunk of users (``U[users] @ V.T``), masks
         items without training data, each user's rated items (``exclude_seen``),
-        everything outside ``items`` (a raw-id whitelist) and the raw ids in
-        ``exclude``, then takes ``topk``. Scores are stars for rating models.
+        everything outside ``items`` (a raw-id whitelist), the raw ids in
+        ``exclude`` and the items the filters reject, then takes ``topk``. Scores
+        are stars for rating models.
+
+        Filters (one candidate mask for the whole batch, built before top-k): ``genres``,
+        one genre or a list (an item passes with any of them); ``years``, ``(first, last)``
+        inclusive, ``None`` for an open end; ``min_ratings``, the item's ratings in the
+        model's data. See :meth:`genres` and :meth:`catalog` for what items carry.
+
+        ``explain``: ``True`` (3 items) or a number of items: each recommendation carries the
+        user's rated items that added most to its score (:class:`~mfrec.recommend.Because`), from
+        :meth:`explain`'s decomposition of the user's fold-in from their remembered ratings.
         """
         self._check_fitted()
         n = _check_n(n)
         idx = self.user_map_.index(np.atleast_1d(np.asarray(users, dtype=object)))
-        base_mask = self._item_mask(items, exclude)
+        base_mask = self._item_mask(items, exclude, genres, years, min_ratings)
         items_out, scores_out = [], []
         for start in range(0, len(idx), chunk_size):
             chunk = torch.as_tensor(idx[start : start + chunk_size], dtype=torch.long)
@@ -451,14 +488,109 @@ class MatrixFactorization:
             pos, top = masked_topk(scores, n)
             items_out.append(pos)
             scores_out.append(top)
-        return self._package(self.user_map_.raw(idx), np.concatenate(items_out), np.concatenate(scores_out))
+        positions = np.concatenate(items_out)
+        recs = self._package(self.user_map_.raw(idx), positions, np.concatenate(scores_out))
+        if not explain:
+            return recs
+        histories = [self._remembered(u) for u in idx]
+        return replace(recs, because=self._because(histories, positions, explain))
+
+    def _remembered(self, user: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A trained user's remembered history as (known item indices, targets), what :meth:`_history` makes."""
+        span = slice(self.seen_indptr_[user], self.seen_indptr_[user + 1])
+        items = torch.as_tensor(self.seen_items_[span], dtype=torch.long)
+        targets = torch.as_tensor(self.seen_ratings_[span] / self.config.rating_divisor, dtype=torch.float32)
+        known = self.module_.item_known[items]
+        return items[known], targets[known]
+
+    def explain(self, user: Any = None, items: Any = None, *,
+                ratings: Mapping[Any, float] | None = None) -> pd.DataFrame:  # fmt: skip
+        r"""How each item a user rated makes up their score of each of ``items``.
+
+        The user is a raw id (their remembered ratings) or, with ``ratings``, a new user's
+        ``{raw item: rating}``. The user is folded in from that history; the fold-in is a
+        linear solve, so each score splits exactly into a base and one contribution per rated
+        item (:meth:`mfrec.models.base.Model.explain`):
+
+        * implicit ALS and BPR: :math:`s_t = \sum_h c_h\, y_t^	op W_u^{-1} y_h` with
+          :math:`W_u` the user's weighted Gram matrix, as implicit's ``explain``;
+        * EASE: :math:`s_t = \sum_h B_{ht}`;
+        * rating models: :math:`\hat r_t = o_t + \sum_h (r_h - o_h)\, d_t^	op G^{-1} d_h`, with
+          :math:`o` the item offsets (:math:`\mu + b_i`) and :math:`G` the ridge system of the
+          fold-in (a user's rating above an item's offset pulls similar items up).
+
+        Returns one row per (target, rated item): ``item, title, rated, rated_title,
+        contribution, share, base, score`` in the score's units (stars for rating models,
+        unclipped), ``base + contribution.sum() == score`` for each target.
+        """
+        self._check_fitted()
+        if (user is None) == (ratings is None):
+            raise ConfigError("explain needs exactly one of a user id or ratings")
+        if ratings is not None:
+            history = self._history(ratings)[:2]
+        else:
+            history = self._remembered(int(self.user_map_.index_one(user)))
+            if not len(history[0]):
+                raise ConfigError(f"user {user} has no remembered ratings of trained items to explain with")
+        targets = self.item_map_.index(np.atleast_1d(np.asarray(items, dtype=object)))
+        with torch.no_grad():
+            base, parts = self.module_.explain(*history, self.config.params, torch.as_tensor(targets))
+        base, parts = self._scale(base).numpy(), self._scale(parts).numpy()
+        order = np.argsort(-parts, axis=1, kind="stable")  # each target's rated items, largest contribution first
+        rated = history[0].numpy()[order]
+        parts = np.take_along_axis(parts, order, 1)
+        width = rated.shape[1]
+        return pd.DataFrame({
+            "item": np.repeat(self.item_map_.raw(targets), width),
+            "title": np.repeat(self._titles(targets), width),
+            "rated": self.item_map_.raw(rated.ravel()),
+            "rated_title": self._titles(rated.ravel()),
+            "contribution": parts.ravel(),
+            "share": (parts / np.maximum(np.abs(parts).sum(1, keepdims=True), 1e-300)).ravel(),
+            "base": np.repeat(base, width),
+            "score": np.repeat(base + parts.sum(1), width),
+        })  # fmt: skip
+
+    def _because(self, histories: list[tuple[torch.Tensor, torch.Tensor]], positions: np.ndarray,
+                 explain: bool | int) -> Because:  # fmt: skip
+        """The top contributors of each recommended item (one solve per user: explanations are per request)."""
+        if not isinstance(explain, bool | int | np.integer) or explain < 1:
+            raise ConfigError(f"explain must be True or a number of items >= 1, not {explain!r}")
+        k = 3 if explain is True else int(explain)
+        shape = (*positions.shape, k)
+        items = np.full(shape, None, dtype=object)
+        titles = np.full(shape, None, dtype=object)
+        contributions = np.full(shape, np.nan)
+        shares = np.full(shape, np.nan)
+        base = np.full(positions.shape, np.nan)
+        for row, (history, targets) in enumerate(zip(histories, positions, strict=True)):
+            if not len(history[0]):
+                continue
+            with torch.no_grad():
+                b, parts = self.module_.explain(*history, self.config.params, torch.as_tensor(targets))
+            b, parts = self._scale(b).numpy(), self._scale(parts).numpy()
+            order = np.argsort(-parts, axis=1, kind="stable")[:, :k]
+            top = np.take_along_axis(parts, order, 1)
+            width = top.shape[1]
+            rated = history[0].numpy()[order]
+            items[row, :, :width] = self.item_map_.raw(rated.ravel()).reshape(rated.shape)
+            titles[row, :, :width] = self._titles(rated)
+            contributions[row, :, :width] = top
+            shares[row, :, :width] = top / np.maximum(np.abs(parts).sum(1, keepdims=True), 1e-300)
+            base[row] = b
+        return Because(items, titles, contributions, shares, base)
 
     def _scale(self, scores: torch.Tensor) -> torch.Tensor:
         return scores * self.config.rating_divisor if self.predicts_ratings else scores
 
-    def _item_mask(self, items: Any, exclude: Any) -> torch.Tensor:
-        """True for items that must never be recommended: untrained, outside ``items``, in ``exclude``."""
+    def _item_mask(self, items: Any, exclude: Any, genres: Any = None, years: Any = None,
+                   min_ratings: Any = None) -> torch.Tensor:  # fmt: skip
+        """True for items that must never be recommended: untrained, outside ``items``, in ``exclude``,
+        or rejected by the metadata filters (:class:`~mfrec.data.items.ItemFilter`)."""
         mask = ~self.module_.item_known
+        keep = self._filter().mask(genres, years, min_ratings)
+        if keep is not None:
+            mask = mask | ~torch.from_numpy(keep)
         if items is not None:
             allowed = torch.zeros_like(mask)
             allowed[torch.as_tensor(self.item_map_.index(np.atleast_1d(np.asarray(items, dtype=object))))] = True
@@ -513,26 +645,30 @@ class MatrixFactorization:
             return self.module_.fold_in(items, targets, self.config.params)
 
     def recommend_for_ratings(self, ratings: Mapping[Any, float], n: int = 10, *, exclude: Any = None,
-                              items: Any = None) -> Recommendations:  # fmt: skip
+                              items: Any = None, genres: Any = None, years: Any = None,
+                              min_ratings: int | None = None,
+                              explain: bool | int = False) -> Recommendations:  # fmt: skip
         """Top-``n`` items for a new user given ``{raw item id: rating}`` (fold-in), excluding those items.
 
         Scored by the same function as :meth:`recommend`
-        (:meth:`~mfrec.models.base.Model.score` of the folded-in representation).
+        (:meth:`~mfrec.models.base.Model.score` of the folded-in representation), with the same filters.
         """
         n = _check_n(n)
         items_known, targets, rated = self._history(ratings)
         with torch.no_grad():
             representation = self.module_.fold_in(items_known, targets, self.config.params)
             scores = self._scale(self.module_.score(*representation).double())
-        mask = self._item_mask(items, exclude)
+        mask = self._item_mask(items, exclude, genres, years, min_ratings)
         mask[torch.as_tensor(rated, dtype=torch.long)] = True
         scores[:, mask] = -torch.inf
         pos, top = masked_topk(scores, n)
-        return self._package(np.array([None], dtype=object), pos, top)
+        recs = self._package(np.array([None], dtype=object), pos, top)
+        return replace(recs, because=self._because([(items_known, targets)], pos, explain)) if explain else recs
 
     # ------------------------------------------------------------ similar
     def similar_items(
-        self, items: Any, n: int = 10, *, shrinkage: float = 20.0, similar: str = DEFAULT_SIMILAR
+        self, items: Any, n: int = 10, *, shrinkage: float = 20.0, similar: str = DEFAULT_SIMILAR,
+        genres: Any = None, years: Any = None, min_ratings: int | None = None,
     ) -> Recommendations:
         r"""The ``n`` items nearest to each of ``items``, batch-first.
 
@@ -550,7 +686,8 @@ class MatrixFactorization:
           :meth:`set_seen`), weighted by :math:`c_{ij} / (c_{ij} + s)` so that a pair seen
           together by few users does not top the list.
 
-        :math:`s` is ``shrinkage`` (0: no weight). Returns
+        :math:`s` is ``shrinkage`` (0: no weight). ``genres``, ``years`` and ``min_ratings``
+        filter the neighbours as in :meth:`recommend`. Returns
         :class:`~mfrec.recommend.Recommendations` whose ``query`` column is ``query_item``
         and whose ``scores`` lie in [-1, 1]. Items without training data are never
         returned, and asking about one raises :class:`UnknownIdError`.
@@ -575,7 +712,7 @@ class MatrixFactorization:
             if shrinkage:
                 counts = torch.as_tensor(self.item_counts_, dtype=torch.float64)
                 sims = sims * counts / (counts + shrinkage)
-        sims[:, ~self.module_.item_known] = -torch.inf
+        sims[:, self._item_mask(None, None, genres, years, min_ratings)] = -torch.inf
         sims[torch.arange(len(index)), torch.as_tensor(index)] = -torch.inf
         pos, top = masked_topk(sims, n)
         return Recommendations(self.item_map_.raw(index), self.item_map_.raw(pos), top, self._titles(pos),

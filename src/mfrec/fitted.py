@@ -27,3 +27,5 @@ class FittedState:
     history: tuple[EpochRecord, ...] = ()
     best_epoch: int = 0
     metrics: dict | None = None
+    genres: np.ndarray | None = None
+    years: np.ndarray | None = None

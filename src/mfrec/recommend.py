@@ -12,6 +12,40 @@ from mfrec._repr import count, html_facts
 
 
 @dataclass(frozen=True)
+class Because:
+    """Why each recommendation scored as it did: the user's rated items that added most to it.
+
+    Every array has shape ``(U, N, K)`` (``K`` items per recommendation, padded with
+    ``None``/NaN when the user rated fewer), best contributor first.
+
+    Attributes:
+        items: raw ids of the user's rated items.
+        titles: their titles (``None`` where unknown).
+        contributions: what each added to the score, in the score's units
+            (:meth:`mfrec.models.base.Model.explain`): with ``base`` and the contributions of
+            *all* the user's items they sum to the score of the user's fold-in.
+        shares: each contribution over the sum of the absolute contributions of all the
+            user's items (negative: it pulled the score down).
+        base: ``(U, N)``, the part of the score no rated item explains (a rating model's
+            item offset, 0 for implicit ALS and EASE).
+    """
+
+    items: np.ndarray
+    titles: np.ndarray
+    contributions: np.ndarray
+    shares: np.ndarray
+    base: np.ndarray
+
+    def describe(self, valid: np.ndarray) -> list[str]:
+        """One line per valid recommendation: ``"Title A (41%), Title B (22%)"``."""
+        lines = []
+        for items, titles, shares in zip(self.items[valid], self.titles[valid], self.shares[valid], strict=True):
+            named = zip(items, titles, shares, strict=True)
+            lines.append(", ".join(f"{t if t is not None else i} ({s:.0%})" for i, t, s in named if i is not None))
+        return lines
+
+
+@dataclass(frozen=True)
 class Recommendations:
     """Top-N for a batch of users, batch-first.
 
@@ -25,6 +59,7 @@ class Recommendations:
             ``score`` (a ranking model's score: only its order means something) or
             ``similarity`` (similar items).
         query: what ``users`` are: ``user``, or ``query_item`` for similar items.
+        because: the explanations (:class:`Because`) when asked for (``explain=``), else ``None``.
     """
 
     users: np.ndarray
@@ -33,6 +68,7 @@ class Recommendations:
     titles: np.ndarray
     unit: str = "score"
     query: str = "user"
+    because: Because | None = None
 
     def __len__(self) -> int:
         return len(self.users)
@@ -56,7 +92,8 @@ class Recommendations:
         return np.isfinite(self.scores)
 
     def to_frame(self, query: str | None = None, score: str | None = None) -> pd.DataFrame:
-        """One row per recommendation: ``user, rank, item, <unit>, title`` (padding dropped).
+        """One row per recommendation: ``user, rank, item, <unit>, title`` (padding dropped), and
+        ``because`` (the top contributors with their shares) when explanations were asked for.
 
         The first column is named by ``query`` (default :attr:`query`) and left out for a
         folded-in new user, who has no id; the score column by ``score`` (default :attr:`unit`).
@@ -70,6 +107,8 @@ class Recommendations:
             score or self.unit: self.scores[valid],
             "title": self.titles[valid],
         }
+        if self.because is not None:
+            columns["because"] = self.because.describe(valid)
         if len(self.users) and all(user is None for user in self.users):
             del columns[query or self.query]
         return pd.DataFrame(columns)
@@ -91,10 +130,12 @@ def write_recommendations(
     exclude_seen: bool = True,
     chunk_size: int = 2048,
     progress: bool = False,
+    **options,
 ) -> int:
     """Write top-``n`` for ``users`` (default: every user with training data) to Parquet or CSV.
 
-    Columns ``user, rank, item, stars|score, title``. Users are scored chunk by chunk
+    Columns ``user, rank, item, stars|score, title`` (and ``because`` with ``explain``); ``options``
+    are :meth:`~mfrec.MatrixFactorization.recommend`'s filters and ``explain``. Users are scored chunk by chunk
     and each chunk is appended, so memory stays bounded by ``chunk_size``; the
     file appears under its name only when complete. Returns the rows written.
     """
@@ -114,7 +155,8 @@ def write_recommendations(
         raise OutputError(f"{path}: recommendations are written as .parquet or .csv")
     users = model.trained_users() if users is None else users
     users = np.atleast_1d(np.asarray(users, dtype=object))
-    model.user_indices(users)  # fail on an unknown id before writing anything
+    model.user_indices(users)  # fail on an unknown id, genre or bound before writing anything
+    model.recommend(users[:1], 1, **options)
     rows = 0
 
     def write(tmp) -> None:
@@ -123,7 +165,8 @@ def write_recommendations(
         try:
             for start in tqdm(range(0, len(users), chunk_size), desc="recommending", unit="chunk",
                               disable=not progress):  # fmt: skip
-                frame = model.recommend(users[start : start + chunk_size], n, exclude_seen=exclude_seen).to_frame()
+                chunk = users[start : start + chunk_size]
+                frame = model.recommend(chunk, n, exclude_seen=exclude_seen, **options).to_frame()
                 frame["title"] = frame["title"].astype(object).where(frame["title"].notna(), None)
                 table = pa.Table.from_pandas(frame, preserve_index=False)
                 if writer is None:

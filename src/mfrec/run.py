@@ -32,6 +32,7 @@ import pandas as pd
 from mfrec._io import MANIFEST, atomic_write_text, json_text, sealed_json_text, unseal, unseal_text, write_manifest
 from mfrec.config import RunConfig, SplitConfig, TrainConfig
 from mfrec.data import Columns, Ratings, Split, load_dataset, read_ratings, split_ratings
+from mfrec.data.readers import attach_items
 from mfrec.data.split import PARTS, split_from_parts
 from mfrec.errors import ConfigError, MfrecError, OutputError
 from mfrec.estimator import MatrixFactorization, check_trainable
@@ -64,10 +65,20 @@ def load_data(config: RunConfig, data_path: str | Path | None = None, on_duplica
         return _read_file(config, config.ratings_file, on_duplicates)
     if not config.dataset:
         raise ConfigError("give a dataset name (--dataset) or a ratings file (--ratings)")
-    return load_dataset(config.dataset, data_path, on_duplicates=on_duplicates)
+    return _with_items(config, load_dataset(config.dataset, data_path, on_duplicates=on_duplicates))
+
+
+def _with_items(config: RunConfig, ratings: Ratings) -> Ratings:
+    """``ratings`` with the metadata of the run's items file (``--items``), when it names one."""
+    items = config.columns.get("items")
+    return ratings if not items else attach_items(ratings, items, config.columns.get("item") or "item")
 
 
 def _read_file(config: RunConfig, path: str | Path, on_duplicates: str) -> Ratings:
+    return _with_items(config, _read_ratings_file(config, path, on_duplicates))
+
+
+def _read_ratings_file(config: RunConfig, path: str | Path, on_duplicates: str) -> Ratings:
     cols = Columns(**{k: v for k, v in config.columns.items() if k in ("user", "item", "rating", "timestamp")})
     scale = config.columns.get("scale")
     return read_ratings(
@@ -94,8 +105,9 @@ def _split_from_files(config: RunConfig, on_duplicates: str) -> Split:
     files = config.split.files
     if not files or len(files) != 3:
         raise ConfigError("a split from files needs three files: train, val and test")
-    parts = {part: _read_file(config, path, on_duplicates) for part, path in zip(PARTS, files, strict=True)}
-    return split_from_parts(parts, name=" ".join(str(f) for f in files))
+    parts = {part: _read_ratings_file(config, path, on_duplicates) for part, path in zip(PARTS, files, strict=True)}
+    split = split_from_parts(parts, name=" ".join(str(f) for f in files))
+    return Split(_with_items(config, split.data), split.rows, split.method, split.seed)
 
 
 def refit_config(run: str | Path) -> tuple[RunConfig, int]:

@@ -7,7 +7,7 @@ Layout of ``model.safetensors``:
   ``item_ids`` when ids are integers;
 * metadata key ``mfrec``: JSON with the format version, mfrec version, model
   kind, the full training config, rating scale, string ids (when ids are
-  strings), item titles, dataset name, history, metrics, and the SHA-256 of
+  strings), item titles, genres and years, dataset name, history, metrics, and the SHA-256 of
   the tensors and of this JSON (all but the digest itself), checked at load.
 
 Loading parses JSON and raw tensor bytes only (``safetensors`` never unpickles).
@@ -79,6 +79,10 @@ def save_model(model, path: str | Path, *, metrics: dict | None = None) -> Path:
             meta[f"{side}_ids"] = [str(x) for x in idmap.ids]
     if state.titles is not None:
         meta["titles"] = [None if t is None or t != t else str(t) for t in state.titles]
+    if state.genres is not None:
+        meta["genres"] = [None if g is None or g != g else str(g) for g in state.genres]
+    if state.years is not None:
+        meta["years"] = [None if y != y else int(y) for y in state.years]
     meta["sha256"] = content_digest(tensors, meta)  # tensors and header alike
     return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"mfrec": json.dumps(meta)}),
                         what="the model to")  # fmt: skip
@@ -156,6 +160,9 @@ def read_model(path: str | Path) -> tuple[TrainConfig, FittedState]:
             meta.get("data_kind", "explicit"),
             tuple(EpochRecord(**{"seconds": 0.0, **r}) for r in meta.get("history", [])),
             int(meta.get("best_epoch", 0)), meta.get("metrics") or {},
+            np.array(meta["genres"], dtype=object) if meta.get("genres") is not None else None,
+            np.array([np.nan if y is None else y for y in meta["years"]], dtype=np.float64)
+            if meta.get("years") is not None else None,
         )  # fmt: skip
     except MfrecError as exc:
         raise ModelFileError(f"{path}: {exc}") from None

@@ -70,6 +70,9 @@ def data_options(func):
     func = click.option("--data-path", type=click.Path(path_type=Path), default=None,
                         help="local copy of --dataset: its folder or official zip")(func)  # fmt: skip
     func = ratings_file_options(func)
+    func = click.option("--items", "items_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                        help="item metadata (CSV/Parquet: item id, title, genres joined by |, year) to show "
+                             "with recommendations and filter by")(func)  # fmt: skip
     func = click.option("--ratings", "ratings_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
                         help="a CSV/TSV/Parquet ratings file instead of --dataset")(func)  # fmt: skip
     return click.option("--dataset", default=None, help="registered dataset name (see `mfrec datasets list`)")(func)
@@ -77,9 +80,11 @@ def data_options(func):
 
 def columns(kw: dict[str, Any]) -> dict[str, Any]:
     """The ratings-file options as the run config records them (empty for a registered dataset)."""
+    items = {"items": str(kw["items_file"])} if kw.get("items_file") else {}
     if not kw["ratings_file"] and not kw.get("split_files"):
-        return {}
+        return items
     return {
+        **items,
         "user": kw["user_col"],
         "item": kw["item_col"],
         "rating": None if kw["rating_col"].lower() == "none" else kw["rating_col"],
@@ -119,9 +124,34 @@ def echo_table(frame, fmt: str) -> None:
         click.echo(frame.to_json(orient="records", force_ascii=False))
     elif fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)
+    elif frame.empty:
+        click.echo("no items: nothing passes the filters (or every candidate was excluded)", err=True)
     else:
         click.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
                       show_default=True, help="output format")  # fmt: skip
+
+
+def filter_options(func):
+    """``--genre`` (repeatable), ``--years`` and ``--min-ratings``: the candidate filters of recommend and similar."""
+    options = [
+        click.option("--genre", "genres", multiple=True, metavar="NAME",
+                     help="only items of this genre (repeat for any of several; an unknown one lists the known)"),
+        click.option("--years", default=None, metavar="FIRST-LAST",
+                     help="only items released in these years, e.g. 1990-1999, 2000- or -1980"),
+        click.option("--min-ratings", type=click.IntRange(min=0), default=None,
+                     help="only items with at least this many ratings in the model's data"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def filters(kw: dict[str, Any]) -> dict[str, Any]:
+    """The filter keywords of :meth:`~mfrec.MatrixFactorization.recommend` from :func:`filter_options`' values."""
+    from mfrec.data.items import parse_year_range
+
+    return {"genres": list(kw["genres"]) or None, "years": parse_year_range(kw["years"]) if kw["years"] else None,
+            "min_ratings": kw["min_ratings"]}  # fmt: skip

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mfrec.cli.options import FORMAT, echo_table
+from mfrec.cli.options import FORMAT, echo_table, filter_options, filters
 
 
 @click.command()
@@ -36,11 +36,16 @@ from mfrec.cli.options import FORMAT, echo_table
 @click.option("-n", "n", type=int, default=10, show_default=True)
 @click.option("--include-seen", is_flag=True, help="do not exclude the items the user rated")
 @click.option("--exclude", default=None, metavar="ITEM,...", help="item ids never to recommend")
+@filter_options
+@click.option("--explain", is_flag=True, help="add the rated items that added most to each score, with their share")
 @FORMAT
 def recommend(model_path: Path, user: str | None, new_ratings: str | None, all_users: bool,
               users_file: Path | None, out: Path | None, n: int, include_seen: bool, exclude: str | None,
-              fmt: str) -> None:  # fmt: skip
-    """Top-N items with titles for a user, a new user's ratings, or every user (to a file)."""
+              explain: bool, fmt: str, **kw) -> None:  # fmt: skip
+    """Top-N items with titles for a user, a new user's ratings, or every user (to a file).
+
+    Filters (--genre, --years, --min-ratings) choose the candidates before the top N is taken.
+    """
     from mfrec.estimator import MatrixFactorization
 
     chosen = [user is not None, new_ratings is not None, all_users, users_file is not None]
@@ -48,13 +53,16 @@ def recommend(model_path: Path, user: str | None, new_ratings: str | None, all_u
         raise click.UsageError("give exactly one of --user ID, --ratings ITEM=RATING,..., --all-users, --users-file")
     if (all_users or users_file) and out is None:
         raise click.UsageError("--all-users and --users-file write to a file: add --out recs.parquet (or .csv)")
+    chosen_filters = filters(kw)
     model = MatrixFactorization.load(model_path)
     if new_ratings is not None:
-        echo_table(model.recommend_for_ratings(_parse_pairs(new_ratings), n).to_frame(), fmt)
+        recs = model.recommend_for_ratings(_parse_pairs(new_ratings), n, explain=explain, **chosen_filters)
+        echo_table(recs.to_frame(), fmt)
         return _rating_model_note(model)
     if user is not None and out is None:
         excluded = [model.item_id(x.strip()) for x in exclude.split(",") if x.strip()] if exclude else None
-        recs = model.recommend(model.user_id(user), n, exclude_seen=not include_seen, exclude=excluded)
+        recs = model.recommend(model.user_id(user), n, exclude_seen=not include_seen, exclude=excluded,
+                               explain=explain, **chosen_filters)  # fmt: skip
         echo_table(recs.to_frame().drop(columns=["user"]), fmt)
         return _rating_model_note(model)
     from mfrec.recommend import write_recommendations
@@ -69,7 +77,7 @@ def recommend(model_path: Path, user: str | None, new_ratings: str | None, all_u
             raise click.BadParameter(f"{users_file}: cannot be read ({exc})", param_hint="--users-file") from None
         users = [model.user_id(x) for x in lines]
     rows = write_recommendations(model, out, users=users, n=n, exclude_seen=not include_seen,
-                                 progress=sys.stderr.isatty())  # fmt: skip
+                                 progress=sys.stderr.isatty(), explain=explain, **chosen_filters)  # fmt: skip
     click.echo(f"{rows:,} recommendations written to {out}")
     _rating_model_note(model)
 
@@ -115,13 +123,15 @@ def _parse_pairs(text: str) -> dict[str, float]:
 @FORMAT
 @click.option("--similar", "similar_by", type=click.Choice(["factors", "cooccurrence"]), default="factors",
               show_default=True, help="the model's item factors (EASE: its weights), or who interacted with both")
-def similar(model_path: Path, item: str, n: int, shrinkage: float, similar_by: str, fmt: str) -> None:
+@filter_options
+def similar(model_path: Path, item: str, n: int, shrinkage: float, similar_by: str, fmt: str, **kw) -> None:
     """Nearest items, with titles: by item factors (support-weighted cosine; EASE: its weights) or co-occurrence."""
     from mfrec.estimator import MatrixFactorization
 
+    chosen_filters = filters(kw)
     model = MatrixFactorization.load(model_path)
     item = model.item_id(item)
-    frame = model.similar_items(item, n, shrinkage=shrinkage, similar=similar_by).to_frame()
+    frame = model.similar_items(item, n, shrinkage=shrinkage, similar=similar_by, **chosen_filters).to_frame()
     frame = frame.drop(columns=["query_item"])
     if fmt == "table":
         title = model.title(item)

@@ -7,7 +7,7 @@ from pathlib import Path
 from mfrec.data.idmap import IdMap
 from mfrec.data.movielens import REGISTRY, MovieLensSpec
 from mfrec.data.ratings import Ratings
-from mfrec.data.readers import Columns, DuplicateRatingsWarning, read_ratings
+from mfrec.data.readers import Columns, DuplicateRatingsWarning, read_items, read_ratings
 from mfrec.data.split import Split, load_split, split_ratings
 
 
@@ -53,6 +53,7 @@ __all__ = [
     "Split",
     "load_dataset",
     "load_split",
+    "read_items",
     "read_ratings",
     "split_ratings",
 ]

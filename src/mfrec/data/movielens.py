@@ -181,7 +181,7 @@ def read_movielens(source: Source, on_duplicates: str = "keep-latest") -> Rating
             sep = "\t" if spec.layout == "udata" else "::"
             frame = read_delimited(handle, source=where, sep=sep, header=False, names=names)
             header_lines = 0
-    titles = read_titles(source) if source.has(spec.movies_file) else None
+    items = read_items(source) if source.has(spec.movies_file) else None
     return validate_frame(
         frame,
         Columns("user", "item", "rating", "timestamp"),
@@ -189,7 +189,7 @@ def read_movielens(source: Source, on_duplicates: str = "keep-latest") -> Rating
         scale=spec.scale,
         header_lines=header_lines,
         on_duplicates=on_duplicates,
-        titles=titles,
+        item_info=items,
         name=spec.name,
         integer_ids=True,
     )
@@ -223,14 +223,24 @@ def _typed_csv(handle) -> pd.DataFrame | None:
     return frame.rename(columns={"userId": "user", "movieId": "item"})
 
 
-def read_titles(source: Source) -> pd.Series:
-    """Movie titles by raw movie id, from movies.csv, movies.dat or u.item."""
+#: ml-100k's u.item genre flag columns (5-23), in order; "unknown" means no genre
+UITEM_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
+                "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
+                "War", "Western")  # fmt: skip
+
+
+def read_items(source: Source) -> pd.DataFrame:
+    """The items table (:mod:`mfrec.data.items`: title, genres, year by raw movie id) from movies.csv,
+    movies.dat or u.item; years come from the titles' ``(YYYY)``."""
+    from mfrec.data.items import item_table
+
     spec = source.spec
     where = source.describe(spec.movies_file)
     if spec.layout == "csv":
         with source.open(spec.movies_file) as handle:
             frame = read_delimited(handle, source=where, sep=",")
         ids, titles = frame["movieId"], frame["title"]
+        genres = frame["genres"] if "genres" in frame.columns else None
     else:  # ml-100k and ml-1m titles are latin-1; later releases utf-8
         sep = "|" if spec.layout == "udata" else "::"
         for encoding in ("utf-8", "latin-1"):
@@ -244,8 +254,16 @@ def read_titles(source: Source) -> pd.Series:
                 if encoding == "latin-1":
                     raise
         ids, titles = frame[0], frame[1]
+        if spec.layout == "udata" and frame.shape[1] >= 5 + len(UITEM_GENRES):
+            flags = frame.iloc[:, 5 : 5 + len(UITEM_GENRES)].apply(pd.to_numeric, errors="coerce").fillna(0) > 0
+            flags.columns = list(UITEM_GENRES)
+            flags = flags.drop(columns="unknown")
+            genres = flags.apply(lambda row: "|".join(flags.columns[row.to_numpy()]), axis=1)
+        else:
+            genres = frame[2] if frame.shape[1] > 2 else None
     text = ids.astype(str).str.strip()
     if not text.str.fullmatch(INTEGER.pattern).all():
         raise DataError(f"{where}: movie ids are not integers")
-    index = pd.to_numeric(text).astype("int64")
-    return pd.Series(titles.to_numpy(), index=index.to_numpy())
+    index = pd.to_numeric(text).astype("int64").to_numpy()
+    table = item_table(index, titles.to_numpy(dtype=object), None if genres is None else genres.to_numpy(dtype=object))
+    return table[~table.index.duplicated(keep="first")]

@@ -4,7 +4,7 @@ After a registered dataset's CSV/DAT files are parsed and validated, the result
 is written under ``<cache>/parsed/<name>-<key>/``:
 
 * ``ratings.parquet``: user index (int32), item index (int32), rating (float32), timestamp (int64);
-* ``users.parquet``, ``items.parquet``: the raw id of each index (and the item titles);
+* ``users.parquet``, ``items.parquet``: the raw id of each index (and the item titles, genres and years);
 * ``meta.json``: format version, scale, kind, name, counts, what validation reported, the
   SHA-256 of each Parquet file, and its own SHA-256 (of the rest of it, as canonical JSON).
 
@@ -27,7 +27,7 @@ import numpy as np
 from mfrec.data.idmap import IdMap
 from mfrec.data.ratings import Ratings
 
-FORMAT = 3
+FORMAT = 4  # 4: items.parquet holds genres and years
 FILES = ("ratings.parquet", "users.parquet", "items.parquet")
 
 
@@ -57,9 +57,10 @@ def load(entry: Path) -> Ratings | None:
         items_table = pq.read_table(entry / "items.parquet")
     except (OSError, ValueError, KeyError, pa.ArrowException):
         return None
-    titles = None
-    if "title" in items_table.column_names:
-        titles = np.asarray(items_table.column("title").to_pylist(), dtype=object)
+    names = items_table.column_names
+    titles = np.asarray(items_table.column("title").to_pylist(), dtype=object) if "title" in names else None
+    genres = np.asarray(items_table.column("genres").to_pylist(), dtype=object) if "genres" in names else None
+    years = items_table.column("year").to_numpy(zero_copy_only=False).astype(np.float64) if "year" in names else None
     has_time = "timestamp" in table.column_names
     ratings = Ratings(
         users=table.column("user").to_numpy().astype(np.int64),
@@ -72,6 +73,8 @@ def load(entry: Path) -> Ratings | None:
         titles=titles,
         name=meta["name"],
         kind=meta["kind"],
+        genres=genres,
+        years=years,
     )
     ratings.info.update(meta.get("info", {}))
     del table, items_table
@@ -102,6 +105,10 @@ def store(entry: Path, ratings: Ratings) -> bool:
         items = {"id": _column(ratings.item_map.ids)}
         if ratings.titles is not None:
             items["title"] = pa.array([None if t is None or t != t else str(t) for t in ratings.titles], pa.string())
+        if ratings.genres is not None:
+            items["genres"] = pa.array([None if g is None or g != g else str(g) for g in ratings.genres], pa.string())
+        if ratings.years is not None:
+            items["year"] = pa.array(ratings.years, pa.float64())
         atomic_write(entry / "items.parquet", lambda tmp: pq.write_table(pa.table(items), tmp))
         meta = {
             "format": FORMAT,

@@ -28,6 +28,9 @@ class Ratings:
         user_map, item_map: raw id <-> index maps.
         scale: ``(lowest, highest)`` rating allowed.
         titles: item titles aligned with item indices (``None`` where unknown), or ``None``.
+        genres: item genres aligned with item indices (``"Action|Comedy"``, ``None`` where
+            unknown), or ``None``; see :mod:`mfrec.data.items`.
+        years: item release years aligned with item indices (float, NaN where unknown), or ``None``.
         name: where the ratings came from, for reports.
         kind: ``"explicit"`` (ratings on a scale) or ``"implicit"`` (interactions:
             ``ratings`` holds 1 or a count, and every interaction is relevant).
@@ -42,6 +45,8 @@ class Ratings:
     timestamps: np.ndarray | None = None
     titles: np.ndarray | None = None
     name: str = "ratings"
+    genres: np.ndarray | None = None
+    years: np.ndarray | None = None
     info: dict = field(default_factory=dict)
     kind: str = "explicit"
 
@@ -87,6 +92,23 @@ class Ratings:
             timestamps=None if self.timestamps is None else self.timestamps[rows],
             info={},
         )
+
+    def with_items(self, table: pd.DataFrame, *, source: str = "the items table") -> Ratings:
+        """These ratings with titles, genres and years from an items table (:mod:`mfrec.data.items`).
+
+        Raises:
+            DataError: when no item id of the table is an item of these ratings (wrong id column).
+        """
+        from mfrec.data.items import aligned
+        from mfrec.errors import DataError
+
+        titles, genres, years = aligned(table, self.item_map.ids)
+        matched = int(pd.Index(self.item_map.ids).isin(table.index.astype(str) if self.item_map.ids.dtype == object
+                                                       else table.index).sum()) if len(table) else 0  # fmt: skip
+        if not matched:
+            raise DataError(f"{source}: none of its {len(table):,} item ids is an item of the ratings "
+                            f"(is the item id column right?)")  # fmt: skip
+        return replace(self, titles=titles, genres=genres, years=years)
 
     def user_counts(self) -> np.ndarray:
         """Number of ratings per user index, shape ``(n_users,)``."""
@@ -135,8 +157,12 @@ class Ratings:
         user_map: IdMap | None = None,
         item_map: IdMap | None = None,
         kind: str = "explicit",
+        item_info: pd.DataFrame | None = None,
     ) -> Ratings:
         """Map raw ids to indices (new maps unless given) and build the container.
+
+        ``titles`` is a Series of titles by raw item id; ``item_info`` an items table
+        (:func:`mfrec.data.items.read_items`: title, genres, year by raw item id), which wins over ``titles``.
 
         No validation beyond shapes happens here; readers validate first
         (:func:`mfrec.data.readers.validate_frame`).
@@ -151,7 +177,7 @@ class Ratings:
             item_idx = item_map.index(items)
         return cls.from_codes(
             user_idx, item_idx, ratings, user_map=user_map, item_map=item_map, timestamps=timestamps,
-            scale=scale, titles=titles, name=name, kind=kind,
+            scale=scale, titles=titles, name=name, kind=kind, item_info=item_info,
         )  # fmt: skip
 
     @classmethod
@@ -168,10 +194,13 @@ class Ratings:
         titles: pd.Series | None = None,
         name: str = "ratings",
         kind: str = "explicit",
+        item_info: pd.DataFrame | None = None,
     ) -> Ratings:
         """Build the container from indices into ``user_map``/``item_map`` (no lookups, no validation)."""
-        title_array = None
-        if titles is not None and len(titles):
+        from mfrec.data.items import aligned
+
+        title_array, genres, years = aligned(item_info, item_map.ids)
+        if item_info is None and titles is not None and len(titles):
             title_array = titles.reindex(item_map.ids).to_numpy(dtype=object)
         return cls(
             users=np.asarray(users, dtype=np.int64),
@@ -184,4 +213,6 @@ class Ratings:
             titles=title_array,
             name=name,
             kind=kind,
+            genres=genres,
+            years=years,
         )

@@ -148,7 +148,7 @@ def validate_frame(
     scale: tuple[float, float] | None,
     header_lines: int = 1,
     on_duplicates: str = "keep-latest",
-    titles: pd.Series | None = None,
+    item_info: pd.DataFrame | None = None,
     name: str | None = None,
     implicit: bool = False,
     integer_ids: bool = False,
@@ -248,7 +248,7 @@ def validate_frame(
         item_map=item_map,
         timestamps=timestamps,
         scale=scale,
-        titles=titles,
+        item_info=item_info,
         name=name or source,
         kind="implicit" if implicit else "explicit",
     )
@@ -268,6 +268,7 @@ def read_ratings(
     scale: tuple[float, float] | None = (0.5, 5.0),
     on_duplicates: str = "keep-latest",
     implicit: bool = False,
+    items: str | Path | Any = None,
 ) -> Ratings:
     """Read ratings from a CSV/TSV/Parquet file or from a table in memory, with the given column names.
 
@@ -282,11 +283,68 @@ def read_ratings(
         on_duplicates: ``"keep-latest"`` or ``"error"``.
         implicit: the rating column holds counts/weights (views, plays); with
             ``columns.rating=None`` there is no rating column at all.
+        items: item metadata, as a file path or table with columns ``item`` (or the ratings'
+            item column), ``title``, ``genres`` (``|``-joined) and ``year`` (any may be
+            absent); read by :func:`mfrec.data.items.read_items`. Titles, genres and years
+            are then shown with recommendations and usable as filters.
 
     Raises:
         DataError: naming the file (or table), the row and the value of the first problem.
     """
     columns = columns or Columns()
+    ratings = _read_ratings(source, columns, sep, scale, on_duplicates, implicit)
+    return ratings if items is None else attach_items(ratings, items, columns.item)
+
+
+def read_items(
+    source: str | Path | Any,
+    *,
+    item: str = "item",
+    title: str | None = "title",
+    genres: str | None = "genres",
+    year: str | None = "year",
+    sep: str | None = None,
+) -> pd.DataFrame:
+    """An items table (:mod:`mfrec.data.items`) from a CSV/TSV/Parquet file or a pandas/polars/pyarrow table.
+
+    ``item`` names the id column (required). ``title``, ``genres`` and ``year`` name
+    optional columns: a column that is absent is simply unknown, except that years
+    are then read from the titles' ``(YYYY)``. Genres are names joined by ``|``.
+
+    Raises:
+        DataError: naming the file and the first row whose id is missing or repeated, or
+            whose year is not a whole number.
+    """
+    from mfrec.data.items import parse_items
+
+    frame, where, first_row = _items_source(source, sep)
+    return parse_items(frame, where=where, first_row=first_row, item=item, title=title, genres=genres, year=year)
+
+
+def attach_items(ratings: Ratings, items: str | Path | Any, item_column: str = "item") -> Ratings:
+    """``ratings`` with the metadata of an items file or table (see :func:`read_ratings`); its id column is
+    ``item_column`` (the ratings' own) or else the first of ``item``, ``movieId``, ``item_id``, ``id`` it has."""
+    from mfrec.data.items import parse_items
+
+    frame, where, first_row = _items_source(items)
+    names = [str(c) for c in frame.columns]
+    item = next((c for c in (item_column, "item", "movieId", "item_id", "id") if c in names), item_column)
+    table = parse_items(frame, where=where, first_row=first_row, item=item)
+    return ratings.with_items(table, source=where)
+
+
+def _items_source(source: Any, sep: str | None = None) -> tuple[pd.DataFrame, str, int]:
+    """``(frame, its name for errors, the row number of its first data row)`` of an items file or table."""
+    frame = table_frame(source)
+    if frame is not None:
+        return frame, f"{type(source).__module__.split('.')[0]} {type(source).__name__}", 1
+    if isinstance(source, str | Path):
+        return read_table(source, sep=sep), str(source), 1 if is_parquet(source, sep) else 2
+    raise DataError(f"an items table is a file path or a pandas/polars DataFrame or pyarrow Table, "
+                    f"not {type(source).__name__}")  # fmt: skip
+
+
+def _read_ratings(source, columns: Columns, sep, scale, on_duplicates: str, implicit: bool) -> Ratings:
     frame = table_frame(source)
     if frame is not None:
         label = f"{type(source).__module__.split('.')[0]} {type(source).__name__}"

@@ -152,6 +152,17 @@ class Model(nn.Module):
         """Scores of every item for a batch of representations, shape ``(B, n_items)``."""
         raise NotImplementedError
 
+    def explain(self, items: torch.Tensor, values: torch.Tensor, config: Any,
+                targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """How each of a new user's ``items`` makes up their score of each of ``targets``.
+
+        Returns ``(base, contributions)``, float64 of shapes ``(T,)`` and ``(T, H)``, with
+        ``base + contributions.sum(1)`` equal to ``score_history(items, values, config)[0, targets]``:
+        ``base`` is what the target scores with no history, ``contributions[t, h]`` what item ``h``
+        adds. Models whose score is not linear in the history raise ``NotImplementedError``.
+        """
+        raise NotImplementedError
+
     def score_users(self, users: torch.Tensor) -> torch.Tensor:
         """Scores of ``users`` for every item (predicted targets for rating models), ``(B, n_items)``."""
         return self.score(*self.represent(users))
@@ -186,10 +197,61 @@ class FactorModel(Model):
         return self.item_embedding.weight
 
     def fold_in(self, items: torch.Tensor, values: torch.Tensor, config: Any) -> tuple[torch.Tensor, ...]:
+        return self.fold_in_solve(items, values, config).representation()
+
+    def fold_in_solve(self, items: torch.Tensor, values: torch.Tensor, config: Any) -> RidgeSolve:
+        """The linear system a new user's representation solves (:func:`implicit_fold_in` here)."""
         return implicit_fold_in(self, items, values, config)
 
+    def explain(self, items: torch.Tensor, values: torch.Tensor, config: Any,
+                targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        r"""The fold-in's decomposition (:meth:`RidgeSolve.explain`): with :math:`x = G^{-1}(\sum_h w_h d_h + p)`
+        and a score linear in :math:`x`, item :math:`h` adds :math:`w_h\, e_t^\top G^{-1} d_h` to target
+        :math:`t` (as in implicit's ``explain``); the base is the empty history's score plus the prior's part."""
+        solve = self.fold_in_solve(items, values, config)
+        k = self.item_factors().shape[1]
+        empty = self.score(torch.zeros(1), torch.zeros(1, k), torch.ones(1, dtype=torch.bool))[0, targets]
+        y = self.item_factors().detach().double()[targets]
+        rows = torch.cat([torch.ones(len(targets), 1, dtype=torch.float64), y], 1) if solve.has_bias else y
+        return solve.explain(rows, empty.double())
 
-def implicit_fold_in(model: Model, items: torch.Tensor, weights: torch.Tensor, config: Any) -> tuple[torch.Tensor, ...]:
+
+@dataclass(frozen=True)
+class RidgeSolve:
+    r"""A fold-in's linear system, :math:`G x = \sum_h w_h d_h + p = D^\top w + p`.
+
+    ``gram`` is :math:`G` ``(k, k)``, ``design`` the rows :math:`d_h` ``(H, k)`` of the user's
+    items, ``weights`` :math:`w` ``(H,)`` and ``prior`` :math:`p` ``(k,)`` or ``None``, all
+    float64. With ``has_bias`` the first entry of :math:`x` is the user bias (and each
+    :math:`d_h` starts with a 1).
+    """
+
+    gram: torch.Tensor
+    design: torch.Tensor
+    weights: torch.Tensor
+    prior: torch.Tensor | None = None
+    has_bias: bool = False
+
+    def solution(self) -> torch.Tensor:
+        rhs = self.design.T @ self.weights
+        return torch.linalg.solve(self.gram, rhs if self.prior is None else rhs + self.prior)
+
+    def representation(self) -> tuple[torch.Tensor, ...]:
+        """``(b_u, p_u, known)`` of the solution, as :meth:`Model.score` takes it."""
+        x = self.solution().float()
+        bias, factors = (x[:1], x[1:]) if self.has_bias else (torch.zeros(1), x)
+        return bias, factors[None, :], torch.ones(1, dtype=torch.bool)
+
+    def explain(self, rows: torch.Tensor, empty: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""``(base, contributions)`` for targets whose score is ``empty + rows @ x``: item :math:`h` adds
+        :math:`w_h\, r_t^\top G^{-1} d_h`, and the prior adds :math:`r_t^\top G^{-1} p` to the base."""
+        influence = torch.linalg.solve(self.gram, self.design.T)  # G^{-1} D^T, (k, H)
+        contributions = (rows @ influence) * self.weights[None, :]
+        base = empty if self.prior is None else empty + rows @ torch.linalg.solve(self.gram, self.prior)
+        return base, contributions
+
+
+def implicit_fold_in(model: Model, items: torch.Tensor, weights: torch.Tensor, config: Any) -> RidgeSolve:
     r"""The implicit-ALS user solve against fixed item factors :math:`Y`.
 
     .. math::  (\alpha_0 Y^\top Y + \sum_{i \in I_u} (c_{ui} - \alpha_0) y_i y_i^\top + \lambda_u I)\, x
@@ -216,8 +278,7 @@ def implicit_fold_in(model: Model, items: torch.Tensor, weights: torch.Tensor, c
         cached = (key, y.T @ y)
         model._item_gram = cached
     gram = a0 * cached[1] + yi.T @ ((conf - a0)[:, None] * yi) + lam * torch.eye(y.shape[1], dtype=torch.float64)
-    x = torch.linalg.solve(gram, yi.T @ conf)
-    return torch.zeros(1), x.float()[None, :], torch.ones(1, dtype=torch.bool)
+    return RidgeSolve(gram, yi, conf)
 
 
 class RatingModel(FactorModel):
@@ -246,21 +307,19 @@ class RatingModel(FactorModel):
         """Per-rating L2 penalty of the factors touched by each (user, item) pair, shape ``(B,)``."""
         return self.user_embedding(users).pow(2).sum(-1) + self.item_embedding(items).pow(2).sum(-1)
 
-    def fold_in(self, items: torch.Tensor, targets: torch.Tensor, config: Any) -> tuple[torch.Tensor, ...]:
+    def fold_in_solve(self, items: torch.Tensor, targets: torch.Tensor, config: Any) -> RidgeSolve:
         r"""A new user's bias and factors from their ratings, item side fixed.
 
         Minimises the training loss restricted to one user,
         :math:`\sum_{i} (t_i - o_i - b_u - p^\top q_i)^2 + n(\lambda \lVert p\rVert^2 + \lambda_b b_u^2)`
         with :math:`o_i` the item offset (:math:`\mu + b_i` for biased models), as one
         regularized least-squares solve (no :math:`b_u` for models without a user bias).
-        ``items`` must be known items.
+        ``items`` must be known items. In :meth:`explain`, the base is the item's offset
+        :math:`o_t` and item :math:`h` adds its residual :math:`t_h - o_h` times its influence.
         """
         q = self.item_factors()[items].detach().double()
         n = len(items)
         residual = targets.double() - self.item_offsets()[items].double()
         design = torch.cat([torch.ones(n, 1, dtype=torch.float64), q], dim=1) if self.has_user_bias else q
         gram = design.T @ design + torch.diag(self.fold_in_ridge(config, n, q.shape[1]).clamp_min(1e-9))
-        solution = torch.linalg.solve(gram, design.T @ residual).float()
-        bias = solution[:1] if self.has_user_bias else torch.zeros(1)
-        factors = solution[1:] if self.has_user_bias else solution
-        return bias, factors[None, :], torch.ones(1, dtype=torch.bool)
+        return RidgeSolve(gram, design, residual, None, self.has_user_bias)

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from mfrec.models.base import ModelConfig, RatingConfig
+from mfrec.models.base import ModelConfig, RatingConfig, RidgeSolve
 from mfrec.models.bayesian import BayesianConfig, BayesianMF
 from mfrec.options import option
 
@@ -82,7 +82,7 @@ class BayesianSVDpp(BayesianMF):
         k = config.embedding_dim + 2
         return 8 * (n_users + n_items) * (k * k + 8 * k) + 4 * (n_users + n_items) * k * config.samples
 
-    def fold_in(self, items: torch.Tensor, targets: torch.Tensor, config: Any) -> tuple[torch.Tensor, ...]:
+    def fold_in_solve(self, items: torch.Tensor, targets: torch.Tensor, config: Any) -> RidgeSolve:
         r"""A new user's stored representation :math:`x` from their ratings, the item side fixed.
 
         Empirical Bayes on the trained users: the prior is :math:`\mathcal N(\bar x, \mathrm{diag}(s^2))`
@@ -98,6 +98,4 @@ class BayesianSVDpp(BayesianMF):
         v = self.item_factors()[items].detach().double()
         noise = float(self.noise_variance)
         gram = v.T @ v / noise + torch.diag(1.0 / spread)
-        rhs = v.T @ (targets.double() - self.global_mean.double()) / noise + mean / spread
-        x = torch.linalg.solve(gram, rhs).float()
-        return torch.zeros(1), x[None, :], torch.ones(1, dtype=torch.bool)
+        return RidgeSolve(gram, v, (targets.double() - self.global_mean.double()) / noise, mean / spread)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mfrec.models.base import SPARSE_OPTIMIZERS, RatingConfig, RatingModel, StepConfig, embedding
+from mfrec.models.base import SPARSE_OPTIMIZERS, RatingConfig, RatingModel, RidgeSolve, StepConfig, embedding
 from mfrec.models.biased import ENGINES, compiled_relevant, known
 from mfrec.options import option
 
@@ -83,9 +83,9 @@ class DotMF(RatingModel):
         scores = torch.outer(factors.sum(-1), q.sum(-1)) if self.notebook_einsum else factors @ q.T
         return torch.where(known_user[:, None] & self.item_known[None, :], scores, self.global_mean)
 
-    def fold_in(self, items: torch.Tensor, targets: torch.Tensor, config) -> tuple[torch.Tensor, ...]:
+    def fold_in_solve(self, items: torch.Tensor, targets: torch.Tensor, config) -> RidgeSolve:
         if self.notebook_einsum:
             from mfrec.errors import ConfigError
 
             raise ConfigError("fold-in needs a true dot product; this model reproduces the notebook's einsum")
-        return super().fold_in(items, targets, config)
+        return super().fold_in_solve(items, targets, config)

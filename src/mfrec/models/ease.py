@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from mfrec.errors import ConfigError
@@ -111,6 +112,19 @@ class EASE(Model):
 
     def fold_in(self, items: torch.Tensor, values: torch.Tensor, config) -> tuple[torch.Tensor, ...]:
         return (self._rows(items, torch.zeros_like(items), 1),)
+
+    def explain(self, items: torch.Tensor, values: torch.Tensor, config,
+                targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        r"""EASE's score is :math:`s_t = \sum_h x_h B_{ht}` with :math:`x` the binary history: item :math:`h`
+        adds :math:`B_{ht}` (an item given twice counts once), the base is 0."""
+        position = self._positions(self.weights.device)
+        hist, cols = position[items], position[targets]
+        first = torch.zeros(len(items), dtype=torch.bool)
+        first[np.unique(hist.cpu().numpy(), return_index=True)[1]] = True
+        weights = self.weights.double()[hist.clamp(min=0)][:, cols.clamp(min=0)].T  # (T, H): B[h, t]
+        keep = (hist >= 0) & first
+        contributions = weights * keep[None, :] * (cols >= 0)[:, None]
+        return torch.zeros(len(targets), dtype=torch.float64), contributions
 
     def score(self, history: torch.Tensor) -> torch.Tensor:
         out = torch.zeros(len(history), self.n_items, device=history.device)

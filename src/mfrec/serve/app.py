@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -47,6 +47,28 @@ class ItemRating(BaseModel):
 class NewUserRequest(BaseModel):
     ratings: list[ItemRating] = Field(min_length=1, max_length=10_000)
     n: int = Field(10, ge=1, le=MAX_N)
+    genres: list[str] | None = Field(None, max_length=100, description="only items of any of these genres")
+    years: str | None = Field(None, max_length=20, description="only items of these years: FIRST-LAST, FIRST-, -LAST")
+    min_ratings: int | None = Field(None, ge=0, description="only items with at least this many ratings")
+    explain: bool = Field(False, description="add the rated items that added most to each score")
+
+
+class Filters:
+    """The candidate filters of the GET endpoints, from the query string (a FastAPI dependency)."""
+
+    def __init__(
+        self,
+        genre: list[str] | None = Query(None, max_length=100, description="only items of this genre (repeatable)"),
+        years: str | None = Query(None, max_length=20, description="only items of these years: FIRST-LAST"),
+        min_ratings: int | None = Query(None, ge=0, description="only items with at least this many ratings"),
+    ) -> None:
+        self.values = _filters(genre, years, min_ratings)
+
+
+def _filters(genres: list[str] | None, years: str | None, min_ratings: int | None) -> dict[str, Any]:
+    from mfrec.data.items import parse_year_range
+
+    return {"genres": genres or None, "years": parse_year_range(years) if years else None, "min_ratings": min_ratings}
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -98,14 +120,24 @@ class BodyLimit:
 
 
 def _top(recs, score: str = "score") -> list[dict[str, Any]]:
-    """The first row of a :class:`~mfrec.recommend.Recommendations` as JSON-ready dicts (padding dropped)."""
+    """The first row of a :class:`~mfrec.recommend.Recommendations` as JSON-ready dicts (padding dropped),
+    each with ``because`` (rated items with their contribution and share) when explanations were asked for."""
     valid = np.isfinite(recs.scores[0])
-    return [
+    rows = [
         {"item": item, score: value, "title": title}
         for item, value, title in zip(
             recs.items[0][valid].tolist(), recs.scores[0][valid].tolist(), recs.titles[0][valid].tolist(), strict=True
         )
     ]
+    if recs.because is not None:
+        b = recs.because
+        columns = (b.items[0][valid], b.titles[0][valid], b.contributions[0][valid], b.shares[0][valid])
+        for row, items, titles, parts, shares in zip(rows, *columns, strict=True):
+            row["because"] = [
+                {"item": _plain(i), "title": t, "contribution": float(c), "share": float(sh)}
+                for i, t, c, sh in zip(items, titles, parts, shares, strict=True) if i is not None
+            ]
+    return rows
 
 
 def _items(frame: pd.DataFrame, score: str) -> list[dict[str, Any]]:
@@ -177,11 +209,19 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
 
     @app.get("/v1/users/{user_id}/recommendations")
     async def recommendations(
-        user_id: str, n: int = Query(10, ge=1, le=MAX_N), exclude_seen: bool = True
+        user_id: str, n: int = Query(10, ge=1, le=MAX_N), exclude_seen: bool = True,
+        explain: bool = Query(False, description="add the rated items that added most to each score"),
+        filters: Filters = Depends(),
     ) -> dict[str, Any]:
         # async: about a millisecond of torch work, cheaper inline than a thread-pool hop
         user = model.user_id(user_id)
-        return {"user": _plain(user), "items": _top(model.recommend(user, n, exclude_seen=exclude_seen))}
+        recs = model.recommend(user, n, exclude_seen=exclude_seen, explain=explain, **filters.values)
+        return {"user": _plain(user), "items": _top(recs)}
+
+    @app.get("/v1/genres")
+    def genres() -> dict[str, Any]:
+        """The genre names the ``genre`` filter takes (empty when the model has no genre data)."""
+        return {"genres": model.genres()}
 
     @app.get("/v1/users/{user_id}/ratings")
     def user_ratings(user_id: str, n: int = Query(10, ge=1, le=MAX_N)) -> dict[str, Any]:
@@ -191,10 +231,10 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     @app.get("/v1/items/{item_id}/similar")
     def similar(
         item_id: str, n: int = Query(10, ge=1, le=MAX_N), shrinkage: float = Query(20.0, ge=0, le=1e6),
-        similar: Literal["factors", "cooccurrence"] = "factors",
+        similar: Literal["factors", "cooccurrence"] = "factors", filters: Filters = Depends(),
     ) -> dict[str, Any]:
         item = model.item_id(item_id)
-        recs = model.similar_items(item, n, shrinkage=shrinkage, similar=similar)
+        recs = model.similar_items(item, n, shrinkage=shrinkage, similar=similar, **filters.values)
         return {"item": _plain(item), "title": model.title(item), "items": _top(recs, "similarity")}
 
     @app.get("/v1/items")
@@ -237,7 +277,8 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     @app.post("/v1/recommendations")
     def new_user(body: NewUserRequest) -> dict[str, Any]:
         ratings = {model.item_id(r.item): r.rating for r in body.ratings}
-        return {"items": _top(model.recommend_for_ratings(ratings, body.n))}
+        chosen = _filters(body.genres, body.years, body.min_ratings)
+        return {"items": _top(model.recommend_for_ratings(ratings, body.n, explain=body.explain, **chosen))}
 
     page = resources.files("mfrec.serve").joinpath("static/index.html").read_text(encoding="utf-8")
 
