@@ -1,7 +1,9 @@
 """End to end in a real headless browser: Debian's chromium driven by Playwright.
 
-Loads the page served by ``mfrec serve``'s app, searches, rates three movies, and
-waits for ten recommendations; the screenshot is written to test-output/browser/.
+Loads the page served by ``mfrec serve``'s app at a desktop and a phone size, rates
+movies with the mouse, a finger and the keyboard, and checks every state with axe-core
+(no serious or critical violation). Screenshots of both sizes are written to
+test-output/browser/. A run's report is opened from disk with no network request.
 """
 
 import os
@@ -60,20 +62,45 @@ def browser():
         browser.close()
 
 
+def assert_accessible(page, where: str) -> None:
+    """axe-core on the page as it is now: no violation of serious or critical impact."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    violations = Axe().run(page).response["violations"]
+    bad = [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+           for v in violations if v["impact"] in ("serious", "critical")]  # fmt: skip
+    assert not bad, f"{where}: " + "; ".join(bad)
+
+
+def rating(page, title: str):
+    return page.get_by_role("radiogroup", name=f"Your rating of {title}")
+
+
 def test_rate_three_movies_and_get_ten_recommendations(server, browser, ml_split, tmp_path):
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(server + "/")
     page.wait_for_function("document.getElementById('model').textContent.includes('factors')")
-    for query, title in (("toy story", "Toy Story (1995)"), ("matrix", "Matrix, The (1999)"),
-                         ("godfather", "Godfather, The (1972)")):  # fmt: skip
+    assert_accessible(page, "desktop, empty")
+    for query, title in (("toy story", "Toy Story (1995)"), ("matrix", "Matrix, The (1999)")):
         page.fill("#search", query)
-        page.get_by_role("button", name=f"5 stars for {title}").click()
+        rating(page, title).get_by_role("radio", name="5 stars", exact=True).click()
         page.wait_for_function(
             "(t) => document.getElementById('rated').textContent.includes(t)", arg=title.split(" (")[0]
         )
+    page.fill("#search", "godfather")  # the keyboard: one key per half-star step
+    stars = rating(page, "Godfather, The (1972)")
+    stars.get_by_role("radio", name="4 stars", exact=True).click()
+    page.keyboard.press("ArrowRight")
+    assert stars.get_by_role("radio", name="4.5 stars", exact=True).get_attribute("aria-checked") == "true"
+    assert stars.locator("[role=radio][aria-checked=true]").count() == 1
+    page.wait_for_function("document.getElementById('rated').textContent.includes('Godfather, The (1972) 4.5★')")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    assert stars.get_by_role("radio", name="3.5 stars", exact=True).get_attribute("aria-checked") == "true"
     page.wait_for_function("document.querySelectorAll('#recs li .title').length === 10")
     recommended = page.locator("#recs li .title").all_inner_texts()
     assert len(recommended) == 10 and not {"Toy Story (1995)", "Matrix, The (1999)"} & set(recommended)
+    assert "Predicted rating in stars" in page.locator("#recs").locator("xpath=..").inner_text()
     page.wait_for_function("document.querySelectorAll('#recs li .because').length > 0")
     assert "because you rated" in page.locator("#recs li .because").first.inner_text()
     page.select_option("#genre", "Animation")  # a genre filter: every recommendation is an animated film
@@ -85,12 +112,72 @@ def test_rate_three_movies_and_get_ten_recommendations(server, browser, ml_split
     assert all("Animation" in by_title[t] for t in page.locator("#recs li .title").all_inner_texts())
     page.get_by_role("button", name="Clear your rating of Godfather, The (1972)").click()
     page.wait_for_function("!document.getElementById('rated').textContent.includes('Godfather')")
+    assert stars.locator("[role=radio][aria-checked=true]").count() == 0
+    stars.get_by_role("radio", name="3.5 stars", exact=True).click()  # a half star, as the screenshot shows it
+    page.wait_for_function("document.getElementById('rated').textContent.includes('Godfather, The (1972) 3.5★')")
     page.locator("#recs li .title").first.click()
     page.wait_for_function("document.querySelectorAll('#similar li .title').length === 10")
-    page.fill("#user", "1")
+    page.fill("#user", "60")  # any user, not only the first hundred: found by the start of the id
+    page.wait_for_function("document.getElementById('user-hint').textContent.includes('starting with “60”')")
+    options = page.locator("#user-ids option").evaluate_all("(os) => os.map((o) => o.value)")
+    assert options and all(o.startswith("60") for o in options) and "600" in options
+    page.fill("#user", "600")
     page.wait_for_function("document.querySelectorAll('#user-recs li .title').length === 10")
+    assert_accessible(page, "desktop, everything shown")
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    shot = OUTPUT / "page.png"
-    page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 10_000
+    for name in ("page.png", "desktop.png"):
+        page.screenshot(path=str(OUTPUT / name), full_page=True)
+    assert (OUTPUT / "desktop.png").stat().st_size > 10_000
+    page.close()
+
+
+def test_on_a_phone_tapping_a_title_shows_its_similar_movies(server, browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                  device_scale_factor=2)  # fmt: skip
+    page = context.new_page()
+    page.goto(server + "/")
+    page.wait_for_function("document.getElementById('model').textContent.includes('factors')")
+    page.fill("#search", "toy story")
+    rating(page, "Toy Story (1995)").get_by_role("radio", name="4.5 stars", exact=True).tap()
+    page.wait_for_function("document.querySelectorAll('#recs li .title').length === 10")
+    first = page.locator("#recs li .title").first
+    title = first.inner_text()
+    first.tap()
+    page.wait_for_function("(t) => document.getElementById('similar-head').textContent === `Like ${t}`", arg=title)
+    page.wait_for_function("document.querySelectorAll('#similar li .title').length === 10")
+    # the Similar panel is scrolled into view: its heading is on the screen, not hundreds of pixels above
+    page.wait_for_function("(() => { const r = document.getElementById('similar-head').getBoundingClientRect();"
+                           " return r.top >= 0 && r.top < 80; })()")  # fmt: skip
+    for target in page.locator("[role=radio], button").all()[:40]:
+        box = target.bounding_box()
+        if box:  # every control a finger can aim at: 44 px tall, and at least 24 px wide
+            assert box["height"] >= 44 and box["width"] >= 24, target.evaluate("(e) => e.outerHTML.slice(0, 80)")
+    assert_accessible(page, "phone, similar shown")
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "phone.png"))
+    assert (OUTPUT / "phone.png").stat().st_size > 10_000
+    context.close()
+
+
+def test_a_run_report_opens_with_every_figure_and_no_network(browser, tmp_path):
+    from mfrec.cli import main
+    from tests.conftest import low_rank_ratings
+
+    data = tmp_path / "ratings.csv"
+    frame = low_rank_ratings().to_frame()
+    frame["rating"] = (frame["rating"] * 2).round() / 2
+    frame.to_csv(data, index=False)
+    run = tmp_path / "run"
+    assert main(["train", "--ratings", str(data), "--epochs", "3", "--device", "cpu", "-q", "--out", str(run)]) == 0
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto((run / "report.html").resolve().as_uri())
+    page.wait_for_load_state("load")
+    loaded = page.evaluate("Array.from(document.images).map((i) => i.complete && i.naturalWidth > 300)")
+    assert loaded == [True] * 5
+    assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
+    assert page.get_by_role("heading", name="The long tail").is_visible()
+    assert_accessible(page, "report")
+    page.screenshot(path=str(OUTPUT / "report.png"), full_page=True)
     page.close()

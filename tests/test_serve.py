@@ -60,6 +60,16 @@ def test_user_ratings_and_user_list(client):
     assert users["total"] == 60 and len(users["users"]) == 5
 
 
+@pytest.mark.parametrize("query", ["1", "15", "159", "2", "x", "１"])
+def test_the_user_list_searches_every_user_by_the_start_of_the_id(client, model, query):
+    everyone = [str(u) for u in model.trained_users()]  # users 100..159
+    expected = [u for u in everyone if u.startswith(query)]
+    body = client.get("/v1/users", params={"query": query, "limit": 100}).json()
+    assert body["total"] == len(expected) and [str(u) for u in body["users"]] == expected
+    first = client.get("/v1/users", params={"query": query, "limit": 3, "offset": 1}).json()
+    assert [str(u) for u in first["users"]] == expected[1:4]
+
+
 def test_similar_items(client):
     body = client.get("/v1/items/1000/similar?n=3").json()
     assert body["item"] == 1000 and len(body["items"]) == 3 and body["title"].startswith("Movie 1000")
@@ -196,4 +206,4 @@ def test_the_page_names_its_inputs_and_announces_its_lists(client):
     for listing in ("recs", "similar", "user-recs"):
         assert re.search(rf'<ol id="{listing}" aria-live="polite">', page), listing
     assert 'createElement("button");\n  name.type = "button";\n  name.className = "title"' in page  # focusable titles
-    assert "aria-pressed" in page and "min-height:44px" in page
+    assert 'role", "radiogroup"' in page and "aria-checked" in page and "min-height:44px" in page

@@ -25,7 +25,7 @@ from mfrec.data.items import ItemFilter
 from mfrec.data.ratings import Ratings
 from mfrec.errors import ConfigError, DataError, MfrecError, UnknownIdError
 from mfrec.evaluation.metrics import rating_metrics
-from mfrec.evaluation.ranking import evaluate_ranking
+from mfrec.evaluation.ranking import RankedUsers, evaluate_ranking, rank_users
 from mfrec.fitted import FittedState
 from mfrec.models import registry
 from mfrec.models.base import Model
@@ -424,6 +424,26 @@ class MatrixFactorization:
         :meth:`fit` are the training items). ``exclude`` (e.g. validation) is
         also removed. ``threshold`` defaults to the test data's relevance threshold.
         """
+        return self.rank_test_users(test, train=train, k=k, threshold=threshold, exclude=exclude,
+                                    chunk_size=chunk_size, sample_users=sample_users, seed=seed).summary()  # fmt: skip
+
+    def rank_test_users(
+        self,
+        test: Ratings,
+        *,
+        train: Ratings | None = None,
+        k: int = 10,
+        threshold: float | None = None,
+        exclude: Ratings | None = None,
+        chunk_size: int = SCORE_CHUNK,
+        sample_users: int | None = None,
+        seed: int = 0,
+    ) -> RankedUsers:
+        """Each test user's top-``k`` list and metrics, as :meth:`evaluate_ranking` ranks them.
+
+        Returns :class:`~mfrec.evaluation.ranking.RankedUsers` in this model's index
+        space (:attr:`item_counts_` gives each item's training ratings).
+        """
         self._check_fitted()
         if train is None:
             users = np.repeat(np.arange(len(self.user_map_)), np.diff(self.seen_indptr_))
@@ -433,12 +453,11 @@ class MatrixFactorization:
         exclude = None if exclude is None else _remap(exclude, self.user_map_, self.item_map_)
         known = self.module_.item_known
         candidates_train = train.subset(np.flatnonzero(known.numpy()[train.items]))
-        result = evaluate_ranking(
+        return rank_users(
             self.module_.score_users, candidates_train, test, k=k,
             threshold=test.relevance_threshold if threshold is None else threshold,
             exclude=exclude, chunk_size=chunk_size, sample_users=sample_users, seed=seed,
         )  # fmt: skip
-        return result
 
     # ----------------------------------------------------------- recommend
     def recommend(

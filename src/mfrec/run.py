@@ -8,7 +8,9 @@ A run folder holds:
 * ``metrics.json``: model and baseline RMSE/MAE (stars) and notebook loss on val and test,
   cold-start counts, epochs, timing;
 * ``loss.png``: train and validation RMSE per epoch;
-* ``model.safetensors``: the model (see :mod:`mfrec.store`).
+* ``model.safetensors``: the model (see :mod:`mfrec.store`);
+* ``report.html``: the run's report, one self-contained page (:mod:`mfrec.evaluation.report`);
+* ``SHA256SUMS``: the digest of every other file.
 
 The folder is written under a temporary name and renamed into place at the
 end, so a killed run never leaves a folder that looks complete, and an
@@ -40,6 +42,7 @@ from mfrec.evaluation.baselines import BiasBaseline, GlobalMean
 from mfrec.evaluation.metrics import rating_metrics
 from mfrec.evaluation.plots import plot_history
 from mfrec.evaluation.ranking import evaluate_ranking, named_metrics, popularity_scores
+from mfrec.evaluation.report import REPORT_FILE, build_report
 from mfrec.store import MODEL_FILE
 from mfrec.training.trainer import EpochRecord, resolve_device
 
@@ -392,6 +395,7 @@ def _write_run(
             title=f"{config.train.model} on {metrics['dataset']} ({config.preset} preset)",
         )
         model.save(tmp / MODEL_FILE, metrics=metrics)
+        atomic_write_text(tmp / REPORT_FILE, build_report(model, split, metrics))
         write_manifest(tmp, sorted(p.name for p in tmp.iterdir()))  # last: the digest of every file
         old = None
         if out.exists() and any(out.iterdir()) and not (overwrite and is_run_folder(out)):

@@ -39,11 +39,12 @@ def _register() -> None:
     from mfrec.cli.datasets import datasets
     from mfrec.cli.evaluate import evaluate
     from mfrec.cli.recommend import predict, recommend, similar
+    from mfrec.cli.report import report
     from mfrec.cli.serve import serve
     from mfrec.cli.train import train
     from mfrec.cli.tune import cv, tune
 
-    for command in (train, evaluate, recommend, similar, predict, tune, cv, serve, datasets, presets):
+    for command in (train, evaluate, report, recommend, similar, predict, tune, cv, serve, datasets, presets):
         cli.add_command(command)
 
 

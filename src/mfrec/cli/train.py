@@ -14,6 +14,7 @@ from mfrec._io import json_text
 from mfrec.cli.options import assemble_train_config, data_options, given_train_values, run_config, train_options
 from mfrec.cli.render import K_OPTION, metrics_table
 from mfrec.errors import MfrecError
+from mfrec.evaluation.report import REPORT_FILE
 
 #: Training options that say where and how fast to train, not what: a --refit may set them.
 _OPERATIONAL = ("device", "threads")
@@ -212,3 +213,4 @@ def _train_one(config, out: Path, kw: dict[str, Any], *, resume: bool) -> None:
     click.echo(
         f"run folder: {result.path}  ({' '.join(sorted(p.name for p in Path(result.path).iterdir()))})"
     )
+    click.echo(f"report: {(Path(result.path) / REPORT_FILE).resolve().as_uri()}")

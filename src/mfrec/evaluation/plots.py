@@ -1,4 +1,4 @@
-"""Loss-curve plot of a training history."""
+"""Loss-curve plot of a training history; figures are matplotlib ``Figure`` objects (no pyplot state)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,25 @@ from pathlib import Path
 from mfrec.training.trainer import EpochRecord
 
 
+def new_figure(width: float = 7, height: float = 4.2):
+    """A matplotlib ``Figure`` with an Agg canvas (no pyplot: no global figure state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=110)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def png_bytes(fig) -> bytes:
+    """The figure as PNG bytes, without the metadata that would differ between matplotlib versions."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
 def plot_history(
     history: Sequence[EpochRecord], path: str | Path, *, title: str = "", best_epoch: int | None = None
 ) -> Path:
@@ -15,12 +34,15 @@ def plot_history(
 
     Ranking models have no RMSE: their plot shows validation NDCG@10 per epoch.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure  # no pyplot: no global figure state
+    path = Path(path)
+    history_figure(history, title=title, best_epoch=best_epoch).savefig(path, metadata={"Software": None})
+    return path
 
+
+def history_figure(history: Sequence[EpochRecord], *, title: str = "", best_epoch: int | None = None):
+    """The figure :func:`plot_history` writes."""
     epochs = [r.epoch for r in history]
-    fig = Figure(figsize=(7, 4.2), dpi=110)
-    FigureCanvasAgg(fig)
+    fig = new_figure()
     ax = fig.add_subplot()
     rating = any(r.train_rmse is not None for r in history)
     if rating:
@@ -36,11 +58,12 @@ def plot_history(
         ax.set_ylabel("loss")
     if best_epoch:
         ax.axvline(best_epoch, color="grey", linestyle=":", label=f"kept epoch {best_epoch}")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_title(title or "Training curve")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    return path
+    return fig

@@ -24,6 +24,7 @@ masked, and ``topk`` picks the list, so memory is bounded by the chunk size.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -69,6 +70,33 @@ def per_user_metrics(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[s
     }
 
 
+@dataclass(frozen=True)
+class RankedUsers:
+    """What :func:`rank_users` found for each evaluated user, in index space.
+
+    ``users`` ``(U,)``; ``top`` ``(U, k)`` the ranked item indices (-1 past the last
+    candidate) and ``scores`` their scores (-inf there); ``metrics`` one array ``(U,)``
+    per name in :data:`METRICS`; ``coverage`` the share of candidate items recommended
+    to anyone.
+    """
+
+    users: np.ndarray
+    top: np.ndarray
+    scores: np.ndarray
+    metrics: dict[str, np.ndarray]
+    coverage: float
+    k: int
+
+    def summary(self) -> dict[str, float]:
+        """Mean of each metric over the users, with ``coverage``, ``users`` and ``k``."""
+        n = max(len(self.users), 1)
+        result: dict[str, float] = {name: float(self.metrics[name].sum()) / n for name in METRICS}
+        result["coverage"] = self.coverage
+        result["users"] = len(self.users)
+        result["k"] = self.k
+        return result
+
+
 def evaluate_ranking(
     score: Callable[[torch.Tensor], torch.Tensor],
     train: Ratings,
@@ -82,6 +110,26 @@ def evaluate_ranking(
     seed: int = 0,
 ) -> dict[str, float]:
     """Mean ranking metrics at ``k`` over test users with a relevant item (see the module docstring).
+
+    The means of :func:`rank_users` (same arguments).
+    """
+    return rank_users(score, train, test, k=k, threshold=threshold, exclude=exclude, chunk_size=chunk_size,
+                      sample_users=sample_users, seed=seed).summary()  # fmt: skip
+
+
+def rank_users(
+    score: Callable[[torch.Tensor], torch.Tensor],
+    train: Ratings,
+    test: Ratings,
+    *,
+    k: int = 10,
+    threshold: float = 4.0,
+    exclude: Ratings | None = None,
+    chunk_size: int = 1024,
+    sample_users: int | None = None,
+    seed: int = 0,
+) -> RankedUsers:
+    """The top-``k`` list and per-user metrics of every test user with a relevant item.
 
     ``score(user_indices)`` returns scores of every item, shape ``(B, n_items)``;
     ``train``, ``test`` (and ``exclude``, e.g. validation) share id maps. With
@@ -105,7 +153,10 @@ def evaluate_ranking(
     if sample_users is not None and len(users) > sample_users:
         users = np.sort(np.random.default_rng(seed).choice(users, sample_users, replace=False))
     chunk_size = max(1, min(chunk_size, (1 << 25) // max(n_items, 1)))
-    totals = dict.fromkeys(METRICS, 0.0)
+    width = min(k, n_items)
+    tops = np.full((len(users), width), -1, dtype=np.int64)
+    top_scores = np.full((len(users), width), -np.inf)
+    per_user = {name: np.zeros(len(users)) for name in METRICS}
     recommended = np.zeros(n_items, dtype=bool)
     not_candidate = torch.from_numpy(~candidates)
     for start in range(0, len(users), chunk_size):
@@ -118,23 +169,21 @@ def evaluate_ranking(
         if exclude is not None and len(exclude):
             rows, cols = csr_pairs(ex_ptr, ex_idx, chunk)
             scores[rows, cols] = -torch.inf
-        top_scores, top = torch.topk(scores, min(k, n_items), dim=1)
-        top = top.numpy()
-        valid = np.isfinite(top_scores.numpy())
+        best, top = torch.topk(scores, width, dim=1)
+        best, top = best.numpy(), top.numpy()
+        valid = np.isfinite(best)
         relevant = np.zeros((len(chunk), n_items), dtype=bool)
         rows, cols = csr_pairs(rel_ptr, rel_idx, chunk)
         relevant[rows, cols] = True
         hits = np.take_along_axis(relevant, top, 1) & valid
         recommended[top[valid]] = True
-        per_user = per_user_metrics(hits, n_relevant[chunk], k)
-        for name in METRICS:
-            totals[name] += float(per_user[name].sum())
-    n = max(len(users), 1)
-    result = {name: totals[name] / n for name in METRICS}
-    result["coverage"] = float(recommended.sum() / max(candidates.sum(), 1))
-    result["users"] = len(users)
-    result["k"] = k
-    return result
+        where = slice(start, start + len(chunk))
+        tops[where] = np.where(valid, top, -1)
+        top_scores[where] = best
+        for name, values in per_user_metrics(hits, n_relevant[chunk], k).items():
+            per_user[name][where] = values
+    coverage = float(recommended.sum() / max(candidates.sum(), 1))
+    return RankedUsers(users, tops, top_scores, per_user, coverage, k)
 
 
 def popularity_scores(train: Ratings) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -202,10 +202,18 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     def model_info() -> dict[str, Any]:
         return {**jsonable(facts), "mfrec_version": __version__}
 
+    user_names = pd.Series(trained_users, dtype=object).astype(str)
+
     @app.get("/v1/users")
-    def users(offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=MAX_N)) -> dict[str, Any]:
-        page = trained_users[offset : offset + limit]
-        return {"total": len(trained_users), "offset": offset, "limit": limit, "users": [_plain(u) for u in page]}
+    def users(
+        offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=MAX_N),
+        query: str | None = Query(None, max_length=200, description="only users whose id starts with this"),
+    ) -> dict[str, Any]:
+        found = trained_users
+        if query:
+            found = trained_users[user_names.str.startswith(query).to_numpy()]
+        page = found[offset : offset + limit]
+        return {"total": len(found), "offset": offset, "limit": limit, "users": [_plain(u) for u in page]}
 
     @app.get("/v1/users/{user_id}/recommendations")
     async def recommendations(

@@ -1,0 +1,21 @@
+"""``mfrec report``: a run folder's report as one self-contained HTML page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("run", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="where to write the page [RUN/report.html]")  # fmt: skip
+def report(run: Path, out: Path | None) -> None:
+    """Write RUN's report: training curve, metrics against baselines, per-user NDCG, long tail, scores."""
+    from mfrec.evaluation.report import write_report
+
+    if not run.exists():
+        raise click.UsageError(f"{run}: no such run folder")
+    path = write_report(run, out)
+    click.echo(f"report: {path.resolve().as_uri()}")
