@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on ml-latest-small: train the rating model (default preset) and evaluate it in stars,
-# write its loss plot, then train the top-N model (implicit preset) and print top-10 recommendations
+# write its loss plot and report, then train the top-N model (implicit preset) and print top-10 recommendations
 # with titles for user 1 and the movies most like Toy Story.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ echo
 echo "== evaluate the saved rating model on the test part of its split"
 mfrec evaluate --model "$RUN"
 echo
-echo "== loss curve: $RUN/loss.png"
+echo "== loss curve: $RUN/loss.png; the run's report (open it in a browser): $RUN/report.html"
 echo
 echo "== the top-N model: ranks items (implicit preset)"
 mfrec train --dataset ml-latest-small --preset implicit --out "$TOPN" --overwrite

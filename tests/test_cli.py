@@ -65,6 +65,7 @@ def test_train_writes_a_complete_run_folder(trained_run, capsys):
 
     names = {p.name for p in trained_run.iterdir()}
     assert names == {"config.json", "split.parquet", "history.csv", "metrics.json", "loss.png", "model.safetensors",
+                     "report.html",
                      "SHA256SUMS"}  # fmt: skip
     config = json.loads((trained_run / "config.json").read_text())
     assert config["train"]["epochs"] == 5 and config["split"]["method"] == "random"

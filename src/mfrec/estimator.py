@@ -552,12 +552,7 @@ class MatrixFactorization:
             if not len(history[0]):
                 raise ConfigError(f"user {user} has no remembered ratings of trained items to explain with")
         targets = self.item_map_.index(np.atleast_1d(np.asarray(items, dtype=object)))
-        with torch.no_grad():
-            base, parts = self.module_.explain(*history, self.config.params, torch.as_tensor(targets))
-        base, parts = self._scale(base).numpy(), self._scale(parts).numpy()
-        order = np.argsort(-parts, axis=1, kind="stable")  # each target's rated items, largest contribution first
-        rated = history[0].numpy()[order]
-        parts = np.take_along_axis(parts, order, 1)
+        base, rated, parts, total = self._contributions(history, targets)
         width = rated.shape[1]
         return pd.DataFrame({
             "item": np.repeat(self.item_map_.raw(targets), width),
@@ -565,7 +560,7 @@ class MatrixFactorization:
             "rated": self.item_map_.raw(rated.ravel()),
             "rated_title": self._titles(rated.ravel()),
             "contribution": parts.ravel(),
-            "share": (parts / np.maximum(np.abs(parts).sum(1, keepdims=True), 1e-300)).ravel(),
+            "share": (parts / np.maximum(total[:, None], 1e-300)).ravel(),
             "base": np.repeat(base, width),
             "score": np.repeat(base + parts.sum(1), width),
         })  # fmt: skip
@@ -585,19 +580,25 @@ class MatrixFactorization:
         for row, (history, targets) in enumerate(zip(histories, positions, strict=True)):
             if not len(history[0]):
                 continue
-            with torch.no_grad():
-                b, parts = self.module_.explain(*history, self.config.params, torch.as_tensor(targets))
-            b, parts = self._scale(b).numpy(), self._scale(parts).numpy()
-            order = np.argsort(-parts, axis=1, kind="stable")[:, :k]
-            top = np.take_along_axis(parts, order, 1)
+            b, rated, parts, total = self._contributions(history, targets)
+            rated, top = rated[:, :k], parts[:, :k]
             width = top.shape[1]
-            rated = history[0].numpy()[order]
             items[row, :, :width] = self.item_map_.raw(rated.ravel()).reshape(rated.shape)
             titles[row, :, :width] = self._titles(rated)
             contributions[row, :, :width] = top
-            shares[row, :, :width] = top / np.maximum(np.abs(parts).sum(1, keepdims=True), 1e-300)
+            shares[row, :, :width] = top / np.maximum(total[:, None], 1e-300)
             base[row] = b
         return Because(items, titles, contributions, shares, base)
+
+    def _contributions(self, history: tuple[torch.Tensor, torch.Tensor],
+                       targets: np.ndarray) -> tuple[np.ndarray, ...]:  # fmt: skip
+        """``module.explain`` in the score's units: the base ``(T,)``, each target's rated items and their
+        contributions ``(T, H)``, largest first, and the sum of absolute contributions ``(T,)``."""
+        with torch.no_grad():
+            base, parts = self.module_.explain(*history, self.config.params, torch.as_tensor(targets))
+        base, parts = self._scale(base).numpy(), self._scale(parts).numpy()
+        order = np.argsort(-parts, axis=1, kind="stable")
+        return base, history[0].numpy()[order], np.take_along_axis(parts, order, 1), np.abs(parts).sum(1)
 
     def _scale(self, scores: torch.Tensor) -> torch.Tensor:
         return scores * self.config.rating_divisor if self.predicts_ratings else scores
@@ -696,9 +697,11 @@ class MatrixFactorization:
         * ``factors`` (the default): the model's own (:meth:`~mfrec.models.base.Model.similarity`:
           the cosine of item factors; EASE reads its item-item weights), weighted by support,
           :math:`\cos(q_i, q_j)\, n_j / (n_j + s)`: rarely rated items have noisy factor
-          directions. From the implicit preset it finds a user's next liked items about twice
-          as often as implicit's ``similar_items`` (``benchmarks/similar_items.py``); EASE's
-          weights put sequels nearer their first film.
+          directions. The weight leans lists towards well-liked, often-rated items: from the
+          implicit preset they hold a user's next liked item 1.6x as often as implicit's
+          ``similar_items``, but rarely a film's sequel; ``shrinkage=0``, ``cooccurrence``
+          with ``shrinkage=0`` or EASE's weights stay nearer the item itself
+          (``benchmarks/similar_items.py``, docs/benchmarks.md).
         * ``cooccurrence``: the cosine of the items' interaction columns,
           :math:`c_{ij} / \sqrt{n_i n_j}` with :math:`c_{ij}` the users who interacted with
           both and :math:`n_i` those with ``i`` (every pair the model remembers, see

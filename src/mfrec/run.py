@@ -41,13 +41,10 @@ from mfrec.estimator import MatrixFactorization, check_trainable
 from mfrec.evaluation.baselines import BiasBaseline, GlobalMean
 from mfrec.evaluation.metrics import rating_metrics
 from mfrec.evaluation.plots import plot_history
-from mfrec.evaluation.ranking import evaluate_ranking, named_metrics, popularity_scores
+from mfrec.evaluation.ranking import RANKING_USERS, evaluate_ranking, named_metrics, popularity_scores
 from mfrec.evaluation.report import REPORT_FILE, build_report
 from mfrec.store import MODEL_FILE
 from mfrec.training.trainer import EpochRecord, resolve_device
-
-#: Ranking metrics of a run use every test user up to this many, and a uniform sample (seed 0) beyond.
-RANKING_USERS = 20_000
 
 
 @dataclass
@@ -177,7 +174,8 @@ def work_folder(out: str | Path) -> Path:
 
 
 #: What a run folder holds; ``--overwrite`` replaces a folder only when it holds nothing else.
-RUN_FILES = frozenset({"config.json", "split.parquet", "history.csv", "metrics.json", "loss.png", MODEL_FILE, MANIFEST})
+RUN_FILES = frozenset({"config.json", "split.parquet", "history.csv", "metrics.json", "loss.png", MODEL_FILE,
+                       REPORT_FILE, MANIFEST})
 
 
 def is_run_folder(path: Path) -> bool:

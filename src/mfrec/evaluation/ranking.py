@@ -34,6 +34,8 @@ from mfrec.data.ratings import Ratings
 from mfrec.errors import ConfigError
 
 METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr")
+#: Ranking metrics of a run use every test user up to this many, and a uniform sample (seed 0) beyond.
+RANKING_USERS = 20_000
 
 
 def ranking_metrics_from_lists(ranked: np.ndarray, relevant: list[set] | np.ndarray, k: int) -> dict[str, np.ndarray]:

@@ -50,7 +50,7 @@ figcaption { color: #4b5563; font-size: 14px; }
 
 def build_report(model: Any, split: Any, metrics: dict, *, title: str = "") -> str:
     """The report's HTML for a fitted ``model``, its ``split`` and the run's ``metrics`` (``metrics.json``)."""
-    from mfrec.run import RANKING_USERS
+    from mfrec.evaluation.ranking import RANKING_USERS
 
     k = int(metrics.get("k", 10))
     parts = [f"<h2>Training curve</h2>{_figure(_curve(model, metrics), 'Training curve by epoch')}"]
