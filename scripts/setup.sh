@@ -13,6 +13,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   # The CPU build first: an unpinned torch would pull a multi-GB CUDA build.
   .venv/bin/python -m pip install --quiet "torch==2.13.0"
-  .venv/bin/python -m pip install --quiet -e ".[test,serve,fast,tune,docs]"
+  .venv/bin/python -m pip install --quiet -e ".[test,serve,postgres,fast,tune,docs]"
   echo "$want" > "$stamp"
 fi

@@ -25,28 +25,44 @@ FLAGS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def server(ml_split):
+def start_server(app, port: int | None = None):
+    """``app`` under uvicorn in a thread on loopback: ``(url, stop)``."""
     uvicorn = pytest.importorskip("uvicorn")
-    from mfrec import MatrixFactorization
-    from mfrec.serve import create_app
-
-    model = MatrixFactorization.from_preset("default", device="cpu").fit(ml_split.train, ml_split.val)
-    model.set_seen(ml_split.data)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(model), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
+    if port is None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 20
     while not server.started and time.time() < deadline:
         time.sleep(0.05)
     assert server.started, "the server did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+    return f"http://127.0.0.1:{port}", stop
+
+
+@pytest.fixture(scope="module")
+def fitted(ml_split):
+    from mfrec import MatrixFactorization
+
+    model = MatrixFactorization.from_preset("default", device="cpu").fit(ml_split.train, ml_split.val)
+    model.set_seen(ml_split.data)
+    return model
+
+
+@pytest.fixture(scope="module")
+def server(fitted):
+    from mfrec.serve import create_app
+
+    url, stop = start_server(create_app(fitted))
+    yield url
+    stop()
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +197,37 @@ def test_a_run_report_opens_with_every_figure_and_no_network(browser, tmp_path):
     assert_accessible(page, "report")
     page.screenshot(path=str(OUTPUT / "report.png"), full_page=True)
     page.close()
+
+
+def test_ratings_survive_a_reload_and_a_server_restart(fitted, browser, tmp_path):
+    from mfrec.serve import create_app
+    from mfrec.serve.profiles import ProfileStore
+
+    url, stop = start_server(create_app(fitted, profiles=ProfileStore(f"sqlite:///{tmp_path / 'p.sqlite'}")))
+    port = int(url.rsplit(":", 1)[1])
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(url + "/")
+    page.wait_for_function("document.getElementById('saved').textContent.includes('saved in this browser')")
+    for query, title, stars in (("toy story", "Toy Story (1995)", "4.5"), ("matrix", "Matrix, The (1999)", "5")):
+        page.fill("#search", query)
+        rating(page, title).get_by_role("radio", name=f"{stars} stars", exact=True).click()
+        page.wait_for_function("(t) => document.getElementById('rated').textContent.includes(t)", arg=title)
+    page.wait_for_load_state("networkidle")  # both ratings stored and the last recommendations in
+    page.wait_for_function("document.querySelectorAll('#recs li .title').length === 10")
+    before = page.locator("#recs li .title").all_inner_texts()
+    expected = "You rated 2: Toy Story (1995) 4.5★, Matrix, The (1999) 5★"
+    for restart in (False, True):
+        if restart:  # a new server process' worth of state: a new app and store over the same database file
+            stop()
+            url, stop = start_server(create_app(fitted, profiles=ProfileStore(f"sqlite:///{tmp_path / 'p.sqlite'}")),
+                                     port)  # fmt: skip
+        page.reload()
+        page.wait_for_function("document.getElementById('saved').textContent.includes('saved ratings are back')")
+        assert page.locator("#rated").inner_text() == expected
+        page.wait_for_load_state("networkidle")
+        page.wait_for_function("document.querySelectorAll('#recs li .title').length === 10")
+        assert page.locator("#recs li .title").all_inner_texts() == before
+    assert_accessible(page, "desktop, saved ratings")
+    context.close()
+    stop()

@@ -14,7 +14,12 @@ import click
 @click.option("--port", default=8000, type=click.IntRange(1, 65535), show_default=True)
 @click.option("--threads", default=1, type=click.IntRange(1, 1024), show_default=True,
               help="torch threads per request")  # fmt: skip
-def serve(model_path: Path, host: str, port: int, threads: int) -> None:
+@click.option("--db", "db_url", default=None, metavar="URL",
+              help="where profiles keep their ratings: sqlite:///PATH or postgresql+psycopg://... "
+                   "[MODEL.profiles.sqlite beside the model]")  # fmt: skip
+@click.option("--max-ratings", default=5000, type=click.IntRange(1, 10_000_000), show_default=True,
+              help="the most ratings one profile may hold")  # fmt: skip
+def serve(model_path: Path, host: str, port: int, threads: int, db_url: str | None, max_ratings: int) -> None:
     """Serve MODEL over HTTP: the API under /v1 (OpenAPI at /docs) and a web page at /."""
     try:
         import fastapi  # noqa: F401
@@ -25,11 +30,16 @@ def serve(model_path: Path, host: str, port: int, threads: int) -> None:
 
     from mfrec.estimator import load_model
     from mfrec.serve import create_app
+    from mfrec.serve.profiles import ProfileStore, database_url
 
     torch.set_num_threads(threads)
-    app = create_app(load_model(model_path))
+    model = load_model(model_path)
+    url = database_url(db_url, model_path)
+    store = ProfileStore(url, max_ratings=max_ratings)
+    app = create_app(model, profiles=store)
     listener = _bind(host, port)
-    click.echo(f"serving {model_path} on http://{host}:{port}/ (API docs at /docs)", err=True)
+    click.echo(f"serving {model_path} on http://{host}:{port}/ (API docs at /docs); "
+               f"profiles in {store.engine.url.render_as_string(hide_password=True)}", err=True)  # fmt: skip
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mfrec._version import __version__
 from mfrec.errors import ConfigError, DataError, MfrecError, UnknownIdError
+from mfrec.serve.profiles import Profile, ProfileError, ProfileFull, ProfileNotFound
 
 #: The page's icon: a five-pointed star in the page's accent colour (SVG, served as /favicon.ico).
 FAVICON = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path fill="#c2410c" '
@@ -51,6 +52,14 @@ class NewUserRequest(BaseModel):
     years: str | None = Field(None, max_length=20, description="only items of these years: FIRST-LAST, FIRST-, -LAST")
     min_ratings: int | None = Field(None, ge=0, description="only items with at least this many ratings")
     explain: bool = Field(False, description="add the rated items that added most to each score")
+
+
+class RatingBody(BaseModel):
+    rating: float
+
+
+#: The page's profile cookie: ``<profile id>:<token>``, HttpOnly, same-site only.
+PROFILE_COOKIE = "mfrec_profile"
 
 
 class Filters:
@@ -151,8 +160,12 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
-    """A FastAPI app serving ``model`` (a fitted or loaded :class:`~mfrec.MatrixFactorization`)."""
+def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """A FastAPI app serving ``model`` (a fitted or loaded :class:`~mfrec.MatrixFactorization`).
+
+    ``profiles`` (a :class:`~mfrec.serve.profiles.ProfileStore`) keeps what people rate; without
+    it the profile endpoints answer 503.
+    """
     from fastapi_offline import FastAPIOffline  # Swagger UI and ReDoc from local assets: /docs works offline
 
     app = FastAPIOffline(
@@ -168,6 +181,14 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     popularity = catalog["ratings"].to_numpy()  # ratings per item, for search order
     item_ids = catalog["item"].to_numpy()
     facts = model.info()
+
+    @app.exception_handler(ProfileNotFound)
+    async def no_profile(request: Request, exc: ProfileNotFound) -> JSONResponse:
+        return _error(404, str(exc))
+
+    @app.exception_handler(ProfileError)
+    async def profile_error(request: Request, exc: ProfileError) -> JSONResponse:
+        return _error(409 if isinstance(exc, ProfileFull) else 503, str(exc))
 
     @app.exception_handler(UnknownIdError)
     async def unknown_id(request: Request, exc: UnknownIdError) -> JSONResponse:
@@ -288,6 +309,7 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
         chosen = _filters(body.genres, body.years, body.min_ratings)
         return {"items": _top(model.recommend_for_ratings(ratings, body.n, explain=body.explain, **chosen))}
 
+    _profile_routes(app, model, profiles)
     page = resources.files("mfrec.serve").joinpath("static/index.html").read_text(encoding="utf-8")
 
     @app.get("/favicon.ico", include_in_schema=False)
@@ -300,6 +322,101 @@ def create_app(model, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
 
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     return app
+
+
+def _profile_routes(app: FastAPI, model, store) -> None:
+    """Profiles: create one, then add, change, remove and list its ratings and get its recommendations.
+
+    A client proves a profile with ``Authorization: Bearer <token>`` or the page's HttpOnly
+    cookie. No token: 401. A token that is not this profile's: 404, as for a profile that
+    does not exist, so ids cannot be probed.
+    """
+
+    low, high = (float(v) for v in model.scale_)
+
+    def stored() -> Any:
+        if store is None:
+            raise ProfileError("profiles need a database: start the server with --db (SQLite or PostgreSQL)")
+        return store
+
+    def cookie_parts(request: Request) -> tuple[str, str] | None:
+        value = request.cookies.get(PROFILE_COOKIE, "")
+        profile_id, sep, token = value.partition(":")
+        return (profile_id, token) if sep and profile_id and token else None
+
+    def owner(profile_id: str, request: Request, authorization: str | None = Header(None)) -> Profile:
+        token = None
+        if authorization:
+            scheme, _, value = authorization.partition(" ")
+            if scheme.lower() == "bearer" and value.strip():
+                token = value.strip()
+        if token is None and (cookie := cookie_parts(request)) and cookie[0] == profile_id:
+            token = cookie[1]
+        if token is None:
+            raise StarletteHTTPException(401, "this profile needs its token: Authorization: Bearer <token>",
+                                         headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        return stored().authenticate(profile_id, token)
+
+    def rated(profile: Profile) -> dict[Any, float]:
+        ratings = {}
+        for item, value in stored().ratings_of(profile):
+            try:
+                ratings[model.item_id(item)] = value
+            except UnknownIdError:  # an item this model does not know (a model swapped since): left out
+                continue
+        return ratings
+
+    @app.post("/v1/profiles", status_code=201)
+    def create_profile(response: Response) -> dict[str, Any]:
+        """A new profile and its secret token (shown this once; the page keeps it in an HttpOnly cookie)."""
+        profile_id, token = stored().create()
+        response.set_cookie(PROFILE_COOKIE, f"{profile_id}:{token}", max_age=400 * 86400, httponly=True,
+                            samesite="strict", path="/")  # fmt: skip
+        return {"profile": profile_id, "token": token}
+
+    @app.get("/v1/me")
+    def me(request: Request) -> dict[str, Any]:
+        """The profile of the page's cookie (401 without one, 404 when it no longer opens a profile)."""
+        cookie = cookie_parts(request)
+        if cookie is None:
+            raise StarletteHTTPException(401, "no profile cookie")
+        return {"profile": stored().authenticate(*cookie).id}
+
+    @app.get("/v1/profiles/{profile_id}/ratings")
+    def profile_ratings(profile: Profile = Depends(owner)) -> dict[str, Any]:
+        items = [{"item": _plain(item), "rating": value, "title": model.title(item)}
+                 for item, value in rated(profile).items()]  # fmt: skip
+        return {"profile": profile.id, "items": items}
+
+    @app.put("/v1/profiles/{profile_id}/ratings/{item_id}")
+    def set_rating(item_id: str, body: RatingBody, profile: Profile = Depends(owner)) -> dict[str, Any]:
+        """Add or change a rating; answered once it is committed."""
+        item = model.item_id(item_id)
+        model.item_map_.index_one(item)  # an item the model does not know: 404
+        if not (low <= body.rating <= high):
+            raise ConfigError(f"rating must be between {low:g} and {high:g} stars, not {body.rating!r}")
+        stored().set_rating(profile, str(item), body.rating)
+        return {"profile": profile.id, "item": _plain(item), "rating": body.rating}
+
+    @app.delete("/v1/profiles/{profile_id}/ratings/{item_id}", status_code=204, response_model=None)
+    def remove_rating(item_id: str, profile: Profile = Depends(owner)) -> Response:
+        item = model.item_id(item_id)
+        if not stored().remove_rating(profile, str(item)):
+            raise UnknownIdError(f"profile {profile.id} has not rated item {item_id}")
+        return Response(status_code=204)
+
+    @app.get("/v1/profiles/{profile_id}/recommendations")
+    def profile_recommendations(
+        n: int = Query(10, ge=1, le=MAX_N), filters: Filters = Depends(),
+        explain: bool = Query(False, description="add the rated items that added most to each score"),
+        profile: Profile = Depends(owner),
+    ) -> dict[str, Any]:
+        """Recommendations folded in from the profile's stored ratings (empty while it has none)."""
+        ratings = rated(profile)
+        if not ratings:
+            return {"profile": profile.id, "items": []}
+        recs = model.recommend_for_ratings(ratings, n, explain=explain, **filters.values)
+        return {"profile": profile.id, "items": _top(recs)}
 
 
 def jsonable(value: Any) -> Any:
