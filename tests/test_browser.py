@@ -200,8 +200,8 @@ def test_a_run_report_opens_with_every_figure_and_no_network(browser, tmp_path):
 
 
 def test_ratings_survive_a_reload_and_a_server_restart(fitted, browser, tmp_path):
+    from mfrec.data.profiles import ProfileStore
     from mfrec.serve import create_app
-    from mfrec.serve.profiles import ProfileStore
 
     url, stop = start_server(create_app(fitted, profiles=ProfileStore(f"sqlite:///{tmp_path / 'p.sqlite'}")))
     port = int(url.rsplit(":", 1)[1])

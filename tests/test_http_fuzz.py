@@ -12,13 +12,15 @@ from hypothesis.errors import Unsatisfiable  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def schema():
+def schema(tmp_path_factory):
     from mfrec import MatrixFactorization
+    from mfrec.data.profiles import ProfileStore
     from mfrec.serve import create_app
     from tests.conftest import low_rank_ratings
 
     model = MatrixFactorization(epochs=3, patience=0, device="cpu", embedding_dim=4).fit(low_rank_ratings())
-    return schemathesis.openapi.from_asgi("/openapi.json", create_app(model))
+    store = ProfileStore(f"sqlite:///{tmp_path_factory.mktemp('db') / 'profiles.sqlite'}")  # profiles fuzzed too
+    return schemathesis.openapi.from_asgi("/openapi.json", create_app(model, profiles=store))
 
 
 def operations(schema):

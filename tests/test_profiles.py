@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from mfrec import MatrixFactorization
+from mfrec.data.profiles import SCHEMA_VERSION, ProfileError, ProfileFull, ProfileNotFound, ProfileStore
 from mfrec.serve import create_app
-from mfrec.serve.profiles import SCHEMA_VERSION, ProfileError, ProfileFull, ProfileNotFound, ProfileStore
 from tests.conftest import low_rank_ratings
 
 POSTGRES = os.environ.get("MFREC_TEST_POSTGRES")
@@ -206,10 +206,11 @@ def test_a_full_profile_is_409(client):
     assert answer.status_code == 409 and "most ratings" in answer.json()["message"]
 
 
-def test_without_a_database_profiles_are_503(model):
+def test_without_a_database_there_are_no_profiles(model):
     client = TestClient(create_app(model))
     answer = client.post("/v1/profiles")
-    assert answer.status_code == 503 and "--db" in answer.json()["message"]
+    assert answer.status_code == 404 and "--db" in answer.json()["message"]
+    assert client.get("/v1/profiles/p1/ratings", headers=bearer("x")).status_code == 404
 
 
 # ------------------------------------------------------------------ real server processes
@@ -285,12 +286,13 @@ def test_fifty_concurrent_writers_lose_nothing(model_file, db_url):
     seconds = float(os.environ.get("MFREC_CONCURRENCY_SECONDS", "30"))
     port = _free_port()
     server = _start(model_file, db_url, port)
-    errors, acknowledged = [], [0] * 50
+    errors, acknowledged, tokens = [], [0] * 50, []
     stop = time.time() + seconds
 
     def client(n: int) -> None:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             created = http.post("/v1/profiles").json()
+            tokens.append(created["token"])
             base, headers = f"/v1/profiles/{created['profile']}", bearer(created["token"])
             step = 0
             while time.time() < stop:
@@ -314,6 +316,80 @@ def test_fifty_concurrent_writers_lose_nothing(model_file, db_url):
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
     assert errors == []
+    logged = server.stdout.read().decode(errors="replace")
+    assert not [token for token in tokens if token in logged]  # tokens never reach the server's output
     store = ProfileStore(db_url)
     assert store.count() == sum(acknowledged) > 0  # one row per distinct (profile, item) acknowledged
     store.close()
+
+
+# ------------------------------------------------------------------ retraining from feedback
+@pytest.fixture
+def rated_store(store):
+    """Two profiles that rated items 1000-1009 high and 1030-1039 low (what the API stores)."""
+    made = []
+    for _ in range(2):
+        pid, token = store.create()
+        profile = store.authenticate(pid, token)
+        for item in ITEMS[:4]:
+            store.set_rating(profile, item, 5.0)
+        store.set_rating(profile, ITEMS[39], 0.5)
+        made.append(pid)
+    return made
+
+
+def test_train_on_the_stored_ratings_alone(rated_store, db_url, tmp_path):
+    from mfrec.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--ratings", db_url, "--model", "implicit_als", "--split", "none", "--epochs", "2",
+                 "--device", "cpu", "-q", "--out", str(out)]) == 0  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["feedback"]["ratings"] == 10 and metrics["feedback"]["profiles"] == 2
+    assert "s3cret" not in metrics["feedback"]["source"]
+    model = MatrixFactorization.load(out)
+    assert set(model.trained_users()) == {f"profile:{pid}" for pid in rated_store}
+    assert set(model.trained_items()) == {1000, 1001, 1002, 1003, 1039}  # ids read back as whole numbers
+
+
+def test_feedback_joins_a_dataset_and_changes_that_profiles_recommendations(rated_store, store, db_url, tmp_path):
+    from mfrec.cli import main
+
+    data = tmp_path / "ratings.csv"
+    frame = low_rank_ratings().to_frame()
+    frame["rating"] = (frame["rating"] * 2).round() / 2
+    frame.to_csv(data, index=False)
+    common = ["--ratings", str(data), "--preset", "implicit", "--epochs", "4", "--device", "cpu", "-q"]
+    assert main(["train", *common, "--out", str(tmp_path / "before")]) == 0
+    assert main(["train", *common, "--feedback", db_url, "--out", str(tmp_path / "after")]) == 0
+    before, after = MatrixFactorization.load(tmp_path / "before"), MatrixFactorization.load(tmp_path / "after")
+    metrics = json.loads((tmp_path / "after" / "metrics.json").read_text())
+    assert metrics["feedback"]["ratings"] == 10 and "feedback" not in json.loads(
+        (tmp_path / "before" / "metrics.json").read_text())  # fmt: skip
+    assert json.loads((tmp_path / "after" / "config.json").read_text())["feedback"] == db_url
+    # the dataset's users keep their ids as text; the profiles are users of their own beside them
+    assert {str(u) for u in before.trained_users()} <= set(after.user_map_.ids)
+    profile = f"profile:{rated_store[0]}"
+    assert profile in set(after.trained_users())
+    rated = {1000: 5.0, 1001: 5.0, 1002: 5.0, 1003: 5.0, 1039: 0.5}
+    served = before.recommend_for_ratings(rated, 10)  # what the service gave the profile before the retrain
+    retrained = after.recommend(profile, 10)  # the retrained model's own factors for it
+    assert not set(rated) & set(retrained.items[0])
+    assert list(served.items[0]) != list(retrained.items[0])
+
+
+@pytest.mark.parametrize("bad", ["mysql://x/y", "notaurl"])
+def test_feedback_takes_only_a_profile_database(tmp_path, ratings_csv, capsys, bad):
+    from mfrec.cli import main
+
+    code = main(["train", "--ratings", str(ratings_csv), "--feedback", bad, "--epochs", "1", "-q",
+                 "--out", str(tmp_path / "run")])  # fmt: skip
+    assert code == 2 and "--feedback takes a database URL" in capsys.readouterr().err
+
+
+def test_an_empty_profile_database_is_one_line(db_url, store, tmp_path, capsys):
+    from mfrec.cli import main
+
+    assert main(["train", "--ratings", db_url, "--epochs", "1", "-q", "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "holds no ratings" in err and len(err.splitlines()) == 1

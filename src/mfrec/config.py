@@ -220,6 +220,8 @@ class RunConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig())
     #: the cut-off of the run's ranking metrics (NDCG@k, recall@k, ...)
     k: int = 10
+    #: a profile database whose ratings join the data (``--feedback``)
+    feedback: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
@@ -229,8 +231,11 @@ class RunConfig:
         split = asdict(self.split)
         if split["files"] is None:
             del split["files"]  # configs of other splits read as before
-        return {"preset": self.preset, "dataset": self.dataset, "ratings_file": self.ratings_file,
-                "columns": self.columns, "split": split, "train": self.train.to_dict(), "k": self.k}  # fmt: skip
+        values = {"preset": self.preset, "dataset": self.dataset, "ratings_file": self.ratings_file,
+                  "columns": self.columns, "split": split, "train": self.train.to_dict(), "k": self.k}  # fmt: skip
+        if self.feedback is not None:
+            values["feedback"] = self.feedback  # configs without feedback read as before
+        return values
 
 
 def applicable(values: dict[str, Any], model: str, *, saved: bool = False) -> dict[str, Any]:

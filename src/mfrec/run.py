@@ -59,13 +59,21 @@ class RunResult:
 
 def load_data(config: RunConfig, data_path: str | Path | None = None, on_duplicates: str = "keep-latest") -> Ratings:
     """The run's ratings: a registered dataset, a ratings file, or the three files of a given split."""
+    from mfrec.data.feedback import feedback_ratings
+    from mfrec.data.profiles import is_database_url
+
     if config.split.files:
         return _split_from_files(config, on_duplicates).data
+    if is_database_url(config.ratings_file):  # the ratings profiles gave through the service, alone
+        scale = config.columns.get("scale")
+        return _with_items(config, feedback_ratings(config.ratings_file, scale=tuple(scale) if scale else (0.5, 5.0)))
     if config.ratings_file:
-        return _read_file(config, config.ratings_file, on_duplicates)
-    if not config.dataset:
+        data = _read_file(config, config.ratings_file, on_duplicates)
+    elif not config.dataset:
         raise ConfigError("give a dataset name (--dataset) or a ratings file (--ratings)")
-    return _with_items(config, load_dataset(config.dataset, data_path, on_duplicates=on_duplicates))
+    else:
+        data = _with_items(config, load_dataset(config.dataset, data_path, on_duplicates=on_duplicates))
+    return feedback_ratings(config.feedback, data) if config.feedback else data
 
 
 def _with_items(config: RunConfig, ratings: Ratings) -> Ratings:
@@ -136,7 +144,8 @@ def refit_config(run: str | Path) -> tuple[RunConfig, int]:
         raise ConfigError(f"{run}: its metrics record no kept epoch ({kept}); train it again before refitting")
     split = SplitConfig("none", config.split.fractions, config.split.seed, config.split.holdout, config.split.files)
     train = config.train.replace(epochs=kept, patience=0, target_rmse=0.0)
-    return RunConfig(config.preset, config.dataset, config.ratings_file, config.columns, split, train, config.k), kept
+    return RunConfig(config.preset, config.dataset, config.ratings_file, config.columns, split, train, config.k,
+                     config.feedback), kept
 
 
 def baseline_metrics(split: Split) -> dict[str, dict[str, dict[str, float]]]:
@@ -254,6 +263,9 @@ def train_run(
         f"data: {data.name}: {len(data):,} ratings, {data.n_users:,} users, {data.n_items:,} items"
         + (f" ({dropped} duplicate pairs dropped, latest kept)" if dropped else "")
     )
+    if "feedback" in data.info:
+        fb = data.info["feedback"]
+        log(f"feedback: {fb['ratings']:,} ratings from {fb['profiles']:,} profiles, up to {fb['until']}")
     check_trainable(split.train)
     s = config.split
     sizes = split.sizes()
@@ -336,6 +348,8 @@ def train_run(
         "device": str(device),
         "ranks": 1 if group is None else group.world_size,
     }
+    if "feedback" in data.info:  # how many profile ratings the run used, and up to when
+        metrics["feedback"] = data.info["feedback"]
     model.set_seen(data)  # recommendations exclude everything a user rated, in any part
     metrics["total_seconds"] = time.perf_counter() - started
     path = _write_run(out, config, split, model, metrics, overwrite or resume)
@@ -367,6 +381,7 @@ def _run_config(values: dict[str, Any], where: str) -> RunConfig:
         split=SplitConfig.from_dict(values["split"]),
         train=TrainConfig.from_dict(values["train"], saved=True, where=where),
         k=int(values.get("k", 10)),
+        feedback=values.get("feedback"),
     )
 
 

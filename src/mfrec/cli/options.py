@@ -64,6 +64,20 @@ def ratings_file_options(func):
     return func
 
 
+class RatingsSource(click.Path):
+    """A ratings file (a path), or a profile database URL kept as written (a path would fold its slashes)."""
+
+    name = "file or database URL"
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        from mfrec.data.profiles import is_database_url
+
+        return value if is_database_url(value) else super().convert(value, param, ctx)
+
+
 def data_options(func):
     func = click.option("--duplicates", type=click.Choice(["keep-latest", "error"]), default="keep-latest",
                         show_default=True, help="what to do with repeated (user, item) pairs")(func)  # fmt: skip
@@ -73,8 +87,9 @@ def data_options(func):
     func = click.option("--items", "items_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
                         help="item metadata (CSV/Parquet: item id, title, genres joined by |, year) to show "
                              "with recommendations and filter by")(func)  # fmt: skip
-    func = click.option("--ratings", "ratings_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                        help="a CSV/TSV/Parquet ratings file instead of --dataset")(func)  # fmt: skip
+    func = click.option("--ratings", "ratings_file", type=RatingsSource(), default=None,
+                        help="a CSV/TSV/Parquet ratings file, or a profile database URL "
+                             "(sqlite:///PATH, postgresql+psycopg://...), instead of --dataset")(func)  # fmt: skip
     return click.option("--dataset", default=None, help="registered dataset name (see `mfrec datasets list`)")(func)
 
 

@@ -28,9 +28,9 @@ def serve(model_path: Path, host: str, port: int, threads: int, db_url: str | No
         raise click.ClickException("serving needs the serve extra: pip install 'mfrec[serve]'") from None
     import torch
 
+    from mfrec.data.profiles import ProfileStore, database_url
     from mfrec.estimator import load_model
     from mfrec.serve import create_app
-    from mfrec.serve.profiles import ProfileStore, database_url
 
     torch.set_num_threads(threads)
     model = load_model(model_path)

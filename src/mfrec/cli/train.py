@@ -18,7 +18,8 @@ from mfrec.evaluation.report import REPORT_FILE
 
 #: Training options that say where and how fast to train, not what: a --refit may set them.
 _OPERATIONAL = ("device", "threads")
-_KEYS = {"preset": "preset", "config": "config_file", "dataset": "dataset", "ratings": "ratings_file"}
+_KEYS = {"preset": "preset", "config": "config_file", "dataset": "dataset", "ratings": "ratings_file",
+         "feedback": "feedback"}
 
 
 @click.command()
@@ -61,6 +62,8 @@ _KEYS = {"preset": "preset", "config": "config_file", "dataset": "dataset", "rat
     default=None,
     help="retrain this finished run's configuration on every rating, for the epochs it kept [out: RUN-refit]",
 )
+@click.option("--feedback", default=None, metavar="DB_URL",
+              help="also train on the ratings profiles gave through `mfrec serve` (its --db URL)")  # fmt: skip
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="run folder [runs/<dataset>-<preset>]")
 @click.option("--overwrite", is_flag=True, help="replace an existing run folder (only once the new one is complete)")
 @click.option(
@@ -93,7 +96,7 @@ def train(**kw: Any) -> None:
         # a refit may run where the validated run did not: the device and thread count are its own
         operational = {name: values.pop(name) for name in _OPERATIONAL if name in values and kw["refit"]}
         given = [f"--{name.replace('_', '-')}" for name in values]
-        given += [f"--{name}" for name in ("preset", "config", "dataset", "ratings") if kw.get(_KEYS[name])]
+        given += [f"--{name}" for name in _KEYS if kw.get(_KEYS[name])]
         given += split_given
         if given:
             verb = "continues the run" if kw["resume"] is not None else "retrains the run"
@@ -122,7 +125,16 @@ def train(**kw: Any) -> None:
     preset_name, train_config = assemble_train_config(kw, kw["preset"], kw["config_file"])
     files = tuple(str(f) for f in kw["split_files"]) if kw["split_files"] is not None else None
     split = SplitConfig(method, tuple(kw["split_fractions"]), kw["split_seed"], kw["holdout"], files)
-    config = run_config(kw, preset=preset_name, split=split, train=train_config, k=kw["k"], need_source=not files)
+    if kw["feedback"] is not None:
+        from mfrec.data.profiles import is_database_url
+
+        if not is_database_url(kw["feedback"]):
+            raise click.UsageError(f"--feedback takes a database URL (sqlite:///PATH, postgresql+psycopg://...), "
+                                   f"not {kw['feedback']!r}")  # fmt: skip
+        if files or is_database_url(str(kw["ratings_file"] or "")):
+            raise click.UsageError("--feedback joins a --dataset or a --ratings file; leave it out here")
+    config = run_config(kw, preset=preset_name, split=split, train=train_config, k=kw["k"], need_source=not files,
+                        feedback=kw["feedback"])  # fmt: skip
     name = kw["dataset"] or Path(kw["ratings_file"] or kw["split_files"][0]).stem
     out = kw["out"] or Path("runs") / f"{name}-{preset_name}"
     _train(config, out, kw, resume=False)

@@ -20,8 +20,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mfrec._version import __version__
+from mfrec.data.profiles import Profile, ProfileError, ProfileFull, ProfileNotFound
 from mfrec.errors import ConfigError, DataError, MfrecError, UnknownIdError
-from mfrec.serve.profiles import Profile, ProfileError, ProfileFull, ProfileNotFound
 
 #: The page's icon: a five-pointed star in the page's accent colour (SVG, served as /favicon.ico).
 FAVICON = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path fill="#c2410c" '
@@ -163,8 +163,8 @@ def _plain(value: Any) -> Any:
 def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """A FastAPI app serving ``model`` (a fitted or loaded :class:`~mfrec.MatrixFactorization`).
 
-    ``profiles`` (a :class:`~mfrec.serve.profiles.ProfileStore`) keeps what people rate; without
-    it the profile endpoints answer 503.
+    ``profiles`` (a :class:`~mfrec.data.profiles.ProfileStore`) keeps what people rate; without
+    it the profile endpoints answer 404.
     """
     from fastapi_offline import FastAPIOffline  # Swagger UI and ReDoc from local assets: /docs works offline
 
@@ -335,8 +335,8 @@ def _profile_routes(app: FastAPI, model, store) -> None:
     low, high = (float(v) for v in model.scale_)
 
     def stored() -> Any:
-        if store is None:
-            raise ProfileError("profiles need a database: start the server with --db (SQLite or PostgreSQL)")
+        if store is None:  # not a server fault: this app was made without a store
+            raise ProfileNotFound("this server keeps no profiles: start it with --db (SQLite or PostgreSQL)")
         return store
 
     def cookie_parts(request: Request) -> tuple[str, str] | None:

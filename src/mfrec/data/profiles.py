@@ -34,6 +34,8 @@ from mfrec.errors import ConfigError, MfrecError
 SCHEMA_VERSION = 1
 #: The default bound on one profile's ratings.
 MAX_RATINGS = 5000
+#: How a profile is named as a user of a training set: never the text of a dataset's own user id.
+PROFILE_USER = "profile:"
 #: ``version -> [SQL]`` upgrading a schema from ``version`` to ``version + 1`` (none yet).
 UPGRADES: dict[int, list[str]] = {}
 
@@ -56,6 +58,11 @@ class Profile:
 
     key: int
     id: str
+
+
+def is_database_url(text: Any) -> bool:
+    """True for the database URLs profiles are kept in (``sqlite:...``, ``postgresql...``)."""
+    return isinstance(text, str) and text.startswith(("sqlite:", "postgresql"))
 
 
 def database_url(url: str | None, beside: str | Path) -> str:
@@ -196,6 +203,20 @@ class ProfileStore:
 
         with self._read() as db:
             return int(db.execute(sa.select(sa.func.count()).select_from(self.ratings)).scalar_one())
+
+    def table(self) -> Any:
+        """Every stored rating as a frame: ``user`` (:data:`PROFILE_USER` + profile id), ``item`` (text),
+        ``rating`` (stars) and ``timestamp`` (Unix seconds of the last change)."""
+        import pandas as pd
+        import sqlalchemy as sa
+
+        query = (sa.select(self.profiles.c.id, self.ratings.c.item, self.ratings.c.rating, self.ratings.c.updated)
+                 .join(self.profiles, self.profiles.c.key == self.ratings.c.profile)
+                 .order_by(self.ratings.c.updated, self.profiles.c.id, self.ratings.c.item))  # fmt: skip
+        with self._read() as db:
+            rows = db.execute(query).all()
+        return pd.DataFrame({"user": [PROFILE_USER + r[0] for r in rows], "item": [r[1] for r in rows],
+                             "rating": [r[2] for r in rows], "timestamp": [r[3] for r in rows]})  # fmt: skip
 
     def close(self) -> None:
         self.engine.dispose()
