@@ -108,6 +108,32 @@ def test_a_profile_holds_at_most_max_ratings_and_a_change_still_fits(store):
     assert len(store.ratings_of(me)) == 5 and store.count() == 5
 
 
+def test_a_version_1_database_is_upgraded_in_place_and_keeps_its_ratings(db_url):
+    engine = sa.create_engine(db_url)
+    with engine.begin() as db:  # the version 1 schema, as the first release wrote it
+        db.exec_driver_sql("CREATE TABLE mfrec_schema (version INTEGER NOT NULL)")
+        db.exec_driver_sql("INSERT INTO mfrec_schema VALUES (1)")
+        db.exec_driver_sql("CREATE TABLE mfrec_profiles (key INTEGER PRIMARY KEY, id VARCHAR(64) NOT NULL UNIQUE, "
+                           "token_sha256 VARCHAR(64) NOT NULL UNIQUE, created FLOAT NOT NULL)")  # fmt: skip
+        db.exec_driver_sql("CREATE TABLE mfrec_ratings (profile INTEGER NOT NULL REFERENCES mfrec_profiles (key) "
+                           "ON DELETE CASCADE, item VARCHAR(200) NOT NULL, rating FLOAT NOT NULL, "
+                           "updated FLOAT NOT NULL, PRIMARY KEY (profile, item))")  # fmt: skip
+        from mfrec.data.profiles import _token_hash
+
+        db.exec_driver_sql(f"INSERT INTO mfrec_profiles VALUES (1, 'pold', '{_token_hash('secret-token')}', 0)")
+        db.exec_driver_sql("INSERT INTO mfrec_ratings VALUES (1, '1000', 4.5, 1)")
+    engine.dispose()
+    store = ProfileStore(db_url)
+    with store.engine.connect() as db:
+        assert db.exec_driver_sql("SELECT version FROM mfrec_schema").scalar_one() == SCHEMA_VERSION == 2
+        assert "mfrec_ratings_updated" in {i["name"] for i in sa.inspect(db).get_indexes("mfrec_ratings")}
+    me = store.authenticate("pold", "secret-token")
+    assert store.ratings_of(me) == [("1000", 4.5)]
+    store.set_rating(me, "1001", 3.0)  # and it is writable as any new database
+    assert store.count() == 2
+    store.close()
+
+
 def test_a_schema_newer_than_this_mfrec_is_refused(store, db_url):
     with store.engine.begin() as db:
         db.execute(sa.text("UPDATE mfrec_schema SET version = :v"), {"v": SCHEMA_VERSION + 1})
