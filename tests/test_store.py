@@ -2,6 +2,7 @@
 
 import json
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,10 +32,11 @@ def parse_safetensors(path):
     return raw, length, header, ends
 
 
-def test_round_trip_gives_identical_predictions(fitted, tmp_path):
+@pytest.mark.parametrize("mmap", [False, True])
+def test_round_trip_gives_identical_predictions(fitted, tmp_path, mmap):
     model, split = fitted
     path = model.save(tmp_path / "m.safetensors")
-    loaded = load_model(path)
+    loaded = load_model(path, mmap=mmap)
     test = split.test
     assert np.array_equal(model.predict_indices(test.users, test.items), loaded.predict_indices(test.users, test.items))
     assert model.recommend(100, 5).to_frame().equals(loaded.recommend(100, 5).to_frame())
@@ -67,7 +69,8 @@ def test_string_ids_and_titles_survive(tmp_path):
     assert loaded.predict(["u1"], ["c"])[0] == pytest.approx(model.predict(["u1"], ["c"])[0])
 
 
-def test_tampered_truncated_and_foreign_files_are_refused(fitted, tmp_path):
+@pytest.mark.parametrize("mmap", [False, True])
+def test_tampered_truncated_and_foreign_files_are_refused(fitted, tmp_path, mmap):
     model, _ = fitted
     path = model.save(tmp_path / "m.safetensors")
     raw = bytearray(path.read_bytes())
@@ -75,23 +78,45 @@ def test_tampered_truncated_and_foreign_files_are_refused(fitted, tmp_path):
     raw[-3] ^= 0xFF
     tampered.write_bytes(bytes(raw))
     with pytest.raises(ModelFileError, match="checksum mismatch"):
-        load_model(tampered)
+        load_model(tampered, mmap=mmap)
     truncated = tmp_path / "truncated.safetensors"
     truncated.write_bytes(path.read_bytes()[: len(raw) // 2])
     with pytest.raises(ModelFileError, match=r"truncated|not a readable"):
-        load_model(truncated)
+        load_model(truncated, mmap=mmap)
     pickled = tmp_path / "pickle.safetensors"
     pickled.write_bytes(b"\x80\x04\x95" + b"cos\nsystem\n(S'echo pwned'\ntR.")
     with pytest.raises(ModelFileError):
-        load_model(pickled)
+        load_model(pickled, mmap=mmap)
     from safetensors.torch import save_file
 
     plain = tmp_path / "plain.safetensors"
     save_file({"x": torch.zeros(2)}, plain)
     with pytest.raises(ModelFileError, match="not an mfrec model"):
-        load_model(plain)
+        load_model(plain, mmap=mmap)
     with pytest.raises(ModelFileError, match="no such model file"):
-        load_model(tmp_path / "missing.safetensors")
+        load_model(tmp_path / "missing.safetensors", mmap=mmap)
+
+
+def test_mapped_model_shares_the_file_pages(fitted, tmp_path):
+    """With mmap the module's parameters are views of the file's map, not private copies."""
+    model, split = fitted
+    path = model.save(tmp_path / "m.safetensors")
+    loaded = load_model(path, mmap=True)
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        pytest.skip("needs /proc/self/maps (Linux)")
+    regions = []
+    for line in maps.read_text().splitlines():
+        span, *rest = line.split()
+        if rest and rest[-1] == str(path.resolve()):
+            low, high = (int(v, 16) for v in span.split("-"))
+            regions.append((low, high))
+    assert regions, "the model file is not mapped"
+    for name, tensor in loaded.module_.state_dict().items():
+        if tensor.numel():
+            assert any(low <= tensor.data_ptr() < high for low, high in regions), name
+    test = split.test
+    assert np.array_equal(loaded.predict_indices(test.users, test.items), model.predict_indices(test.users, test.items))
 
 
 def test_newer_format_is_refused_with_advice(fitted, tmp_path, monkeypatch):

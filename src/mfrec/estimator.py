@@ -495,24 +495,41 @@ class MatrixFactorization:
         n = _check_n(n)
         idx = self.user_map_.index(np.atleast_1d(np.asarray(users, dtype=object)))
         base_mask = self._item_mask(items, exclude, genres, years, min_ratings)
+        positions, scores = self.top_positions(idx, n, mask=base_mask, exclude_seen=exclude_seen,
+                                               chunk_size=chunk_size)  # fmt: skip
+        recs = self._package(self.user_map_.raw(idx), positions, scores)
+        if not explain:
+            return recs
+        histories = [self._remembered(u) for u in idx]
+        return replace(recs, because=self._because(histories, positions, explain))
+
+    def top_positions(self, users: np.ndarray, n: int, *, mask: torch.Tensor | None = None,
+                      exclude_seen: bool = True, chunk_size: int = SCORE_CHUNK) -> tuple[np.ndarray, np.ndarray]:
+        """The scoring path of :meth:`recommend` on user *indices*: ``(item positions, scores)``, both ``(U, n)``.
+
+        Scores ``U[users] @ V.T`` per chunk of users (stars for rating models, unclipped), sets
+        ``-inf`` where ``mask`` is True (default: items without training data) and on each user's
+        rated items (``exclude_seen``), then takes ``topk``; rows with fewer candidates end in
+        ``-inf`` padding. Serving precomputes its top-K table with this.
+        """
+        self._check_fitted()
+        mask = ~self.module_.item_known if mask is None else mask
+        users = np.asarray(users, dtype=np.int64)
         items_out, scores_out = [], []
-        for start in range(0, len(idx), chunk_size):
-            chunk = torch.as_tensor(idx[start : start + chunk_size], dtype=torch.long)
+        for start in range(0, len(users), chunk_size):
+            chunk = torch.as_tensor(users[start : start + chunk_size], dtype=torch.long)
             with torch.no_grad():
                 scores = self._scale(self.module_.score_users(chunk))
-            scores[:, base_mask] = -torch.inf
+            scores[:, mask] = -torch.inf
             if exclude_seen:
                 rows, cols = csr_pairs(self.seen_indptr_, self.seen_items_, chunk.numpy())
                 scores[rows, cols] = -torch.inf
             pos, top = masked_topk(scores, n)
             items_out.append(pos)
             scores_out.append(top)
-        positions = np.concatenate(items_out)
-        recs = self._package(self.user_map_.raw(idx), positions, np.concatenate(scores_out))
-        if not explain:
-            return recs
-        histories = [self._remembered(u) for u in idx]
-        return replace(recs, because=self._because(histories, positions, explain))
+        if not items_out:
+            return np.zeros((0, min(n, len(self.item_map_))), np.int64), np.zeros((0, min(n, len(self.item_map_))))
+        return np.concatenate(items_out), np.concatenate(scores_out)
 
     def _remembered(self, user: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A trained user's remembered history as (known item indices, targets), what :meth:`_history` makes."""
@@ -778,17 +795,21 @@ class MatrixFactorization:
         return save_model(self, path, metrics=metrics)
 
     @classmethod
-    def load(cls, path: str | Path) -> MatrixFactorization:
-        """Read a model written by :meth:`save`. Never executes code from the file."""
+    def load(cls, path: str | Path, *, mmap: bool = False) -> MatrixFactorization:
+        """Read a model written by :meth:`save`. Never executes code from the file.
+
+        ``mmap``: keep the tensors in a copy-on-write memory map of the file, shared by every
+        process that maps it (serving with several workers).
+        """
         from mfrec.store import read_model
 
-        config, state = read_model(path)
+        config, state = read_model(path, mmap=mmap)
         return cls(config).restore(state)
 
 
-def load_model(path: str | Path) -> MatrixFactorization:
+def load_model(path: str | Path, *, mmap: bool = False) -> MatrixFactorization:
     """Read a model file written by :meth:`MatrixFactorization.save`, checking its hash and version."""
-    return MatrixFactorization.load(path)
+    return MatrixFactorization.load(path, mmap=mmap)
 
 
 def check_trainable(data: Ratings) -> None:

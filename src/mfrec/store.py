@@ -16,6 +16,7 @@ Loading parses JSON and raw tensor bytes only (``safetensors`` never unpickles).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,10 @@ def read_header(path: str | Path) -> dict[str, Any]:
             raw = (handle.metadata() or {}).get("mfrec")
     except Exception as exc:  # safetensors raises its own error type for bad headers
         raise ModelFileError(f"{path}: not a readable model file ({_short(exc)})") from None
+    return _parse_meta(raw, path)
+
+
+def _parse_meta(raw: str | None, path: Path) -> dict[str, Any]:
     if raw is None:
         raise ModelFileError(f"{path}: a safetensors file, but not an mfrec model (no 'mfrec' metadata)")
     try:
@@ -126,16 +131,68 @@ def read_header(path: str | Path) -> dict[str, Any]:
 LEGACY_BUFFERS = frozenset({"weight_scale", "confidence_offset"})
 
 
-def read_model(path: str | Path) -> tuple[TrainConfig, FittedState]:
-    """The config and fitted state in a model file written by :func:`save_model`, hash and version checked."""
+#: safetensors dtype names -> torch dtypes (what :func:`mapped_tensors` reads)
+_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+           "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+           "BOOL": torch.bool}  # fmt: skip
+
+
+def mapped_tensors(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
+    """The tensors of a safetensors file as views of one copy-on-write memory map, and its mfrec metadata.
+
+    Processes that map the same file share its pages (the page cache) until one writes, so
+    ``mfrec serve --workers N`` holds one copy of the model. Header and tensors come from one
+    open file, so a file replaced meanwhile cannot mix two versions.
+    """
+    import mmap
+
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size < 8:
+            raise ModelFileError(f"{path}: not a readable model file (only {size} bytes)")
+        mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)
+    try:
+        length = int.from_bytes(mapping[:8], "little")
+        if not 0 < length <= size - 8:
+            raise ValueError(f"header length {length}")
+        header = json.loads(bytes(mapping[8 : 8 + length]))
+        start = 8 + length
+        tensors = {}
+        for name, entry in header.items():
+            if name == "__metadata__":
+                continue
+            dtype = _DTYPES[entry["dtype"]]
+            first, last = (int(v) for v in entry["data_offsets"])
+            shape = [int(v) for v in entry["shape"]]
+            count = int(np.prod(shape, dtype=np.int64))
+            if not 0 <= first <= last <= size - start or last - first != count * dtype.itemsize:
+                raise ValueError(f"tensor {name} lies outside the file")
+            flat = torch.frombuffer(mapping, dtype=dtype, count=count, offset=start + first) if count else \
+                torch.empty(0, dtype=dtype)  # fmt: skip
+            tensors[name] = flat.reshape(shape)
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{path}: not a readable model file ({_short(exc)})") from None
+    return tensors, (header.get("__metadata__") or {}).get("mfrec")
+
+
+def read_model(path: str | Path, *, mmap: bool = False) -> tuple[TrainConfig, FittedState]:
+    """The config and fitted state in a model file written by :func:`save_model`, hash and version checked.
+
+    ``mmap``: the module's tensors stay views of a copy-on-write map of the file
+    (:func:`mapped_tensors`) instead of being read into private memory.
+    """
     from safetensors.torch import load_file
 
     path = resolve_model_path(path)
-    meta = read_header(path)
-    try:
-        tensors = load_file(str(path))
-    except Exception as exc:
-        raise ModelFileError(f"{path}: tensor data unreadable, the file may be truncated ({_short(exc)})") from None
+    if mmap:
+        tensors, raw = mapped_tensors(path)
+        meta = _parse_meta(raw, path)
+    else:
+        meta = read_header(path)
+        try:
+            tensors = load_file(str(path))
+        except Exception as exc:
+            raise ModelFileError(f"{path}: tensor data unreadable, the file may be truncated ({_short(exc)})") from None
     covered = meta if meta.get("format_version", 1) >= 2 else None  # format 1 hashed the tensors only
     if content_digest(tensors, covered) != meta.get("sha256"):
         raise ModelFileError(f"{path}: checksum mismatch; the file was modified or damaged after saving")
@@ -146,7 +203,7 @@ def read_model(path: str | Path) -> tuple[TrainConfig, FittedState]:
         for name, default in module.state_dict().items():  # buffers newer than the file: their old meaning
             if name in LEGACY_BUFFERS and name not in state:
                 state[name] = default
-        module.load_state_dict(state, strict=True)
+        module.load_state_dict(state, strict=True, assign=mmap)
         titles = np.array(meta["titles"], dtype=object) if meta.get("titles") is not None else None
         seen_items = tensors["seen_items"].numpy()
         # files written before seen ratings were stored: every seen item counts as rated 1

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mfrec._version import __version__
 from mfrec.data.profiles import Profile, ProfileError, ProfileFull, ProfileNotFound
 from mfrec.errors import ConfigError, DataError, MfrecError, UnknownIdError
+from mfrec.serve.state import TOP_MEMORY, ModelSlot, ServingState
 
 #: The page's icon: a five-pointed star in the page's accent colour (SVG, served as /favicon.ico).
 FAVICON = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path fill="#c2410c" '
@@ -72,12 +73,24 @@ class Filters:
         min_ratings: int | None = Query(None, ge=0, description="only items with at least this many ratings"),
     ) -> None:
         self.values = _filters(genre, years, min_ratings)
+        self.active = any(value is not None for value in self.values.values())
 
 
 def _filters(genres: list[str] | None, years: str | None, min_ratings: int | None) -> dict[str, Any]:
     from mfrec.data.items import parse_year_range
 
     return {"genres": genres or None, "years": parse_year_range(years) if years else None, "min_ratings": min_ratings}
+
+
+class FastJSON(Response):
+    """JSON encoded by orjson (numpy arrays and scalars included; NaN and infinities become null)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        import orjson
+
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -160,27 +173,28 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
-    """A FastAPI app serving ``model`` (a fitted or loaded :class:`~mfrec.MatrixFactorization`).
+def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES, top_k: int = 0,
+               top_memory: int = TOP_MEMORY) -> FastAPI:  # fmt: skip
+    """A FastAPI app serving ``model``: a fitted or loaded :class:`~mfrec.MatrixFactorization`, or a
+    :class:`~mfrec.serve.state.ModelSlot` (a model file that can be reloaded while serving).
 
     ``profiles`` (a :class:`~mfrec.data.profiles.ProfileStore`) keeps what people rate; without
-    it the profile endpoints answer 404.
+    it the profile endpoints answer 404. ``top_k``: for a model given in memory, precompute each
+    user's top ``top_k`` in at most ``top_memory`` bytes (:class:`~mfrec.serve.state.TopTable`).
     """
     from fastapi_offline import FastAPIOffline  # Swagger UI and ReDoc from local assets: /docs works offline
 
+    if isinstance(model, ModelSlot):
+        slot = model
+    else:
+        slot = ModelSlot(ServingState(model))
+        slot.state.precompute(top_k, top_memory)
     app = FastAPIOffline(
         title="mfrec",
         version=__version__,
         description="Recommendations from a matrix-factorization model. Raw ids in and out.",
     )
-    catalog = model.catalog()
-    titles = catalog["title"].astype(object)
-    searchable = titles.fillna("").str.lower()
-    trained_items = np.flatnonzero(catalog["trained"].to_numpy())
-    trained_users = model.trained_users()
-    popularity = catalog["ratings"].to_numpy()  # ratings per item, for search order
-    item_ids = catalog["item"].to_numpy()
-    facts = model.info()
+    app.state.slot = slot
 
     @app.exception_handler(ProfileNotFound)
     async def no_profile(request: Request, exc: ProfileNotFound) -> JSONResponse:
@@ -221,39 +235,62 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES) ->
 
     @app.get("/v1/model")
     def model_info() -> dict[str, Any]:
-        return {**jsonable(facts), "mfrec_version": __version__}
+        """Facts about the served model, and which file (by digest) and reload generation serves them."""
+        state = slot.state
+        serving = {**state.describe(), "generation": slot.generation, "refused_reloads": slot.refused}
+        return {**jsonable(state.facts), "mfrec_version": __version__, "serving": jsonable(serving)}
 
-    user_names = pd.Series(trained_users, dtype=object).astype(str)
+    @app.post("/v1/admin/reload", include_in_schema=False)
+    def admin_reload(authorization: str | None = Header(None)) -> dict[str, Any]:
+        """Reload the model file now (only with ``--admin-token``; 404 otherwise, 403 for a wrong token).
+        A file that fails verification is refused (409) and the old model keeps serving."""
+        if not slot.admin_token:
+            raise StarletteHTTPException(404, "Not Found")
+        if not slot.check_admin(authorization):
+            raise StarletteHTTPException(403, "reloading needs the admin token: Authorization: Bearer <token>")
+        result = slot.reload("admin request")
+        if not result["reloaded"] and result["reason"] != "unchanged":
+            return FastJSON({"status": 409, "message": f"model refused: {result['reason']}", **result},
+                                  status_code=409)  # fmt: skip
+        return result
 
     @app.get("/v1/users")
     def users(
         offset: int = Query(0, ge=0), limit: int = Query(50, ge=1, le=MAX_N),
         query: str | None = Query(None, max_length=200, description="only users whose id starts with this"),
     ) -> dict[str, Any]:
-        found = trained_users
+        state = slot.state
+        found = state.trained_users
         if query:
-            found = trained_users[user_names.str.startswith(query).to_numpy()]
+            found = found[state.user_names.str.startswith(query).to_numpy()]
         page = found[offset : offset + limit]
         return {"total": len(found), "offset": offset, "limit": limit, "users": [_plain(u) for u in page]}
 
-    @app.get("/v1/users/{user_id}/recommendations")
+    @app.get("/v1/users/{user_id}/recommendations", response_model=None)
     async def recommendations(
         user_id: str, n: int = Query(10, ge=1, le=MAX_N), exclude_seen: bool = True,
         explain: bool = Query(False, description="add the rated items that added most to each score"),
         filters: Filters = Depends(),
-    ) -> dict[str, Any]:
-        # async: about a millisecond of torch work, cheaper inline than a thread-pool hop
+    ) -> Response:
+        # async: a table lookup, or about a millisecond of torch work, cheaper inline than a thread-pool hop
+        state = slot.state
+        model = state.model
         user = model.user_id(user_id)
+        if exclude_seen and not explain and not filters.active:
+            rows = state.cached_top(model.user_map_.index_one(user), n)
+            if rows is not None:
+                return FastJSON({"user": _plain(user), "items": rows})
         recs = model.recommend(user, n, exclude_seen=exclude_seen, explain=explain, **filters.values)
-        return {"user": _plain(user), "items": _top(recs)}
+        return FastJSON({"user": _plain(user), "items": _top(recs)})
 
     @app.get("/v1/genres")
     def genres() -> dict[str, Any]:
         """The genre names the ``genre`` filter takes (empty when the model has no genre data)."""
-        return {"genres": model.genres()}
+        return {"genres": slot.state.model.genres()}
 
     @app.get("/v1/users/{user_id}/ratings")
     def user_ratings(user_id: str, n: int = Query(10, ge=1, le=MAX_N)) -> dict[str, Any]:
+        model = slot.state.model
         user = model.user_id(user_id)
         return {"user": _plain(user), "items": _items(model.user_ratings(user, n), "rating")}
 
@@ -262,6 +299,7 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES) ->
         item_id: str, n: int = Query(10, ge=1, le=MAX_N), shrinkage: float = Query(20.0, ge=0, le=1e6),
         similar: Literal["factors", "cooccurrence"] = "factors", filters: Filters = Depends(),
     ) -> dict[str, Any]:
+        model = slot.state.model
         item = model.item_id(item_id)
         recs = model.similar_items(item, n, shrinkage=shrinkage, similar=similar, **filters.values)
         return {"item": _plain(item), "title": model.title(item), "items": _top(recs, "similarity")}
@@ -273,12 +311,13 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES) ->
         limit: int = Query(20, ge=1, le=MAX_N),
     ) -> dict[str, Any]:
         """Items with training data whose title contains ``query`` (case-insensitive), most rated first."""
+        state = slot.state
         needle = query.strip().lower()
-        candidates = trained_items
+        candidates = state.trained_items
         if needle:
-            hits = searchable.iloc[trained_items].str.contains(needle, regex=False).to_numpy()
-            candidates = trained_items[hits]
-        counts = popularity
+            hits = state.searchable.iloc[candidates].str.contains(needle, regex=False).to_numpy()
+            candidates = candidates[hits]
+        counts = state.popularity
         ordered = candidates[np.argsort(-counts[candidates], kind="stable")]
         page = ordered[offset : offset + limit]
         return {
@@ -287,12 +326,13 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES) ->
             "limit": limit,
             "items": [
                 {"item": _plain(i), "title": t, "ratings": int(c)}
-                for i, t, c in zip(item_ids[page], titles.iloc[page], counts[page], strict=True)
+                for i, t, c in zip(state.item_ids[page], state.titles.iloc[page], counts[page], strict=True)
             ],
         }
 
     @app.post("/v1/predict")
     def predict(body: PredictRequest) -> dict[str, Any]:
+        model = slot.state.model
         users = np.array([model.user_id(p.user) for p in body.pairs], dtype=object)
         items = np.array([model.item_id(p.item) for p in body.pairs], dtype=object)
         values = model.predict(users, items, unknown="error")
@@ -305,11 +345,12 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES) ->
 
     @app.post("/v1/recommendations")
     def new_user(body: NewUserRequest) -> dict[str, Any]:
+        model = slot.state.model
         ratings = {model.item_id(r.item): r.rating for r in body.ratings}
         chosen = _filters(body.genres, body.years, body.min_ratings)
         return {"items": _top(model.recommend_for_ratings(ratings, body.n, explain=body.explain, **chosen))}
 
-    _profile_routes(app, model, profiles)
+    _profile_routes(app, slot, profiles)
     page = resources.files("mfrec.serve").joinpath("static/index.html").read_text(encoding="utf-8")
 
     @app.get("/favicon.ico", include_in_schema=False)
@@ -324,15 +365,13 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES) ->
     return app
 
 
-def _profile_routes(app: FastAPI, model, store) -> None:
+def _profile_routes(app: FastAPI, slot: ModelSlot, store) -> None:
     """Profiles: create one, then add, change, remove and list its ratings and get its recommendations.
 
     A client proves a profile with ``Authorization: Bearer <token>`` or the page's HttpOnly
     cookie. No token: 401. A token that is not this profile's: 404, as for a profile that
     does not exist, so ids cannot be probed.
     """
-
-    low, high = (float(v) for v in model.scale_)
 
     def stored() -> Any:
         if store is None:  # not a server fault: this app was made without a store
@@ -357,7 +396,7 @@ def _profile_routes(app: FastAPI, model, store) -> None:
                                          headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
         return stored().authenticate(profile_id, token)
 
-    def rated(profile: Profile) -> dict[Any, float]:
+    def rated(model, profile: Profile) -> dict[Any, float]:
         ratings = {}
         for item, value in stored().ratings_of(profile):
             try:
@@ -384,13 +423,16 @@ def _profile_routes(app: FastAPI, model, store) -> None:
 
     @app.get("/v1/profiles/{profile_id}/ratings")
     def profile_ratings(profile: Profile = Depends(owner)) -> dict[str, Any]:
+        model = slot.state.model
         items = [{"item": _plain(item), "rating": value, "title": model.title(item)}
-                 for item, value in rated(profile).items()]  # fmt: skip
+                 for item, value in rated(model, profile).items()]  # fmt: skip
         return {"profile": profile.id, "items": items}
 
     @app.put("/v1/profiles/{profile_id}/ratings/{item_id}")
     def set_rating(item_id: str, body: RatingBody, profile: Profile = Depends(owner)) -> dict[str, Any]:
         """Add or change a rating; answered once it is committed."""
+        state = slot.state
+        model, low, high = state.model, state.low, state.high
         item = model.item_id(item_id)
         model.item_map_.index_one(item)  # an item the model does not know: 404
         if not (low <= body.rating <= high):
@@ -400,7 +442,7 @@ def _profile_routes(app: FastAPI, model, store) -> None:
 
     @app.delete("/v1/profiles/{profile_id}/ratings/{item_id}", status_code=204, response_model=None)
     def remove_rating(item_id: str, profile: Profile = Depends(owner)) -> Response:
-        item = model.item_id(item_id)
+        item = slot.state.model.item_id(item_id)
         if not stored().remove_rating(profile, str(item)):
             raise UnknownIdError(f"profile {profile.id} has not rated item {item_id}")
         return Response(status_code=204)
@@ -412,7 +454,8 @@ def _profile_routes(app: FastAPI, model, store) -> None:
         profile: Profile = Depends(owner),
     ) -> dict[str, Any]:
         """Recommendations folded in from the profile's stored ratings (empty while it has none)."""
-        ratings = rated(profile)
+        model = slot.state.model
+        ratings = rated(model, profile)
         if not ratings:
             return {"profile": profile.id, "items": []}
         recs = model.recommend_for_ratings(ratings, n, explain=explain, **filters.values)

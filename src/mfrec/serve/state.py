@@ -1,0 +1,303 @@
+"""What a server serves: one snapshot of a model and everything derived from it, swapped whole on reload.
+
+A request takes :attr:`ModelSlot.state` once and works on that snapshot to the end, so a
+request in flight during a reload finishes on the model it started with, and no request
+sees half of two models.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mfrec.errors import ConfigError, MfrecError
+
+#: Default length of each precomputed list (requests for more are scored live).
+TOP_K = 100
+#: Default memory for the precomputed lists, in bytes (8 bytes per entry: an int32 item and a float32 score).
+TOP_MEMORY = 256 * 2**20
+
+
+@dataclass(frozen=True, eq=False)
+class TopTable:
+    """Each cached user's ``k`` best unseen items, computed once by the model's own scoring path.
+
+    ``row[u]`` is user index ``u``'s row in ``items``/``scores`` (``-1``: not cached). ``items``
+    are item positions (int32), ``scores`` the unclipped scores (float32; ``-inf`` pads a user
+    with fewer than ``k`` candidates). Exactly what :meth:`~mfrec.MatrixFactorization.recommend`
+    returns for ``exclude_seen=True`` and no filters, before packaging.
+    """
+
+    row: np.ndarray
+    items: np.ndarray
+    scores: np.ndarray
+
+    @property
+    def k(self) -> int:
+        return self.items.shape[1]
+
+    @property
+    def nbytes(self) -> int:
+        return self.row.nbytes + self.items.nbytes + self.scores.nbytes
+
+    def lookup(self, user: int, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(positions, scores)`` of user index ``user``'s top ``n``, or None when not cached or ``n > k``."""
+        at = int(self.row[user])
+        if at < 0 or n > self.k:
+            return None
+        return self.items[at, :n], self.scores[at, :n]
+
+    @classmethod
+    def compute(cls, model, k: int = TOP_K, max_bytes: int = TOP_MEMORY, chunk_size: int = 1024) -> TopTable:
+        """The table for the most active trained users that fit in ``max_bytes`` (at ``k * 8`` bytes each)."""
+        if k < 1 or max_bytes < 0:
+            raise ConfigError(f"top-k table needs k >= 1 and memory >= 0, not k={k}, memory={max_bytes}")
+        n_users = len(model.user_map_)
+        width = min(k, len(model.item_map_))
+        trained = np.flatnonzero(model.module_.user_known.numpy())
+        activity = np.diff(model.seen_indptr_)[trained]
+        fits = max(0, (max_bytes - 4 * n_users) // max(1, width * 8))
+        chosen = np.sort(trained[np.argsort(-activity, kind="stable")[:fits]])
+        items = np.empty((len(chosen), width), np.int32)
+        scores = np.empty((len(chosen), width), np.float32)
+        for start in range(0, len(chosen), chunk_size):
+            part = chosen[start : start + chunk_size]
+            positions, values = model.top_positions(part, width, chunk_size=chunk_size)
+            items[start : start + len(part)] = positions
+            scores[start : start + len(part)] = values
+        row = np.full(n_users, -1, np.int32)
+        row[chosen] = np.arange(len(chosen), dtype=np.int32)
+        return cls(row, items, scores)
+
+
+@dataclass(eq=False)
+class ServingState:
+    """A loaded model and the lookups the endpoints need, built once per model."""
+
+    model: Any
+    source: str = ""  # the file it came from ('' for a model handed over in memory)
+    digest: str = ""  # the file's content digest, as its header records it
+    loaded_at: float = field(default_factory=time.time)
+    top: TopTable | None = None  # attached once computed; None means every request is scored live
+
+    def __post_init__(self) -> None:
+        model = self.model
+        catalog = model.catalog()
+        self.titles = catalog["title"].astype(object)
+        self.title_array = self.titles.to_numpy()
+        self.searchable = self.titles.fillna("").str.lower()
+        self.trained_items = np.flatnonzero(catalog["trained"].to_numpy())
+        self.trained_users = model.trained_users()
+        self.user_names = pd.Series(self.trained_users, dtype=object).astype(str)
+        self.popularity = catalog["ratings"].to_numpy()
+        self.item_ids = catalog["item"].to_numpy()
+        self.item_id_list = self.item_ids.tolist()  # plain Python ids for the JSON encoder
+        self.facts = model.info()
+        self.low, self.high = (float(v) for v in model.scale_)
+        self.clip = bool(model.predicts_ratings)
+
+    def describe(self) -> dict[str, Any]:
+        return {"source": self.source, "sha256": self.digest, "loaded_at": self.loaded_at, "pid": os.getpid(),
+                "top_k": self.top.k if self.top is not None else 0,
+                "top_k_users": int((self.top.row >= 0).sum()) if self.top is not None else 0}  # fmt: skip
+
+    def cached_top(self, user: int, n: int) -> list[dict[str, Any]] | None:
+        """User index ``user``'s top ``n`` (unseen, unfiltered) from the table, as the API's rows, or None."""
+        top = self.top
+        found = top.lookup(user, n) if top is not None else None
+        if found is None:
+            return None
+        positions, scores = found
+        valid = np.isfinite(scores)
+        positions, scores = positions[valid], scores[valid].astype(np.float64)
+        if self.clip:
+            scores = np.clip(scores, self.low, self.high)
+        ids, titles = self.item_id_list, self.title_array
+        pairs = zip(positions.tolist(), scores.tolist(), strict=True)
+        return [{"item": ids[p], "score": s, "title": titles[p]} for p, s in pairs]
+
+    def precompute(self, k: int, max_bytes: int) -> None:
+        """Attach the top-``k`` table (see :class:`TopTable`); with ``k == 0`` nothing is cached."""
+        if k > 0:
+            self.top = TopTable.compute(self.model, k, max_bytes)
+
+
+def header_digest(path: Path) -> str:
+    """The content digest a model file's header records (cheap: the header only)."""
+    from mfrec.store import read_header
+
+    return str(read_header(path).get("sha256", ""))
+
+
+def publish(original: Path, current: Path) -> bool:
+    """Copy the model file ``original`` to ``current`` for the workers, only once the copy verifies.
+
+    The copy is checked in full (:func:`mfrec.store.read_model`) before it is renamed over
+    ``current``, so a file caught mid-write, or damaged, never reaches a worker; that raises
+    :class:`~mfrec.errors.ModelFileError`. Workers map ``current``, a private copy nobody
+    rewrites in place, so a model file overwritten where it lies cannot pull pages from under
+    them. Returns False when ``current`` already holds the same model.
+    """
+    import shutil
+
+    from mfrec._io import atomic_write
+    from mfrec.store import read_model
+
+    serving = header_digest(current) if current.exists() else None
+
+    def copy(tmp: Path) -> None:
+        shutil.copyfile(original, tmp)
+        read_model(tmp, mmap=True)  # the copy verified whole: a damaged file fails even with an intact header
+        if header_digest(tmp) == serving:
+            raise _Unchanged
+
+    try:
+        atomic_write(current, copy, mode=0o600, what="model copy")
+    except _Unchanged:
+        return False
+    return True
+
+
+class _Unchanged(Exception):
+    """The verified copy is the model the workers already have (nothing to publish)."""
+
+
+def file_signature(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a file is replaced or rewritten: inode, size, modification time (None: missing)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def stderr_line(message: str) -> None:
+    print(f"mfrec serve[{os.getpid()}]: {message}", file=sys.stderr, flush=True)
+
+
+class ModelSlot:
+    """The state being served and how to replace it: from the model file, whole, one reload at a time.
+
+    A reload loads and verifies the file (:func:`mfrec.load_model`), builds the new state and its
+    top-K table, and only then swaps the reference. A file that fails verification is refused
+    with one logged line and the old model keeps serving. A file whose digest is the one being
+    served is not reloaded.
+    """
+
+    def __init__(self, state: ServingState, *, path: Path | None = None, top_k: int = 0,
+                 top_memory: int = TOP_MEMORY, mmap: bool = False, admin_token: str | None = None,
+                 log: Callable[[str], None] = stderr_line,
+                 publish: Callable[[], object] | None = None) -> None:  # fmt: skip
+        self.state = state
+        self.path = path
+        self.top_k, self.top_memory, self.mmap = top_k, top_memory, mmap
+        self.admin_token = admin_token
+        self.log = log
+        self.publish = publish  # a worker's admin reload first publishes the original file for all workers
+        self.generation = 1
+        self.refused = 0
+        self.last_error: str | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._seen = file_signature(path) if path is not None else None
+
+    @classmethod
+    def load(cls, path: Path, **options: Any) -> ModelSlot:
+        """A slot serving the model file at ``path`` (its top-K table is left to :meth:`precompute_later`)."""
+        from mfrec.estimator import load_model
+
+        digest = header_digest(path)
+        model = load_model(path, mmap=options.get("mmap", False))
+        return cls(ServingState(model, str(path), digest), path=path, **options)
+
+    def precompute_later(self) -> threading.Thread | None:
+        """Compute the served state's top-K table in a background thread; requests are scored live meanwhile."""
+        if self.top_k <= 0:
+            return None
+        state = self.state
+
+        def work() -> None:
+            try:
+                state.precompute(self.top_k, self.top_memory)
+            except MfrecError as exc:  # a table is an optimisation: without one, requests are scored live
+                self.log(f"top-{self.top_k} table not built: {exc}")
+
+        thread = threading.Thread(target=work, name="mfrec-top-k", daemon=True)
+        thread.start()
+        return thread
+
+    def reload(self, reason: str) -> dict[str, Any]:
+        """Load the file again and swap it in; ``{"reloaded": bool, ...}`` with why not when it was not."""
+        if self.path is None:
+            return {"reloaded": False, "reason": "this server was given a model in memory, not a file"}
+        if self.publish is not None:
+            try:
+                self.publish()
+            except MfrecError as exc:
+                self.refused += 1
+                self.last_error = str(exc)
+                self.log(f"reload ({reason}) refused, still serving {self.state.digest[:12]}: {exc}")
+                return {"reloaded": False, "reason": str(exc), "generation": self.generation,
+                        "sha256": self.state.digest}  # fmt: skip
+        with self._lock:
+            from mfrec.estimator import load_model
+
+            signature = file_signature(self.path)
+            try:
+                started = time.perf_counter()
+                digest = header_digest(self.path)
+                model = load_model(self.path, mmap=self.mmap)  # verified whole, even when the digest is the same
+                if digest == self.state.digest:
+                    self._seen = signature
+                    return {"reloaded": False, "reason": "unchanged", "generation": self.generation,
+                            "sha256": digest}  # fmt: skip
+                state = ServingState(model, str(self.path), digest)
+                state.precompute(self.top_k, self.top_memory)
+            except MfrecError as exc:
+                self._seen = signature  # not retried until the file changes again
+                self.refused += 1
+                self.last_error = str(exc)
+                self.log(f"reload ({reason}) refused, still serving {self.state.digest[:12]}: {exc}")
+                return {"reloaded": False, "reason": str(exc), "generation": self.generation,
+                        "sha256": self.state.digest}  # fmt: skip
+            self.state = state  # the swap: one reference assignment
+            self._seen = signature
+            self.generation += 1
+            self.last_error = None
+            seconds = time.perf_counter() - started
+            self.log(f"reloaded {self.path} ({reason}, {seconds:.1f} s): now serving {digest[:12]}")
+            return {"reloaded": True, "generation": self.generation, "sha256": digest, "seconds": seconds}
+
+    def check_admin(self, authorization: str | None) -> bool:
+        """True when ``authorization`` is ``Bearer <the admin token>`` (constant-time comparison)."""
+        if not self.admin_token or not authorization:
+            return False
+        scheme, _, value = authorization.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.admin_token.encode())
+
+    def watch(self, interval: float = 1.0) -> threading.Thread | None:
+        """Reload whenever the file's inode, size or modification time changes (polled every ``interval`` s)."""
+        if self.path is None:
+            return None
+
+        def poll() -> None:
+            while not self._stop.wait(interval):
+                if file_signature(self.path) not in (self._seen, None):
+                    self.reload("file changed")
+
+        thread = threading.Thread(target=poll, name="mfrec-watch", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,318 @@
+"""Hot reload: a new model file is swapped in whole (file change, SIGHUP, admin endpoint), a damaged
+one is refused while the old keeps serving, and no request fails across a swap, with real processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from mfrec import MatrixFactorization
+from tests.conftest import low_rank_ratings
+
+pytest.importorskip("fastapi")
+ADMIN = "an-admin-token-of-some-length"
+
+
+@pytest.fixture(scope="module")
+def models():
+    """Two models of the same data that recommend differently."""
+    data = low_rank_ratings()
+    first = MatrixFactorization.from_preset("default", epochs=5, device="cpu", seed=1).fit(data)
+    second = MatrixFactorization.from_preset("default", epochs=8, device="cpu", seed=2).fit(data)
+    return first, second
+
+
+def _replace(model, path) -> None:
+    """Write ``model`` beside ``path`` and rename it over ``path`` (what ``mfrec train`` does)."""
+    tmp = path.with_name("incoming.safetensors")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def _damage(path) -> None:
+    """Replace ``path`` with a copy whose last tensor byte is flipped (the header, and its digest, unchanged)."""
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 0xFF
+    tmp = path.with_name("damaged.safetensors")
+    tmp.write_bytes(bytes(raw))
+    os.replace(tmp, path)
+
+
+def _digest(path) -> str:
+    from mfrec.store import read_header
+
+    return read_header(path)["sha256"]
+
+
+# --------------------------------------------------------------------------- in one process
+def test_a_reload_swaps_the_state_whole_and_a_damaged_file_is_refused(models, tmp_path):
+    from mfrec.serve.state import ModelSlot
+
+    first, second = models
+    path = tmp_path / "model.safetensors"
+    first.save(path)
+    slot = ModelSlot.load(path, top_k=5, log=lambda line: None)
+    before = slot.state
+    assert slot.reload("nothing new") == {"reloaded": False, "reason": "unchanged", "generation": 1,
+                                          "sha256": before.digest}  # fmt: skip
+    _replace(second, path)
+    result = slot.reload("test")
+    assert result["reloaded"] and result["generation"] == 2 and slot.state is not before
+    assert slot.state.digest == _digest(path) != before.digest
+    assert slot.state.top is not None and slot.state.top.k == 5  # the new state came with its table
+    # a request that took the old state finishes on it, unchanged
+    assert before.model.recommend(100, 5).to_frame().equals(first.recommend(100, 5).to_frame())
+    _damage(path)
+    refused = slot.reload("damaged")
+    assert not refused["reloaded"] and "checksum" in refused["reason"]
+    assert slot.refused == 1 and slot.generation == 2 and slot.state.digest == result["sha256"]
+    path.write_bytes(b"not a model")
+    assert not slot.reload("garbage")["reloaded"] and slot.refused == 2
+    path.unlink()
+    assert not slot.reload("missing")["reloaded"] and slot.state.digest == result["sha256"]
+
+
+def test_the_watcher_reloads_when_the_file_changes(models, tmp_path):
+    from mfrec.serve.state import ModelSlot
+
+    first, second = models
+    path = tmp_path / "model.safetensors"
+    first.save(path)
+    slot = ModelSlot.load(path, log=lambda line: None)
+    slot.watch(0.05)
+    try:
+        _replace(second, path)
+        deadline = time.time() + 20
+        while slot.generation < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        assert slot.generation == 2
+        _damage(path)
+        while slot.refused < 1 and time.time() < deadline:
+            time.sleep(0.05)
+        assert slot.refused == 1 and slot.generation == 2  # tried once, not again until the file changes
+        time.sleep(0.3)
+        assert slot.refused == 1
+    finally:
+        slot.stop()
+
+
+@pytest.mark.parametrize("kind", ["default", "implicit"])
+def test_the_top_k_table_answers_what_recommend_does(kind):
+    from mfrec.serve.state import ServingState
+
+    data = low_rank_ratings()
+    model = MatrixFactorization.from_preset(kind, epochs=4, device="cpu").fit(data)
+    state = ServingState(model)
+    state.precompute(12, 10**9)
+    for user in model.trained_users()[:25]:
+        for n in (1, 5, 12):
+            rows = state.cached_top(model.user_map_.index_one(user), n)
+            expected = model.recommend(user, n).to_frame()
+            assert [r["item"] for r in rows] == expected["item"].tolist()
+            assert np.allclose([r["score"] for r in rows], expected.iloc[:, -2].to_numpy(), atol=1e-5)
+    assert state.cached_top(0, 13) is None  # longer lists are scored live
+
+
+def test_the_table_keeps_to_its_memory_and_the_most_active_users(models):
+    from mfrec.serve.state import TopTable
+
+    model = models[0]
+    n_users = len(model.user_map_)
+    table = TopTable.compute(model, k=10, max_bytes=4 * n_users + 10 * 8 * 7)
+    assert int((table.row >= 0).sum()) == 7 and table.nbytes <= 4 * n_users + 10 * 8 * 7
+    activity = np.diff(model.seen_indptr_)
+    assert activity[table.row >= 0].min() >= np.sort(activity)[-7]
+
+
+def test_the_admin_endpoint_needs_its_token(models, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from mfrec.serve import create_app
+    from mfrec.serve.state import ModelSlot
+
+    first, second = models
+    path = tmp_path / "model.safetensors"
+    first.save(path)
+    closed = TestClient(create_app(ModelSlot.load(path, log=lambda line: None)))
+    assert closed.post("/v1/admin/reload", headers={"Authorization": f"Bearer {ADMIN}"}).status_code == 404
+    slot = ModelSlot.load(path, admin_token=ADMIN, log=lambda line: None)
+    client = TestClient(create_app(slot))
+    assert client.post("/v1/admin/reload").status_code == 403
+    assert client.post("/v1/admin/reload", headers={"Authorization": "Bearer wrong"}).status_code == 403
+    good = {"Authorization": f"Bearer {ADMIN}"}
+    assert client.post("/v1/admin/reload", headers=good).json()["reason"] == "unchanged"
+    _replace(second, path)
+    answer = client.post("/v1/admin/reload", headers=good)
+    assert answer.status_code == 200 and answer.json()["reloaded"] is True
+    assert client.get("/v1/model").json()["serving"]["generation"] == 2
+    user = second.trained_users()[0]
+    served = client.get(f"/v1/users/{user}/recommendations", params={"n": 5}).json()["items"]
+    assert [r["item"] for r in served] == second.recommend(user, 5).to_frame()["item"].tolist()
+    _damage(path)
+    refused = client.post("/v1/admin/reload", headers=good)
+    assert refused.status_code == 409 and "checksum" in refused.json()["message"]
+    assert client.get("/v1/model").json()["serving"]["generation"] == 2
+
+
+# --------------------------------------------------------------------------- real server processes
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """``mfrec serve`` in a child process on loopback, its output collected line by line."""
+
+    def __init__(self, path, tmp_path, *args: str) -> None:
+        import httpx
+
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.lines: list[str] = []
+        env = {**os.environ, "MFREC_ADMIN_TOKEN": ADMIN}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mfrec.cli", "serve", str(path), "--port", str(self.port),
+             "--db", f"sqlite:///{tmp_path / 'profiles.sqlite'}", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        )  # fmt: skip
+        threading.Thread(target=self._read, daemon=True).start()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(self.base + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+            if self.process.poll() is not None:
+                break
+        self.stop()
+        pytest.fail("the server did not start: " + "\n".join(self.lines[-20:]))
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip())
+
+    def wait_for(self, pattern: str, count: int = 1, seconds: float = 30) -> list[str]:
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            found = [line for line in list(self.lines) if re.search(pattern, line)]
+            if len(found) >= count:
+                return found
+            time.sleep(0.05)
+        pytest.fail(f"no {count} line(s) matching {pattern!r} in: " + "\n".join(self.lines[-20:]))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class Load:
+    """Clients asking for recommendations back to back, each on its own keep-alive connection."""
+
+    def __init__(self, base: str, users, clients: int = 6) -> None:
+        self.base, self.users = base, list(users)
+        self.ok, self.failures = 0, []
+        self.done = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(clients)]
+        for thread in self.threads:
+            thread.start()
+
+    def _run(self, seed: int) -> None:
+        import httpx
+
+        rng = np.random.default_rng(seed)
+        with httpx.Client(base_url=self.base, timeout=30) as http:
+            while not self.done.is_set():
+                user = self.users[int(rng.integers(len(self.users)))]
+                try:
+                    answer = http.get(f"/v1/users/{user}/recommendations", params={"n": 5})
+                    if answer.status_code == 200 and len(answer.json()["items"]) == 5:
+                        self.ok += 1
+                    else:
+                        self.failures.append(f"{answer.status_code} {answer.text[:200]}")
+                except httpx.HTTPError as exc:
+                    self.failures.append(repr(exc))
+
+    def stop(self) -> None:
+        self.done.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
+
+
+def _served(base: str) -> str:
+    import httpx
+
+    return httpx.get(base + "/v1/model", timeout=10).json()["serving"]["sha256"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_new_file_reaches_every_worker_under_load_and_no_request_fails(models, tmp_path, workers):
+    first, second = models
+    path = tmp_path / "model.safetensors"
+    first.save(path)
+    original = path.read_bytes()
+    server = Server(path, tmp_path, "--workers", str(workers), "--watch", "0.2", "--top-k", "20")
+    load = Load(server.base, first.trained_users())
+    try:
+        time.sleep(1.0)
+        _replace(second, path)
+        new = _digest(path)[:12]
+        server.wait_for(rf"reloaded .*now serving {new}", count=workers)  # every worker, each once
+        time.sleep(0.5)
+        _damage(path)
+        server.wait_for(r"refused")
+        time.sleep(1.0)
+        path.write_bytes(original)  # in place, not renamed (as cp does): a half-written file is refused
+        server.wait_for(rf"now serving {_digest(path)[:12]}", count=workers)
+        time.sleep(0.5)
+    finally:
+        load.stop()
+        server.stop()
+    assert load.failures == [] and load.ok > 50
+    assert len([line for line in server.lines if "now serving" in line]) == 2 * workers  # the damaged file never
+
+
+def test_sighup_and_the_admin_endpoint_reload_under_load(models, tmp_path):
+    import httpx
+
+    first, second = models
+    path = tmp_path / "model.safetensors"
+    first.save(path)
+    server = Server(path, tmp_path, "--watch", "0", "--workers", "2")
+    load = Load(server.base, first.trained_users())
+    good = {"Authorization": f"Bearer {ADMIN}"}
+    try:
+        _replace(second, path)
+        time.sleep(0.5)
+        assert _served(server.base) != _digest(path)  # no watcher: nothing changes until told
+        server.process.send_signal(signal.SIGHUP)
+        server.wait_for(rf"now serving {_digest(path)[:12]}", count=2)
+        assert _served(server.base) == _digest(path)
+        _damage(path)
+        answer = httpx.post(server.base + "/v1/admin/reload", headers=good, timeout=60)
+        assert answer.status_code == 409 and "checksum" in answer.json()["message"]
+        _replace(first, path)
+        answer = httpx.post(server.base + "/v1/admin/reload", headers=good, timeout=60)
+        assert answer.status_code == 200 and answer.json()["reloaded"] is True
+        server.wait_for(rf"now serving {_digest(path)[:12]}", count=2)  # the other worker too
+        assert httpx.post(server.base + "/v1/admin/reload", timeout=10).status_code == 403
+    finally:
+        load.stop()
+        server.stop()
+    assert load.failures == [] and load.ok > 50
+    assert ADMIN not in "\n".join(server.lines)
