@@ -207,3 +207,35 @@ def test_the_page_names_its_inputs_and_announces_its_lists(client):
         assert re.search(rf'<ol id="{listing}" aria-live="polite">', page), listing
     assert 'createElement("button");\n  name.type = "button";\n  name.className = "title"' in page  # focusable titles
     assert 'role", "radiogroup"' in page and "aria-checked" in page and "min-height:44px" in page
+
+
+def test_concurrent_requests_are_scored_in_micro_batches_each_as_alone(model):
+    """Requests that arrive together share one matrix product; each gets its own answer, and one
+    request's error (an unknown item) fails only that request."""
+    import asyncio
+
+    import httpx
+
+    app = create_app(model)
+    histories = [{int(i): 4.5, int(i) + 1: 2.0} for i in model.trained_items()[:24]]
+    users = [int(u) for u in model.trained_users()[:24]]
+
+    async def burst():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mfrec") as http:
+            folds = [http.post("/v1/recommendations", json={"ratings": [{"item": i, "rating": r} for i, r in h.items()],
+                                                             "n": 4}) for h in histories]  # fmt: skip
+            known = [http.get(f"/v1/users/{u}/recommendations", params={"n": 3, "min_ratings": 1}) for u in users]
+            bad = http.post("/v1/recommendations", json={"ratings": [{"item": 999999, "rating": 4}]})
+            return await asyncio.gather(*folds, *known, bad)
+
+    answers = asyncio.run(burst())
+    assert answers[-1].status_code == 404 and "999999" in answers[-1].json()["message"]
+    for answer, history in zip(answers[:24], histories, strict=True):
+        alone = model.recommend_for_ratings(history, n=4).to_frame()
+        assert [row["item"] for row in answer.json()["items"]] == alone["item"].tolist()
+    for answer, user in zip(answers[24:48], users, strict=True):
+        alone = model.recommend(user, 3, min_ratings=1).to_frame()
+        assert [row["item"] for row in answer.json()["items"]] == alone["item"].tolist()
+    batcher = app.state.batcher
+    assert batcher.requests == 48 and batcher.batches < 48  # some requests shared a product

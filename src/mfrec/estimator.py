@@ -29,7 +29,7 @@ from mfrec.evaluation.ranking import RankedUsers, evaluate_ranking, rank_users
 from mfrec.fitted import FittedState
 from mfrec.models import registry
 from mfrec.models.base import Model
-from mfrec.recommend import Because, Recommendations, masked_topk
+from mfrec.recommend import Because, Recommendations, TopRequest, masked_topk
 from mfrec.training.options import thread_limit
 from mfrec.training.trainer import EpochRecord, TrainingData, fit, resolve_device
 
@@ -690,17 +690,58 @@ class MatrixFactorization:
         Scored by the same function as :meth:`recommend`
         (:meth:`~mfrec.models.base.Model.score` of the folded-in representation), with the same filters.
         """
-        n = _check_n(n)
-        items_known, targets, rated = self._history(ratings)
+        request = TopRequest(ratings=ratings, n=n, exclude=exclude, items=items, genres=genres, years=years,
+                             min_ratings=min_ratings)  # fmt: skip
+        _, positions, scores = self._score_requests([request])
+        recs = self._package(np.array([None], dtype=object), positions, scores)
+        if not explain:
+            return recs
+        return replace(recs, because=self._because([self._history(ratings)[:2]], positions, explain))
+
+    def recommend_batch(self, requests: list[TopRequest]) -> list[Recommendations]:
+        r"""Many top-``n`` requests scored as one matrix product: each :class:`~mfrec.recommend.TopRequest`'s
+        representation (a trained user's, or a new user's fold-in) is stacked into one batch, scored
+        at once (:meth:`~mfrec.models.base.Model.score`, ``(B, n_items)``), masked row by row (its
+        filters and the items it rated), and one ``topk`` serves them all. Each answer is what
+        :meth:`recommend` or :meth:`recommend_for_ratings` gives for that request alone; serving
+        groups concurrent requests this way.
+        """
+        if not requests:
+            return []
+        users, positions, scores = self._score_requests(requests)
+        return [
+            self._package(np.array([user], dtype=object), positions[i : i + 1, : r.n], scores[i : i + 1, : r.n])
+            for i, (user, r) in enumerate(zip(users, requests, strict=True))
+        ]
+
+    def _score_requests(self, requests: list[TopRequest]) -> tuple[list[Any], np.ndarray, np.ndarray]:
+        """Raw users (None for new ones), item positions and scores ``(B, max n)`` of :meth:`recommend_batch`."""
+        self._check_fitted()
+        sizes = [_check_n(r.n) for r in requests]
+        users, representations, masks = [], [], []
+        for request in requests:
+            mask = self._item_mask(request.items, request.exclude, request.genres, request.years, request.min_ratings)
+            if request.ratings is not None:
+                known, targets, rated = self._history(request.ratings)
+                with torch.no_grad():
+                    representations.append(self.module_.fold_in(known, targets, self.config.params))
+                mask[torch.as_tensor(rated, dtype=torch.long)] = True
+                users.append(None)
+            else:
+                user = self.user_map_.index_one(request.user)
+                with torch.no_grad():
+                    representations.append(self.module_.represent(torch.tensor([user])))
+                if request.exclude_seen:
+                    mask[torch.as_tensor(self.seen_items_[self.seen_indptr_[user] : self.seen_indptr_[user + 1]],
+                                         dtype=torch.long)] = True  # fmt: skip
+                users.append(self.user_map_.raw(np.array([user]))[0])
+            masks.append(mask)
         with torch.no_grad():
-            representation = self.module_.fold_in(items_known, targets, self.config.params)
-            scores = self._scale(self.module_.score(*representation).double())
-        mask = self._item_mask(items, exclude, genres, years, min_ratings)
-        mask[torch.as_tensor(rated, dtype=torch.long)] = True
-        scores[:, mask] = -torch.inf
-        pos, top = masked_topk(scores, n)
-        recs = self._package(np.array([None], dtype=object), pos, top)
-        return replace(recs, because=self._because([(items_known, targets)], pos, explain)) if explain else recs
+            stacked = tuple(torch.cat(parts) for parts in zip(*representations, strict=True))
+            scores = self._scale(self.module_.score(*stacked).double())
+        scores[torch.stack(masks)] = -torch.inf
+        positions, top = masked_topk(scores, max(sizes))
+        return users, positions, top
 
     # ------------------------------------------------------------ similar
     def similar_items(

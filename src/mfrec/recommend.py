@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from mfrec._repr import count, html_facts
+
+
+@dataclass(frozen=True)
+class TopRequest:
+    """One top-``n`` request for :meth:`~mfrec.MatrixFactorization.recommend_batch`.
+
+    Either ``user`` (a raw id of a trained user; their rated items are left out when
+    ``exclude_seen``) or ``ratings`` (a new user's ``{raw item: rating}``, folded in; those items
+    are left out). ``items``, ``exclude``, ``genres``, ``years`` and ``min_ratings`` are the
+    candidate filters of :meth:`~mfrec.MatrixFactorization.recommend`.
+    """
+
+    user: Any = None
+    ratings: Mapping[Any, float] | None = None
+    n: int = 10
+    exclude_seen: bool = True
+    items: Any = None
+    exclude: Any = None
+    genres: Any = None
+    years: Any = None
+    min_ratings: int | None = None
 
 
 @dataclass(frozen=True)

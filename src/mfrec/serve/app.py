@@ -8,6 +8,7 @@ input 422 (FastAPI's ``detail`` list is kept beside the message), bodies over
 
 from __future__ import annotations
 
+import asyncio
 from importlib import resources
 from typing import Any, Literal
 
@@ -22,6 +23,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mfrec._version import __version__
 from mfrec.data.profiles import Profile, ProfileError, ProfileFull, ProfileNotFound
 from mfrec.errors import ConfigError, DataError, MfrecError, UnknownIdError
+from mfrec.recommend import TopRequest
+from mfrec.serve.batching import MicroBatcher
 from mfrec.serve.state import TOP_MEMORY, ModelSlot, ServingState
 
 #: The page's icon: a five-pointed star in the page's accent colour (SVG, served as /favicon.ico).
@@ -195,6 +198,7 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES, to
         description="Recommendations from a matrix-factorization model. Raw ids in and out.",
     )
     app.state.slot = slot
+    batcher = app.state.batcher = MicroBatcher()
 
     @app.exception_handler(ProfileNotFound)
     async def no_profile(request: Request, exc: ProfileNotFound) -> JSONResponse:
@@ -237,7 +241,8 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES, to
     def model_info() -> dict[str, Any]:
         """Facts about the served model, and which file (by digest) and reload generation serves them."""
         state = slot.state
-        serving = {**state.describe(), "generation": slot.generation, "refused_reloads": slot.refused}
+        serving = {**state.describe(), "generation": slot.generation, "refused_reloads": slot.refused,
+                   "batched_requests": batcher.requests, "batches": batcher.batches}  # fmt: skip
         return {**jsonable(state.facts), "mfrec_version": __version__, "serving": jsonable(serving)}
 
     @app.post("/v1/admin/reload", include_in_schema=False)
@@ -280,7 +285,11 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES, to
             rows = state.cached_top(model.user_map_.index_one(user), n)
             if rows is not None:
                 return FastJSON({"user": _plain(user), "items": rows})
-        recs = model.recommend(user, n, exclude_seen=exclude_seen, explain=explain, **filters.values)
+        if explain:
+            recs = model.recommend(user, n, exclude_seen=exclude_seen, explain=explain, **filters.values)
+        else:
+            recs = await batcher.recommend(model, TopRequest(user=user, n=n, exclude_seen=exclude_seen,
+                                                             **filters.values))  # fmt: skip
         return FastJSON({"user": _plain(user), "items": _top(recs)})
 
     @app.get("/v1/genres")
@@ -343,12 +352,16 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES, to
             ]
         }
 
-    @app.post("/v1/recommendations")
-    def new_user(body: NewUserRequest) -> dict[str, Any]:
+    @app.post("/v1/recommendations", response_model=None)
+    async def new_user(body: NewUserRequest) -> Response:
         model = slot.state.model
         ratings = {model.item_id(r.item): r.rating for r in body.ratings}
         chosen = _filters(body.genres, body.years, body.min_ratings)
-        return {"items": _top(model.recommend_for_ratings(ratings, body.n, explain=body.explain, **chosen))}
+        if body.explain:
+            recs = await asyncio.to_thread(model.recommend_for_ratings, ratings, body.n, explain=True, **chosen)
+        else:
+            recs = await batcher.recommend(model, TopRequest(ratings=ratings, n=body.n, **chosen))
+        return FastJSON({"items": _top(recs)})
 
     _profile_routes(app, slot, profiles)
     page = resources.files("mfrec.serve").joinpath("static/index.html").read_text(encoding="utf-8")

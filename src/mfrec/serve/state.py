@@ -227,8 +227,12 @@ class ModelSlot:
         state = self.state
 
         def work() -> None:
+            started = time.perf_counter()
             try:
                 state.precompute(self.top_k, self.top_memory)
+                top = state.top
+                self.log(f"top-{top.k} table ready: {int((top.row >= 0).sum()):,} users, "
+                         f"{top.nbytes / 2**20:.0f} MB, {time.perf_counter() - started:.0f} s")  # fmt: skip
             except MfrecError as exc:  # a table is an optimisation: without one, requests are scored live
                 self.log(f"top-{self.top_k} table not built: {exc}")
 
