@@ -19,6 +19,7 @@ machine's cores with the servers. Prints, per server, the median over repeats of
 and of p50/p90/p99 latency, and their ratios to the baseline; ``--json`` writes them.
 
     python benchmarks/load.py [--clients 50] [--seconds 15] [--rate 10] [--repeats 2] [--baseline REF]
+    python benchmarks/load.py --query '&min_ratings=0'   # every request scored live (micro-batched)
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def synthetic_model(path: Path, seed: int = 0) -> None:
 
 
 # ----------------------------------------------------------------------------- the load generator
-async def client(port: int, stop_at: float, rate: float, rng, latencies: list, errors: list) -> None:
+async def client(port: int, stop_at: float, rate: float, rng, latencies: list, errors: list,
+                 query: str = "") -> None:
     """One keep-alive connection: request, read the whole answer, record (start, seconds), repeat."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     next_at = time.perf_counter() + (rng.exponential(1.0 / rate) if rate else 0.0)
@@ -77,7 +79,7 @@ async def client(port: int, stop_at: float, rate: float, rng, latencies: list, e
     try:
         while time.perf_counter() < stop_at:
             user = int(rng.integers(1, N_USERS + 1))
-            request = f"GET /v1/users/{user}/recommendations?n=10 HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+            request = f"GET /v1/users/{user}/recommendations?n=10{query} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
             started = time.perf_counter()
             try:
                 writer.write(request)
@@ -96,12 +98,13 @@ async def client(port: int, stop_at: float, rate: float, rng, latencies: list, e
         writer.close()
 
 
-async def drive(port: int, clients: int, seconds: float, rate: float) -> tuple[list, list, float]:
+async def drive(port: int, clients: int, seconds: float, rate: float, query: str = "") -> tuple[list, list, float]:
     latencies: list = []
     errors: list = []
     rng = np.random.default_rng(port)
     started = time.perf_counter()
-    await asyncio.gather(*(client(port, started + seconds, rate, rng, latencies, errors) for _ in range(clients)))
+    await asyncio.gather(*(client(port, started + seconds, rate, rng, latencies, errors, query)
+                           for _ in range(clients)))  # fmt: skip
     return latencies, errors, time.perf_counter() - started
 
 
@@ -114,8 +117,8 @@ def run_loop(coroutine):
         return asyncio.run(coroutine)
 
 
-def measure(port: int, clients: int, seconds: float, rate: float, warmup: float) -> dict:
-    latencies, errors, _ = run_loop(drive(port, clients, seconds + warmup, rate))
+def measure(port: int, clients: int, seconds: float, rate: float, warmup: float, query: str = "") -> dict:
+    latencies, errors, _ = run_loop(drive(port, clients, seconds + warmup, rate, query))
     first = min(t for t, _ in latencies)
     settled = [(t, d) for t, d in latencies if t - first >= warmup]  # connections open, caches warm
     span = max(t + d for t, d in settled) - min(t for t, _ in settled)
@@ -181,6 +184,8 @@ def main() -> None:
     parser.add_argument("--baseline", default="a860bc2", help="git ref of the serving path to compare against")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--query", default="", help="appended to each request, e.g. '&min_ratings=0': a filter "
+                                                     "sends every request past the top-K table to live scoring")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -210,7 +215,7 @@ def main() -> None:
             for repeat in range(args.repeats):
                 for server in servers:
                     for loop, rate in (("closed", 0.0), ("open", args.rate)):
-                        row = measure(server.port, args.clients, args.seconds, rate, args.warmup)
+                        row = measure(server.port, args.clients, args.seconds, rate, args.warmup, args.query)
                         results[server.name][loop].append(row)
                         print(f"  repeat {repeat + 1} {server.name:28} {loop:6} {row['requests_per_s']:7.0f} req/s "
                               f"p50 {row['p50_ms']:6.1f} p99 {row['p99_ms']:6.1f} ms, {row['errors']} errors "
@@ -221,7 +226,8 @@ def main() -> None:
     summary = {name: {loop: {key: float(np.median([r[key] for r in rows])) for key in rows[0]}
                       for loop, rows in loops.items()} for name, loops in results.items()}  # fmt: skip
     base = summary[servers[0].name]
-    print(f"\n{args.clients} clients, {args.seconds:g} s per run, median of {args.repeats} alternating runs; "
+    print(f"\nGET /v1/users/ID/recommendations?n=10{args.query}: {args.clients} clients, {args.seconds:g} s per run, "
+          f"median of {args.repeats} alternating runs; "
           f"open loop at {args.rate:g} requests/s per client ({args.clients * args.rate:g} offered)")  # fmt: skip
     print(f"{'server':32} {'closed req/s':>12} {'x':>6} {'closed p99':>10} {'open req/s':>10} "
           f"{'open p50':>9} {'open p99':>9} {'errors':>6}")  # fmt: skip

@@ -142,9 +142,10 @@ def check_a_batch_answers_each_request_as_alone(case: Case) -> None:
     requests = [TopRequest(user=100, n=5), TopRequest(ratings={1000: 5.0, 1001: 4.0}, n=3),
                 TopRequest(user=101, n=7, exclude_seen=False), TopRequest(user=102, n=4, exclude=[1000, 1001]),
                 TopRequest(ratings={1002: 1.0, 1009: 5.0, 1017: 3.5}, n=6, items=list(range(1000, 1020)))]  # fmt: skip
+    wanted = list(range(1000, 1020))
     alone = [model.recommend(100, 5), model.recommend_for_ratings({1000: 5.0, 1001: 4.0}, n=3),
              model.recommend(101, 7, exclude_seen=False), model.recommend(102, 4, exclude=[1000, 1001]),
-             model.recommend_for_ratings({1002: 1.0, 1009: 5.0, 1017: 3.5}, n=6, items=list(range(1000, 1020)))]  # fmt: skip
+             model.recommend_for_ratings({1002: 1.0, 1009: 5.0, 1017: 3.5}, n=6, items=wanted)]  # fmt: skip
     for batched, single in zip(model.recommend_batch(requests), alone, strict=True):
         assert batched.items.shape == single.items.shape
         np.testing.assert_allclose(batched.scores, single.scores, rtol=1e-5, atol=1e-6)

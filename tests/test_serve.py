@@ -239,3 +239,17 @@ def test_concurrent_requests_are_scored_in_micro_batches_each_as_alone(model):
         assert [row["item"] for row in answer.json()["items"]] == alone["item"].tolist()
     batcher = app.state.batcher
     assert batcher.requests == 48 and batcher.batches < 48  # some requests shared a product
+
+
+def test_the_top_k_table_and_live_scoring_give_the_same_answers(model):
+    """A request the table answers (no filter, n <= k) equals the live answer (a no-op filter)."""
+    client = TestClient(create_app(model, top_k=10))
+    assert client.get("/v1/model").json()["serving"]["top_k"] == 10
+    for user in model.trained_users()[:15]:
+        for n in (1, 10, 11):
+            table = client.get(f"/v1/users/{user}/recommendations", params={"n": n}).json()
+            live = client.get(f"/v1/users/{user}/recommendations", params={"n": n, "min_ratings": 0}).json()
+            assert [r["item"] for r in table["items"]] == [r["item"] for r in live["items"]]
+            assert np.allclose([r["score"] for r in table["items"]], [r["score"] for r in live["items"]])
+            assert [r["title"] for r in table["items"]] == [r["title"] for r in live["items"]]
+            assert table["user"] == live["user"] == int(user)

@@ -64,7 +64,7 @@ class TopTable:
             raise ConfigError(f"top-k table needs k >= 1 and memory >= 0, not k={k}, memory={max_bytes}")
         n_users = len(model.user_map_)
         width = min(k, len(model.item_map_))
-        trained = np.flatnonzero(model.module_.user_known.numpy())
+        trained = model.user_indices(model.trained_users())
         activity = np.diff(model.seen_indptr_)[trained]
         fits = max(0, (max_bytes - 4 * n_users) // max(1, width * 8))
         chosen = np.sort(trained[np.argsort(-activity, kind="stable")[:fits]])
