@@ -238,6 +238,13 @@ def main() -> None:
         print(f"{name:32} {closed['requests_per_s']:12.0f} {ratio:6.2f} "
               f"{closed['p99_ms']:8.1f}ms {opened['requests_per_s']:10.0f} {opened['p50_ms']:7.1f}ms "
               f"{opened['p99_ms']:7.1f}ms {errors:6d}")  # fmt: skip
+    best = summary[servers[-1].name]
+    closed_goal = best["closed"]["requests_per_s"] >= 1500
+    open_goal = best["open"]["p99_ms"] <= 10 and best["open"]["requests_per_s"] >= 0.95 * args.clients * args.rate
+    print(f"goal: closed loop >= 1,500 requests/s at {args.clients} clients: "
+          f"{'met' if closed_goal else 'NOT met'} by {servers[-1].name} ({best['closed']['requests_per_s']:,.0f})")
+    print(f"goal: p99 <= 10 ms at {args.clients * args.rate:g} requests/s offered: "
+          f"{'met' if open_goal else 'NOT met'} by {servers[-1].name} ({best['open']['p99_ms']:.1f} ms)")
     if args.json:
         record = {"summary": summary, "runs": results, "args": {**vars(args), "json": str(args.json)}}
         args.json.write_text(json.dumps(record, indent=2))

@@ -144,7 +144,11 @@ def _supervise(path: Path, listener: socket.socket, workers: int, url: str, admi
 
     folder = Path(tempfile.mkdtemp(prefix="mfrec-serve-"))
     current = folder / "model.safetensors"
-    publish(path, current)
+    try:
+        publish(path, current)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     env = {**os.environ, DB_ENV: url, "PYTHONUNBUFFERED": "1"}
     env.pop(ADMIN_ENV, None)
     if admin_token:
