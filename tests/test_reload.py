@@ -163,6 +163,32 @@ def test_the_admin_endpoint_needs_its_token(models, tmp_path):
     assert client.get("/v1/model").json()["serving"]["generation"] == 2
 
 
+def test_a_published_table_is_mapped_verified_and_tied_to_its_model(models, tmp_path):
+    from mfrec.errors import ModelFileError
+    from mfrec.serve.state import ServingState, TopTable, table_path, write_table
+
+    first, second = models
+    path = tmp_path / "model.safetensors"
+    first.save(path)
+    written = write_table(path, tmp_path, 7, 10**9)
+    assert written == table_path(tmp_path, _digest(path))
+    mapped = TopTable.load(written, _digest(path))
+    fresh = ServingState(first)
+    fresh.precompute(7, 10**9)
+    for name in ("row", "items", "scores"):
+        assert np.array_equal(getattr(mapped, name), getattr(fresh.top, name))
+    with pytest.raises(ModelFileError, match="another model"):
+        TopTable.load(written, "0" * 64)
+    raw = bytearray(written.read_bytes())
+    raw[-1] ^= 0xFF
+    written.write_bytes(bytes(raw))
+    with pytest.raises(ModelFileError, match="not an intact"):
+        TopTable.load(written, _digest(path))
+    _replace(second, path)
+    again = write_table(path, tmp_path, 7, 10**9)
+    assert again != written and not written.exists()  # the other model's table is gone
+
+
 # --------------------------------------------------------------------------- real server processes
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -269,7 +295,9 @@ def test_a_new_file_reaches_every_worker_under_load_and_no_request_fails(models,
     server = Server(path, tmp_path, "--workers", str(workers), "--watch", "0.2", "--top-k", "20")
     load = Load(server.base, first.trained_users())
     try:
-        time.sleep(1.0)
+        how = "computed" if workers == 1 else "mapped"  # workers map the one table their supervisor computes
+        server.wait_for(rf"top-20 table ready \({how}\)", count=workers)
+        time.sleep(0.5)
         _replace(second, path)
         new = _digest(path)[:12]
         server.wait_for(rf"reloaded .*now serving {new}", count=workers)  # every worker, each once
@@ -285,6 +313,7 @@ def test_a_new_file_reaches_every_worker_under_load_and_no_request_fails(models,
         server.stop()
     assert load.failures == [] and load.ok > 50
     assert len([line for line in server.lines if "now serving" in line]) == 2 * workers  # the damaged file never
+    assert not [line for line in server.lines if "not used" in line or "Traceback" in line]
 
 
 def test_sighup_and_the_admin_endpoint_reload_under_load(models, tmp_path):

@@ -2,7 +2,8 @@
 
 One process by default. With ``--workers N`` a supervisor binds the port, verifies the model
 and copies it into a private folder that N worker processes memory-map (one copy of the model
-in memory), and keeps them running; a new model reaches every worker through that copy.
+in memory), computes the top-K table once for all of them to map, and keeps them running; a
+new model reaches every worker through that folder.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import click
@@ -88,7 +90,7 @@ def serve(model_path: Path, host: str, port: int, threads: int, workers: int, db
     _supervise(path, listener, workers, url, admin_token, watch_interval, [
         "--threads", str(threads), "--max-ratings", str(max_ratings), "--top-k", str(top_k),
         "--top-k-memory", str(top_k_memory), "--watch", "0.5",  # workers always follow their private copy
-    ])  # fmt: skip
+    ], threads, top_k, options["top_memory"])  # fmt: skip
 
 
 def _run_worker(path: Path, original: Path | None, listener: socket.socket, url: str, max_ratings: int,
@@ -99,12 +101,19 @@ def _run_worker(path: Path, original: Path | None, listener: socket.socket, url:
 
     from mfrec.data.profiles import ProfileStore
     from mfrec.serve import create_app
-    from mfrec.serve.state import ModelSlot, publish
+    from mfrec.serve.state import ModelSlot, publish, write_table
 
     torch.set_num_threads(threads)
     supervisor = os.getppid() if original is not None else None
-    republish = (lambda: publish(original, path)) if original is not None else None
-    slot = ModelSlot.load(path, mmap=original is not None, publish=republish, **options)
+    republish = tables = None
+    if original is not None:  # the supervisor's private folder holds the model copy and its top-K table
+        tables = path.parent
+
+        def republish() -> bool:
+            table = partial(write_table, folder=tables, k=options["top_k"], max_bytes=options["top_memory"])
+            return publish(original, path, before_swap=table)
+
+    slot = ModelSlot.load(path, mmap=original is not None, publish=republish, tables=tables, **options)
     if banner:
         click.echo(banner, err=True)
     slot.precompute_later()
@@ -129,21 +138,28 @@ def _follow(parent: int) -> None:
 
 
 def _supervise(path: Path, listener: socket.socket, workers: int, url: str, admin_token: str | None,
-               watch_interval: float, worker_options: list[str]) -> None:  # fmt: skip
+               watch_interval: float, worker_options: list[str], threads: int, top_k: int,
+               top_memory: int) -> None:  # fmt: skip
     """Keep ``workers`` processes serving on ``listener`` from a private, verified copy of ``path``.
 
     The copy is refreshed (:func:`~mfrec.serve.state.publish`) when ``path`` changes or on
-    SIGHUP; each worker notices its copy changed and reloads. A worker that dies is started
-    again. SIGINT or SIGTERM stops the workers gracefully (in-flight requests finish).
+    SIGHUP; each worker notices its copy changed and reloads. The top-K table is computed here,
+    once, and published beside the copy (before it, on a reload) for every worker to map. A
+    worker that dies is started again. SIGINT or SIGTERM stops the workers gracefully
+    (in-flight requests finish).
     """
     import shutil
     import tempfile
 
-    from mfrec.errors import MfrecError
-    from mfrec.serve.state import file_signature, publish, stderr_line
+    import torch
 
+    from mfrec.errors import MfrecError
+    from mfrec.serve.state import file_signature, publish, stderr_line, write_table
+
+    torch.set_num_threads(threads)
     folder = Path(tempfile.mkdtemp(prefix="mfrec-serve-"))
     current = folder / "model.safetensors"
+    table = partial(write_table, folder=folder, k=top_k, max_bytes=top_memory)
     try:
         publish(path, current)
     except BaseException:
@@ -159,6 +175,21 @@ def _supervise(path: Path, listener: socket.socket, workers: int, url: str, admi
     def start() -> subprocess.Popen:  # its own session: a terminal's Ctrl-C reaches the supervisor only
         return subprocess.Popen(command, pass_fds=[listener.fileno()], env=env, start_new_session=True)
 
+    def background(work) -> threading.Thread:
+        def run() -> None:
+            try:
+                work()
+            except MfrecError as exc:
+                stderr_line(f"new model refused, the workers keep the old one: {exc}")
+
+        thread = threading.Thread(target=run, daemon=True, name="mfrec-publish")
+        thread.start()
+        return thread
+
+    def republish() -> None:
+        if publish(path, current, before_swap=table):
+            stderr_line(f"published a new model from {path} to the workers")
+
     flags = {"hup": False, "stop": False}
 
     def on_signal(signum, _frame) -> None:
@@ -169,21 +200,18 @@ def _supervise(path: Path, listener: socket.socket, workers: int, url: str, admi
     children = [start() for _ in range(workers)]
     started = [time.monotonic()] * workers
     early_exits = 0
+    publishing = background(lambda: table(current))  # the first table, while the workers serve live
     seen, last_check = file_signature(path), time.monotonic()
     try:
         while not flags["stop"]:
             time.sleep(0.1)
             due = watch_interval > 0 and time.monotonic() - last_check >= watch_interval
-            if flags["hup"] or due:
+            if (flags["hup"] or due) and not publishing.is_alive():  # one publication at a time
                 last_check = time.monotonic()
                 signature = file_signature(path)
                 if flags["hup"] or (signature != seen and signature is not None):
                     flags["hup"], seen = False, signature
-                    try:
-                        if publish(path, current):
-                            stderr_line(f"published a new model from {path} to the workers")
-                    except MfrecError as exc:
-                        stderr_line(f"new model refused, the workers keep the old one: {exc}")
+                    publishing = background(republish)
             for i, child in enumerate(children):
                 if child.poll() is not None and not flags["stop"]:
                     early_exits += time.monotonic() - started[i] < 10

@@ -24,6 +24,8 @@ from mfrec.errors import ConfigError, MfrecError
 
 #: Default length of each precomputed list (requests for more are scored live).
 TOP_K = 100
+TABLE_FORMAT = "mfrec-top-k"
+TABLE_TENSORS = {"row", "items", "scores"}
 #: Default memory for the precomputed lists, in bytes (8 bytes per entry: an int32 item and a float32 score).
 TOP_MEMORY = 256 * 2**20
 
@@ -56,6 +58,46 @@ class TopTable:
         if at < 0 or n > self.k:
             return None
         return self.items[at, :n], self.scores[at, :n]
+
+    def save(self, path: Path, model_digest: str) -> Path:
+        """Write the table atomically as safetensors, with the digest of the model it belongs to and
+        of its own content (checked by :meth:`load`)."""
+        import json
+
+        import torch
+        from safetensors.torch import save_file
+
+        from mfrec._io import atomic_write, content_digest
+
+        tensors = {"row": torch.from_numpy(self.row), "items": torch.from_numpy(self.items),
+                   "scores": torch.from_numpy(self.scores)}  # fmt: skip
+        meta = {"format": TABLE_FORMAT, "model_sha256": model_digest}
+        meta["sha256"] = content_digest(tensors, meta)
+        atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"mfrec": json.dumps(meta)}),
+                     mode=0o600, what="top-K table")  # fmt: skip
+        return path
+
+    @classmethod
+    def load(cls, path: Path, model_digest: str) -> TopTable:
+        """The table at ``path``, memory-mapped (shared by every process that maps it), verified whole;
+        :class:`~mfrec.errors.ModelFileError` when it is damaged or belongs to another model."""
+        import json
+
+        from mfrec._io import content_digest
+        from mfrec.errors import ModelFileError
+        from mfrec.store import mapped_tensors
+
+        tensors, raw = mapped_tensors(path)
+        try:
+            meta = json.loads(raw or "null")
+            ok = isinstance(meta, dict) and meta.get("format") == TABLE_FORMAT and set(tensors) == TABLE_TENSORS
+        except json.JSONDecodeError:
+            ok = False
+        if not ok or content_digest(tensors, meta) != meta.get("sha256"):
+            raise ModelFileError(f"{path}: not an intact top-K table")
+        if meta.get("model_sha256") != model_digest:
+            raise ModelFileError(f"{path}: a top-K table of another model")
+        return cls(tensors["row"].numpy(), tensors["items"].numpy(), tensors["scores"].numpy())
 
     @classmethod
     def compute(cls, model, k: int = TOP_K, max_bytes: int = TOP_MEMORY, chunk_size: int = 1024) -> TopTable:
@@ -139,7 +181,29 @@ def header_digest(path: Path) -> str:
     return str(read_header(path).get("sha256", ""))
 
 
-def publish(original: Path, current: Path) -> bool:
+def table_path(folder: Path, digest: str) -> Path:
+    """Where a supervisor publishes the top-K table of the model with ``digest``."""
+    return folder / f"top-{digest[:32]}.safetensors"
+
+
+def write_table(model_path: Path, folder: Path, k: int, max_bytes: int) -> Path | None:
+    """Compute the top-``k`` table of the model file at ``model_path`` once and publish it in ``folder``
+    for every worker to map (replacing the tables of other models)."""
+    from mfrec.estimator import load_model
+
+    if k <= 0:
+        return None
+    digest = header_digest(model_path)
+    target = table_path(folder, digest)
+    if not target.exists():
+        TopTable.compute(load_model(model_path, mmap=True), k, max_bytes).save(target, digest)
+    for stale in folder.glob("top-*.safetensors"):
+        if stale != target:  # a worker still mapping it keeps its pages until it lets go
+            stale.unlink(missing_ok=True)
+    return target
+
+
+def publish(original: Path, current: Path, before_swap: Callable[[Path], object] | None = None) -> bool:
     """Copy the model file ``original`` to ``current`` for the workers, only once the copy verifies.
 
     The copy is checked in full (:func:`mfrec.store.read_model`) before it is renamed over
@@ -160,6 +224,8 @@ def publish(original: Path, current: Path) -> bool:
         read_model(tmp, mmap=True)  # the copy verified whole: a damaged file fails even with an intact header
         if header_digest(tmp) == serving:
             raise _Unchanged
+        if before_swap is not None:  # e.g. the new model's top-K table, ready before any worker loads it
+            before_swap(tmp)
 
     try:
         atomic_write(current, copy, mode=0o600, what="model copy")
@@ -196,14 +262,15 @@ class ModelSlot:
 
     def __init__(self, state: ServingState, *, path: Path | None = None, top_k: int = 0,
                  top_memory: int = TOP_MEMORY, mmap: bool = False, admin_token: str | None = None,
-                 log: Callable[[str], None] = stderr_line,
-                 publish: Callable[[], object] | None = None) -> None:  # fmt: skip
+                 log: Callable[[str], None] = stderr_line, publish: Callable[[], object] | None = None,
+                 tables: Path | None = None) -> None:  # fmt: skip
         self.state = state
         self.path = path
         self.top_k, self.top_memory, self.mmap = top_k, top_memory, mmap
         self.admin_token = admin_token
         self.log = log
         self.publish = publish  # a worker's admin reload first publishes the original file for all workers
+        self.tables = tables  # where a supervisor publishes top-K tables: mapped, never computed here
         self.generation = 1
         self.refused = 0
         self.last_error: str | None = None
@@ -216,12 +283,19 @@ class ModelSlot:
         """A slot serving the model file at ``path`` (its top-K table is left to :meth:`precompute_later`)."""
         from mfrec.estimator import load_model
 
+        signature = file_signature(path)  # before reading: a change from here on is seen by the watcher
         digest = header_digest(path)
         model = load_model(path, mmap=options.get("mmap", False))
-        return cls(ServingState(model, str(path), digest), path=path, **options)
+        slot = cls(ServingState(model, str(path), digest), path=path, **options)
+        slot._seen = signature
+        return slot
 
     def precompute_later(self) -> threading.Thread | None:
-        """Compute the served state's top-K table in a background thread; requests are scored live meanwhile."""
+        """Give the served state its top-K table in a background thread; requests are scored live meanwhile.
+
+        The table is computed here, or, in a worker (``tables``), mapped from the file the supervisor
+        publishes once it appears.
+        """
         if self.top_k <= 0:
             return None
         state = self.state
@@ -229,16 +303,34 @@ class ModelSlot:
         def work() -> None:
             started = time.perf_counter()
             try:
-                state.precompute(self.top_k, self.top_memory)
+                if self.tables is None:
+                    state.precompute(self.top_k, self.top_memory)
+                else:
+                    while not self._stop.wait(0.2) and self.state is state and not self._attach(state):
+                        pass
                 top = state.top
-                self.log(f"top-{top.k} table ready: {int((top.row >= 0).sum()):,} users, "
-                         f"{top.nbytes / 2**20:.0f} MB, {time.perf_counter() - started:.0f} s")  # fmt: skip
+                if top is not None:
+                    how = "computed" if self.tables is None else "mapped"
+                    self.log(f"top-{top.k} table ready ({how}): {int((top.row >= 0).sum()):,} users, "
+                             f"{top.nbytes / 2**20:.0f} MB, {time.perf_counter() - started:.0f} s")  # fmt: skip
             except MfrecError as exc:  # a table is an optimisation: without one, requests are scored live
                 self.log(f"top-{self.top_k} table not built: {exc}")
 
         thread = threading.Thread(target=work, name="mfrec-top-k", daemon=True)
         thread.start()
         return thread
+
+    def _attach(self, state: ServingState) -> bool:
+        """Map the published table of ``state``'s model, when it is there (a damaged one is skipped)."""
+        path = table_path(self.tables, state.digest)
+        if not path.exists():
+            return False
+        try:
+            state.top = TopTable.load(path, state.digest)
+        except (MfrecError, OSError) as exc:
+            self.log(f"top-K table {path} not used: {exc}")
+            return False
+        return True
 
     def reload(self, reason: str) -> dict[str, Any]:
         """Load the file again and swap it in; ``{"reloaded": bool, ...}`` with why not when it was not."""
@@ -266,7 +358,9 @@ class ModelSlot:
                     return {"reloaded": False, "reason": "unchanged", "generation": self.generation,
                             "sha256": digest}  # fmt: skip
                 state = ServingState(model, str(self.path), digest)
-                state.precompute(self.top_k, self.top_memory)
+                if self.tables is None:
+                    state.precompute(self.top_k, self.top_memory)
+                attached = self.tables is None or self.top_k <= 0 or self._attach(state)
             except MfrecError as exc:
                 self._seen = signature  # not retried until the file changes again
                 self.refused += 1
@@ -275,6 +369,8 @@ class ModelSlot:
                 return {"reloaded": False, "reason": str(exc), "generation": self.generation,
                         "sha256": self.state.digest}  # fmt: skip
             self.state = state  # the swap: one reference assignment
+            if not attached:
+                self.precompute_later()  # published after the model (a first start): mapped once it appears
             self._seen = signature
             self.generation += 1
             self.last_error = None
