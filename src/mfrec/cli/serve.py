@@ -101,7 +101,7 @@ def _run_worker(path: Path, original: Path | None, listener: socket.socket, url:
 
     from mfrec.data.profiles import ProfileStore
     from mfrec.serve import create_app
-    from mfrec.serve.state import ModelSlot, publish, write_table
+    from mfrec.serve.state import ModelSlot, publish, settle, write_table
 
     torch.set_num_threads(threads)
     supervisor = os.getppid() if original is not None else None
@@ -121,10 +121,11 @@ def _run_worker(path: Path, original: Path | None, listener: socket.socket, url:
         slot.watch(watch_interval)
     if supervisor is not None:  # a worker whose supervisor died (kill -9) stops too
         threading.Thread(target=_follow, args=(supervisor,), daemon=True, name="mfrec-parent").start()
-    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=slot.reload, args=("SIGHUP",),
-                                                              daemon=True).start())  # fmt: skip
+    hup = partial(slot.reload, "SIGHUP", publish=True)
+    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=hup, daemon=True).start())
     store = store or ProfileStore(url, max_ratings=max_ratings)
     app = create_app(slot, profiles=store)
+    settle()  # the model, the app and the libraries stay out of the collector's full scans
     try:
         uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
     finally:

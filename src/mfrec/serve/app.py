@@ -253,7 +253,7 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES, to
             raise StarletteHTTPException(404, "Not Found")
         if not slot.check_admin(authorization):
             raise StarletteHTTPException(403, "reloading needs the admin token: Authorization: Bearer <token>")
-        result = slot.reload("admin request")
+        result = slot.reload("admin request", publish=True)
         if not result["reloaded"] and result["reason"] != "unchanged":
             return FastJSON({"status": 409, "message": f"model refused: {result['reason']}", **result},
                                   status_code=409)  # fmt: skip

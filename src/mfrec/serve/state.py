@@ -247,6 +247,16 @@ def file_signature(path: Path) -> tuple[int, int, int] | None:
     return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
+def settle() -> None:
+    """Move every object alive now (a loaded model and its lookups: ~200,000 for a 25M-sized catalog)
+    out of the cyclic garbage collector's reach (:func:`gc.freeze`). A full collection over them
+    takes about 150 ms with the GIL held, a pause every request in flight would wait through;
+    what is frozen is still freed by reference counting."""
+    import gc
+
+    gc.freeze()
+
+
 def stderr_line(message: str) -> None:
     print(f"mfrec serve[{os.getpid()}]: {message}", file=sys.stderr, flush=True)
 
@@ -332,11 +342,16 @@ class ModelSlot:
             return False
         return True
 
-    def reload(self, reason: str) -> dict[str, Any]:
-        """Load the file again and swap it in; ``{"reloaded": bool, ...}`` with why not when it was not."""
+    def reload(self, reason: str, *, publish: bool = False) -> dict[str, Any]:
+        """Load the file again and swap it in; ``{"reloaded": bool, ...}`` with why not when it was not.
+
+        ``publish``: a worker first publishes its supervisor's original file (an admin request or a
+        SIGHUP sent to the worker itself), so the other workers follow; a reload because the
+        worker's copy changed does not.
+        """
         if self.path is None:
             return {"reloaded": False, "reason": "this server was given a model in memory, not a file"}
-        if self.publish is not None:
+        if publish and self.publish is not None:
             try:
                 self.publish()
             except MfrecError as exc:
@@ -369,6 +384,7 @@ class ModelSlot:
                 return {"reloaded": False, "reason": str(exc), "generation": self.generation,
                         "sha256": self.state.digest}  # fmt: skip
             self.state = state  # the swap: one reference assignment
+            settle()
             if not attached:
                 self.precompute_later()  # published after the model (a first start): mapped once it appears
             self._seen = signature
