@@ -319,10 +319,11 @@ def train_run(
         return RunResult(out, model, split, {})
     k = config.k
     if evaluated:  # top-N on every user up to RANKING_USERS; a uniform sample of them beyond (ML-25M: 162k users)
-        ranking = {
-            part: model.evaluate_ranking(split.part(part), train=split.train, k=k, sample_users=RANKING_USERS)
+        ranked = {  # the test part's lists also feed the report: ranked once
+            part: model.rank_test_users(split.part(part), train=split.train, k=k, sample_users=RANKING_USERS)
             for part in ("val", "test")
         }
+        ranking = {part: lists.summary() for part, lists in ranked.items()}
         model_metrics = (
             {part: {**model.evaluate(split.part(part)), **named_metrics(ranking[part])} for part in ("val", "test")}
             if model.predicts_ratings
@@ -332,7 +333,7 @@ def train_run(
         for name, parts in ranking_baselines(split, k).items():
             baselines[name] = {part: named_metrics(values) for part, values in parts.items()}
     else:
-        model_metrics, baselines = {}, {}
+        model_metrics, baselines, ranked = {}, {}, {}
     metrics: dict[str, Any] = {
         "dataset": data.name,
         "preset": config.preset,
@@ -352,7 +353,7 @@ def train_run(
         metrics["feedback"] = data.info["feedback"]
     model.set_seen(data)  # recommendations exclude everything a user rated, in any part
     metrics["total_seconds"] = time.perf_counter() - started
-    path = _write_run(out, config, split, model, metrics, overwrite or resume)
+    path = _write_run(out, config, split, model, metrics, overwrite or resume, ranked=ranked.get("test"))
     shutil.rmtree(work, ignore_errors=True)
     return RunResult(path, model, split, metrics)
 
@@ -386,7 +387,8 @@ def _run_config(values: dict[str, Any], where: str) -> RunConfig:
 
 
 def _write_run(
-    out: Path, config: RunConfig, split: Split, model: MatrixFactorization, metrics: dict, overwrite: bool
+    out: Path, config: RunConfig, split: Split, model: MatrixFactorization, metrics: dict, overwrite: bool,
+    ranked: Any = None,
 ) -> Path:
     try:
         tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
@@ -408,7 +410,7 @@ def _write_run(
             title=f"{config.train.model} on {metrics['dataset']} ({config.preset} preset)",
         )
         model.save(tmp / MODEL_FILE, metrics=metrics)
-        atomic_write_text(tmp / REPORT_FILE, build_report(model, split, metrics))
+        atomic_write_text(tmp / REPORT_FILE, build_report(model, split, metrics, ranked=ranked))
         write_manifest(tmp, sorted(p.name for p in tmp.iterdir()))  # last: the digest of every file
         old = None
         if out.exists() and any(out.iterdir()) and not (overwrite and is_run_folder(out)):

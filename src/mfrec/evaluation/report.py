@@ -48,8 +48,11 @@ figcaption { color: #4b5563; font-size: 14px; }
 """
 
 
-def build_report(model: Any, split: Any, metrics: dict, *, title: str = "") -> str:
-    """The report's HTML for a fitted ``model``, its ``split`` and the run's ``metrics`` (``metrics.json``)."""
+def build_report(model: Any, split: Any, metrics: dict, *, title: str = "", ranked: Any = None) -> str:
+    """The report's HTML for a fitted ``model``, its ``split`` and the run's ``metrics`` (``metrics.json``).
+
+    ``ranked``: the test users' lists (:class:`~mfrec.evaluation.ranking.RankedUsers`) when the
+    caller already has them, as ``train`` does; ranked here otherwise."""
     from mfrec.evaluation.ranking import RANKING_USERS
 
     k = int(metrics.get("k", 10))
@@ -60,7 +63,8 @@ def build_report(model: Any, split: Any, metrics: dict, *, title: str = "") -> s
                      "there is nothing to measure it on.</p>")  # fmt: skip
     else:
         parts.append(f"<h2>Metrics on the test part</h2>{_metrics_table(metrics, k)}")
-        ranked = model.rank_test_users(split.test, train=split.train, k=k, sample_users=RANKING_USERS)
+        if ranked is None:
+            ranked = model.rank_test_users(split.test, train=split.train, k=k, sample_users=RANKING_USERS)
         parts.append(_section(f"NDCG@{k} per test user", _per_user(ranked, k),
                               f"{len(ranked.users):,} test users with a relevant item; the dashed line is the "
                               f"mean, the table's NDCG@{k}"))  # fmt: skip
