@@ -355,11 +355,7 @@ class ModelSlot:
             try:
                 self.publish()
             except MfrecError as exc:
-                self.refused += 1
-                self.last_error = str(exc)
-                self.log(f"reload ({reason}) refused, still serving {self.state.digest[:12]}: {exc}")
-                return {"reloaded": False, "reason": str(exc), "generation": self.generation,
-                        "sha256": self.state.digest}  # fmt: skip
+                return self._refuse(reason, exc)
         with self._lock:
             from mfrec.estimator import load_model
 
@@ -378,11 +374,7 @@ class ModelSlot:
                 attached = self.tables is None or self.top_k <= 0 or self._attach(state)
             except MfrecError as exc:
                 self._seen = signature  # not retried until the file changes again
-                self.refused += 1
-                self.last_error = str(exc)
-                self.log(f"reload ({reason}) refused, still serving {self.state.digest[:12]}: {exc}")
-                return {"reloaded": False, "reason": str(exc), "generation": self.generation,
-                        "sha256": self.state.digest}  # fmt: skip
+                return self._refuse(reason, exc)
             self.state = state  # the swap: one reference assignment
             settle()
             if not attached:
@@ -393,6 +385,13 @@ class ModelSlot:
             seconds = time.perf_counter() - started
             self.log(f"reloaded {self.path} ({reason}, {seconds:.1f} s): now serving {digest[:12]}")
             return {"reloaded": True, "generation": self.generation, "sha256": digest, "seconds": seconds}
+
+    def _refuse(self, reason: str, exc: MfrecError) -> dict[str, Any]:
+        """Count and log a refused reload; the model being served stays."""
+        self.refused += 1
+        self.last_error = str(exc)
+        self.log(f"reload ({reason}) refused, still serving {self.state.digest[:12]}: {exc}")
+        return {"reloaded": False, "reason": str(exc), "generation": self.generation, "sha256": self.state.digest}
 
     def check_admin(self, authorization: str | None) -> bool:
         """True when ``authorization`` is ``Bearer <the admin token>`` (constant-time comparison)."""
