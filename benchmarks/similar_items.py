@@ -12,6 +12,14 @@ the user's liked test items: hit rate (at least one of them), precision@10 and
 recall@10 (hits / min(10, liked test items)), averaged over queries and then users.
 Every method is fitted on the training part only and sees the same pairs.
 
+Two variants of it control for what the raw hit rate rewards besides the query:
+- lift: the same lists are scored for a user drawn at random instead (the owners of the
+  queries shuffled; that user's rated items left out, that user's liked test items
+  counted), and the hit rate they earn is subtracted. A list that ignores its query, such
+  as the most-rated items, scores 0: what remains is what the query item explains.
+- next in time: only the owner's liked test items rated within 10 ratings of the query
+  (in the order of the user's timestamps, train and test together) count.
+
 Franchise set. The rank of each sequel among the neighbours of the first film of its
 series (Toy Story, The Matrix, The Lord of the Rings, Star Wars), from the same
 training part of seed 42; at most 10 passes.
@@ -22,8 +30,9 @@ paired with the film named by the part before it, the first film with at least 2
 ratings and the sequel with at least 10 (75 pairs in ml-latest-small); the share of
 sequels among their first film's 10 nearest items, per seed.
 
-Methods: mfrec's ``similar_items`` with each ``similar`` option (item factors of the
-implicit preset, with and without the support weight; co-occurrence), EASE's weights,
+Methods: mfrec's ``similar_items`` with each ``similar`` option (adjusted cosine of the
+ratings, the default; item factors of the implicit preset, with and without the support
+weight, and of the rating preset; co-occurrence), EASE's weights,
 and implicit's ``similar_items`` (its ALS tuned in ``peers_ranking.py`` for rating
 input, and its item-item cosine), and a yardstick: the most-rated items, the same list for
 every query. Prints the tables; JSON goes to results/similar_items.json.
@@ -52,6 +61,7 @@ FRANCHISES = {
 }
 QUERIES_PER_USER = 5
 N = 10
+NEAR_IN_TIME = 10
 SEQUEL = re.compile(r" (?:2|II|3|III|4|IV|Part (?:2|II|Two|3|III))(?=$|:|\s)")
 
 
@@ -124,6 +134,7 @@ def fit_methods(split, tuned_als: dict) -> dict:
     train = split.train
     implicit_model = MatrixFactorization.from_preset("implicit", device="cpu").fit(train)
     ease = MatrixFactorization.from_preset("ease", device="cpu").fit(train)
+    rating_model = MatrixFactorization.from_preset("default", device="cpu").fit(train, split.val)
     matrix = sp.csr_matrix((train.ratings, (train.users, train.items)), shape=(train.n_users, train.n_items))
     als = AlternatingLeastSquares(**tuned_als, random_state=0)
     als.fit(matrix, show_progress=False)
@@ -131,21 +142,42 @@ def fit_methods(split, tuned_als: dict) -> dict:
     cosine.fit(sp.csr_matrix((np.ones(len(train)), (train.users, train.items)), shape=matrix.shape),
                show_progress=False)  # fmt: skip
     return {
+        "mfrec similar=ratings, shrinkage 20 (the default; the same from every model)": mfrec_method(
+            implicit_model, similar="ratings"
+        ),
+        "mfrec similar=ratings, shrinkage 0": mfrec_method(implicit_model, similar="ratings", shrinkage=0),
         "mfrec implicit preset, similar=factors, shrinkage 20": mfrec_method(implicit_model, similar="factors"),
         "mfrec implicit preset, similar=factors, shrinkage 0": mfrec_method(
             implicit_model, similar="factors", shrinkage=0
         ),
         "mfrec similar=cooccurrence (shrinkage 20)": mfrec_method(implicit_model, similar="cooccurrence"),
-        "mfrec similar=cooccurrence, shrinkage 0": mfrec_method(implicit_model, similar="cooccurrence", shrinkage=0),
+        "mfrec similar=cooccurrence, shrinkage 0": mfrec_method(
+            implicit_model, similar="cooccurrence", shrinkage=0
+        ),
         "mfrec EASE preset, similar=factors (its weights)": mfrec_method(ease, similar="factors"),
+        "mfrec rating preset (default), similar=factors, shrinkage 20": mfrec_method(rating_model, similar="factors"),
         f"implicit ALS similar_items {tuned_als}": implicit_method(als, train.item_map),
         "implicit CosineRecommender (K 200)": implicit_method(cosine, train.item_map),
         "the most-rated items, whatever the query (a yardstick)": popularity_method(train),
     }
 
 
+def near_in_time(split, user_frame: pd.DataFrame) -> pd.Series:
+    """For each (user, query item) of ``user_frame``: the user's liked test items rated within
+    ``NEAR_IN_TIME`` ratings of the query, in the order of the user's timestamps."""
+    both = pd.concat([split.train.to_frame().assign(test=False), split.test.to_frame().assign(test=True)])
+    both = both.sort_values(["user", "timestamp", "item"], kind="stable")
+    both["position"] = both.groupby("user").cumcount()
+    position = both.set_index(["user", "item"])["position"]
+    liked = both[both["test"] & (both["rating"] >= 4.0)]
+    by_user = {user: (group["item"].to_numpy(), group["position"].to_numpy()) for user, group in liked.groupby("user")}
+    queried = position.loc[list(zip(user_frame["user"], user_frame["item"], strict=True))].to_numpy()
+    return pd.Series([set(by_user[u][0][np.abs(by_user[u][1] - p) <= NEAR_IN_TIME].tolist())
+                      for u, p in zip(user_frame["user"], queried, strict=True)])  # fmt: skip
+
+
 def item_to_item(split, neighbours, seed: int) -> dict[str, float]:
-    """The protocol of the module docstring for one method."""
+    """The protocol of the module docstring for one method: raw, lift and next-in-time scores."""
     train, test = split.train, split.test
     rng = np.random.default_rng(seed)
     liked_test = test.to_frame()[test.ratings >= 4.0].groupby("user")["item"].apply(set)
@@ -159,17 +191,28 @@ def item_to_item(split, neighbours, seed: int) -> dict[str, float]:
         chosen = rng.choice(len(items), min(QUERIES_PER_USER, len(items)), replace=False)
         queries += [items[c] for c in chosen]
         owners += [user] * len(chosen)
+    strangers = [owners[i] for i in rng.permutation(len(owners))]  # the same users, each on another's query
+    nearby = near_in_time(split, pd.DataFrame({"user": owners, "item": queries}))
     width = N + max(len(rated[u]) for u in users)  # enough to leave out everything the user rated
     width = min(width, train.n_items - 1)
     found = neighbours(np.asarray(queries, dtype=object), width)
+
+    def top(query_items, user) -> set:
+        return set([i for i in query_items if i is not None and i not in rated[user]][:N])
+
     per_user: dict = {}
-    for query_items, user in zip(found, owners, strict=True):
-        kept = [i for i in query_items if i is not None and i not in rated[user]][:N]
-        hits = len(set(kept) & liked_test[user])
-        per_user.setdefault(user, []).append((hits > 0, hits / N, hits / min(N, len(liked_test[user]))))
-    rows = np.array([np.mean(v, axis=0) for v in per_user.values()])
+    for query_items, user, stranger, near in zip(found, owners, strangers, nearby, strict=True):
+        mine = top(query_items, user)
+        hits = len(mine & liked_test[user])
+        strangers_hit = bool(top(query_items, stranger) & liked_test[stranger])
+        in_time = float(bool(mine & near)) if near else np.nan  # queries with a liked test item near in time
+        row = [hits > 0, hits / N, hits / min(N, len(liked_test[user])), (hits > 0) - strangers_hit, in_time]
+        per_user.setdefault(user, []).append(row)
+    rows = np.array([np.mean(v, axis=0) for v in per_user.values()])  # NaN for in_time where a user had none
+    timed = rows[:, 4][~np.isnan(rows[:, 4])]
     return {"hit_rate": float(rows[:, 0].mean()), "precision": float(rows[:, 1].mean()),
-            "recall": float(rows[:, 2].mean()), "users": len(per_user), "queries": len(queries)}  # fmt: skip
+            "recall": float(rows[:, 2].mean()), "lift": float(rows[:, 3].mean()),
+            "near_in_time": float(timed.mean()), "users": len(per_user), "queries": len(queries)}  # fmt: skip
 
 
 def franchise_ranks(neighbours) -> dict[str, list[int | None]]:
@@ -198,7 +241,8 @@ def main() -> None:
         started = time.perf_counter()
         methods = fit_methods(split, tuned_als)
         print(f"\nseed {seed} (fitted in {time.perf_counter() - started:.0f} s)")
-        print("| method | hit rate | precision@10 | recall@10 | sequels in top 10 |\n|---|---:|---:|---:|---:|")
+        print("| method | hit rate | precision@10 | recall@10 | lift | next in time | sequels in top 10 |\n"
+              "|---|---:|---:|---:|---:|---:|---:|")  # fmt: skip
         trained = set(split.train.item_map.raw(np.flatnonzero(split.train.item_counts() > 0)).tolist())
         for name, neighbours in methods.items():
             r = item_to_item(split, neighbours, seed)
@@ -207,24 +251,30 @@ def main() -> None:
             entry["protocol"].append({**r, "seed": seed})
             if seed == args.seeds[0]:
                 entry["franchises"] = franchise_ranks(neighbours)
-            print(f"| {name} | {r['hit_rate']:.4f} | {r['precision']:.4f} | {r['recall']:.4f} | {r['sequels']:.3f} |",
-                  flush=True)  # fmt: skip
+            print(f"| {name} | {r['hit_rate']:.4f} | {r['precision']:.4f} | {r['recall']:.4f} | {r['lift']:.4f} | "
+                  f"{r['near_in_time']:.4f} | {r['sequels']:.3f} |", flush=True)  # fmt: skip
     names = list(FRANCHISES)
+    measures = ("hit_rate", "precision", "recall", "lift", "near_in_time", "sequels")
     print(f"\nmean over seeds {args.seeds}, and franchise ranks (seed {args.seeds[0]}; sequels in order)")
     print(f"({len(pairs)} title-derived sequel pairs)")
-    head = " | ".join(["method", "hit rate", "precision@10", "recall@10", "sequel set", *names, "franchise top 10"])
-    print(f"| {head} |")
-    print("|---|" + "---:|" * (4 + len(names) + 1))
+    head = ["method", "hit rate", "precision@10", "recall@10", "lift", "next in time", "sequel set", *names,
+            "franchise top 10", "franchise MRR"]  # fmt: skip
+    print("| " + " | ".join(head) + " |\n|---|" + "---:|" * (len(head) - 1))
     for name, entry in results.items():
-        means = {m: np.mean([r[m] for r in entry["protocol"]])
-                 for m in ("hit_rate", "precision", "recall", "sequels")}  # fmt: skip
+        entry["mean"] = {m: float(np.mean([r[m] for r in entry["protocol"]])) for m in measures}
         ranks = entry["franchises"]
+        flat = [r for f in names for r in ranks[f]]
+        entry["mean"]["franchise_top10"] = sum(r is not None and r <= N for r in flat)
+        entry["mean"]["franchise_mrr"] = float(np.mean([0.0 if r is None else 1 / r for r in flat]))
         shown = [", ".join("-" if r is None else str(r) for r in ranks[f]) for f in names]
-        top = sum(r is not None and r <= N for f in names for r in ranks[f])
-        total = sum(len(ranks[f]) for f in names)
-        print(f"| {name} | {means['hit_rate']:.4f} | {means['precision']:.4f} | {means['recall']:.4f} | "
-              f"{means['sequels']:.3f} | "
-              + " | ".join(shown) + f" | {top}/{total} |")  # fmt: skip
+        m = entry["mean"]
+        print(f"| {name} | {m['hit_rate']:.4f} | {m['precision']:.4f} | {m['recall']:.4f} | {m['lift']:.4f} | "
+              f"{m['near_in_time']:.4f} | {m['sequels']:.3f} | " + " | ".join(shown)
+              + f" | {m['franchise_top10']}/{len(flat)} | {m['franchise_mrr']:.3f} |")  # fmt: skip
+    print("\nbest on each measure:")
+    for measure in (*measures, "franchise_top10", "franchise_mrr"):
+        best = max(results, key=lambda name: results[name]["mean"][measure])
+        print(f"  {measure}: {best} ({results[best]['mean'][measure]:.4g})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
 

@@ -15,6 +15,7 @@ import torch
 from mfrec import MatrixFactorization, load_model
 from mfrec.data import Ratings, Split, split_ratings
 from mfrec.models import registry
+from mfrec.options import SIMILARITIES
 from tests.conftest import low_rank_ratings
 
 BLOCKS, PER_BLOCK = 4, 8
@@ -90,7 +91,7 @@ def check_oracle_top1_is_in_the_users_block(case: Case) -> None:
 
 def check_oracle_nearest_item_is_in_its_block(case: Case) -> None:
     items = np.arange(BLOCKS * PER_BLOCK) + 1000
-    near = case.oracle.similar_items(items, n=1).items[:, 0] - 1000
+    near = case.oracle.similar_items(items, n=1, similar="factors").items[:, 0] - 1000  # the model's own
     wrong = np.flatnonzero(near // PER_BLOCK != (items - 1000) // PER_BLOCK)
     assert len(wrong) <= 2, f"{case.name}: items {(items[wrong]).tolist()} are nearest to another block"
 
@@ -159,9 +160,10 @@ def check_fold_in_and_similar_items_shapes(case: Case) -> None:
     model = case.model
     recs = model.recommend_for_ratings({1000: 5.0, 1001: 4.0}, n=5)
     assert recs.items.shape == (1, 5) and not {1000, 1001} & set(recs.items[0].tolist())
-    sims = model.similar_items(1000, n=3)
-    assert sims.items.shape == (1, 3) and 1000 not in sims.items[0].tolist()
-    assert np.all(np.abs(sims.scores) <= 1 + 1e-9)
+    for similar in SIMILARITIES:
+        sims = model.similar_items(1000, n=3, similar=similar)
+        assert sims.items.shape == (1, 3) and 1000 not in sims.items[0].tolist(), similar
+        assert np.all(np.abs(sims.scores) <= 1 + 1e-9), similar
 
 
 def check_explanations_add_up_to_the_fold_in_score(case: Case) -> None:

@@ -81,6 +81,11 @@ def test_commands_on_a_saved_model(trained_run, capsys):
     assert code == 0 and len(out.strip().splitlines()) == 4 and "rank" in out
     code, out, _ = run(capsys, "similar", "--model", str(trained_run), "--item", "1000", "-n", "3", "--format", "csv")
     assert code == 0 and out.splitlines()[0] == "rank,item,similarity,title" and len(out.splitlines()) == 4
+    code, by_factors, _ = run(capsys, "similar", "--model", str(trained_run), "--item", "1000", "-n", "3",
+                              "--format", "csv", "--similar", "factors")  # fmt: skip
+    assert code == 0 and by_factors != out  # the default (ratings) is not the factor cosine here
+    code, _, err = run(capsys, "similar", "--model", str(trained_run), "--item", "1000", "--similar", "pearson")
+    assert code == 2 and "auto" in err and "ratings" in err
     code, out, _ = run(capsys, "predict", "--model", str(trained_run), "--user", "100", "--item", "1000")
     assert code == 0 and 0.5 <= float(out.split()[0]) <= 5.0
     code, out, _ = run(capsys, "evaluate", "--model", str(trained_run), "--json")

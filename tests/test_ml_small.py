@@ -94,18 +94,24 @@ def test_bpr_preset_ranks_above_cornacs_tuned_bpr(ml_split):
 
 
 @pytest.mark.parametrize(
-    ("preset", "query", "sequels", "within"),
+    ("preset", "similar", "query", "sequels", "within"),
     [
-        ("implicit", 4993, (5952, 7153), 3),  # The Lord of the Rings: The Two Towers, The Return of the King
-        ("implicit", 260, (1196, 1210), 3),  # Star Wars: Episode V, Episode VI
-        ("ease", 1, (3114,), 3),  # Toy Story -> Toy Story 2
-        ("ease", 260, (1196, 1210), 3),
+        ("implicit", "auto", 1, (3114, 78499), 5),  # Toy Story -> Toy Story 2, Toy Story 3
+        ("implicit", "auto", 4993, (5952, 7153), 3),  # The Lord of the Rings: The Two Towers, The Return of the King
+        ("implicit", "auto", 260, (1196, 1210), 3),  # Star Wars: Episode V, Episode VI
+        ("implicit", "auto", 4306, (8360,), 3),  # Shrek -> Shrek 2
+        ("implicit", "auto", 858, (1221,), 3),  # The Godfather -> The Godfather: Part II
+        ("ease", "auto", 1, (3114,), 3),  # the same from any model: the ratings, not the model, decide
+        ("implicit", "factors", 4993, (5952, 7153), 3),
+        ("implicit", "factors", 260, (1196, 1210), 3),
+        ("ease", "factors", 1, (3114,), 3),  # EASE's weights
+        ("ease", "factors", 260, (1196, 1210), 3),
     ],
 )
-def test_franchise_sequels_are_near_their_first_film(ml_small, preset, query, sequels, within):
-    """Similar items from a model of every rating (what a served model holds), default similarity."""
+def test_franchise_sequels_are_near_their_first_film(ml_small, preset, similar, query, sequels, within):
+    """Similar items from a model of every rating (what a served model holds); ``auto`` is the default."""
     model = _full_models(ml_small, preset)
-    found = list(model.similar_items(query, within).items[0])
+    found = list(model.similar_items(query, within, similar=similar).items[0])
     assert set(sequels) <= set(found), (query, found)
 
 

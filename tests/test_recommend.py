@@ -54,14 +54,14 @@ def test_a_rating_models_stars_stay_on_the_scale_and_keep_their_order(fitted):
 
 def test_similar_items_by_cosine(fitted):
     model, _ = fitted
-    sims = model.similar_items(1000, n=5, shrinkage=0).to_frame(score="similarity")
+    sims = model.similar_items(1000, n=5, shrinkage=0, similar="factors").to_frame(score="similarity")
     factors = model.module_.item_factors().detach().numpy()
     i = model.item_map_.index_one(1000)
     j = model.item_map_.index_one(sims["item"].iloc[0])
     cosine = factors[i] @ factors[j] / np.linalg.norm(factors[i]) / np.linalg.norm(factors[j])
     assert sims["similarity"].iloc[0] == pytest.approx(cosine, rel=1e-6)
     assert 1000 not in sims["item"].tolist()
-    both = model.similar_items([1000, 1001], n=5, shrinkage=0)
+    both = model.similar_items([1000, 1001], n=5, shrinkage=0, similar="factors")
     assert both.items.shape == (2, 5) and np.array_equal(both.items[0], sims["item"].to_numpy())
 
 

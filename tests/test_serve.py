@@ -70,10 +70,15 @@ def test_the_user_list_searches_every_user_by_the_start_of_the_id(client, model,
     assert [str(u) for u in first["users"]] == expected[1:4]
 
 
-def test_similar_items(client):
+def test_similar_items(client, model):
     body = client.get("/v1/items/1000/similar?n=3").json()
     assert body["item"] == 1000 and len(body["items"]) == 3 and body["title"].startswith("Movie 1000")
     assert all(-1 <= i["similarity"] <= 1 for i in body["items"])
+    for similar in ("auto", "ratings", "factors", "cooccurrence"):  # the same answer as the library's
+        items = [i["item"] for i in client.get(f"/v1/items/1000/similar?n=3&similar={similar}").json()["items"]]
+        assert items == model.similar_items(1000, 3, similar=similar).items[0].tolist()
+    refused = client.get("/v1/items/1000/similar?similar=pearson")
+    assert refused.status_code == 422 and "ratings" in refused.json()["message"]
 
 
 def test_predict(client, model):

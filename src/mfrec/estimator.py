@@ -29,14 +29,13 @@ from mfrec.evaluation.ranking import RankedUsers, evaluate_ranking, rank_users
 from mfrec.fitted import FittedState
 from mfrec.models import registry
 from mfrec.models.base import Model
+from mfrec.options import SIMILARITIES
 from mfrec.recommend import Because, Recommendations, TopRequest, masked_topk
 from mfrec.training.options import thread_limit
 from mfrec.training.trainer import EpochRecord, TrainingData, fit, resolve_device
 
 MAX_N = 100_000
 SCORE_CHUNK = 1024
-#: The item-to-item similarities of :meth:`MatrixFactorization.similar_items`, the default first.
-SIMILARITIES = ("factors", "cooccurrence")
 DEFAULT_SIMILAR = SIMILARITIES[0]
 
 
@@ -750,27 +749,36 @@ class MatrixFactorization:
     ) -> Recommendations:
         r"""The ``n`` items nearest to each of ``items``, batch-first.
 
-        ``similar`` chooses the similarity:
+        ``similar`` chooses the similarity; :math:`s` is ``shrinkage`` (0: no weight),
+        :math:`c_{ij}` the users who rated both items and :math:`n_i` those who rated ``i``,
+        over every pair the model remembers (its training data, or what :meth:`set_seen` gave):
 
-        * ``factors`` (the default): the model's own (:meth:`~mfrec.models.base.Model.similarity`:
-          the cosine of item factors; EASE reads its item-item weights), weighted by support,
+        * ``ratings``: the adjusted cosine of the items' rating columns (Sarwar et al. 2001),
+          each rating centred on its user's mean,
+          :math:`\sum_u d_{ui} d_{uj} / (\lVert d_i\rVert \lVert d_j\rVert)` with
+          :math:`d_{ui} = r_{ui} - \bar r_u` (0 where ``u`` did not rate ``i``), weighted by
+          :math:`c_{ij} / (c_{ij} + s)` so that a pair rated by few users does not top the list.
+          Two films are near when the same people rate both above (or below) their own
+          average: sequels, the same studio, the same kind of film. It leads the franchise and
+          sequel sets of ``benchmarks/similar_items.py``, with every model. It needs ratings
+          that differ within a user, and raises :class:`~mfrec.errors.ConfigError` on data
+          with one value per user (clicks, views).
+        * ``factors``: the model's own (:meth:`~mfrec.models.base.Model.similarity`: the cosine
+          of item factors; EASE reads its item-item weights), weighted by support,
           :math:`\cos(q_i, q_j)\, n_j / (n_j + s)`: rarely rated items have noisy factor
-          directions. The weight leans lists towards well-liked, often-rated items: from the
-          implicit preset they hold a user's next liked item 1.6x as often as implicit's
-          ``similar_items``, but rarely a film's sequel; ``shrinkage=0``, ``cooccurrence``
-          with ``shrinkage=0`` or EASE's weights stay nearer the item itself
-          (``benchmarks/similar_items.py``, docs/benchmarks.md).
+          directions. From the implicit preset these lists hold what the querying user likes
+          next most often ("people who liked this also liked"), also once popularity is
+          controlled for, but they lean to the well-liked films of the same years and rarely
+          hold a sequel (docs/benchmarks.md, "Similar items").
         * ``cooccurrence``: the cosine of the items' interaction columns,
-          :math:`c_{ij} / \sqrt{n_i n_j}` with :math:`c_{ij}` the users who interacted with
-          both and :math:`n_i` those with ``i`` (every pair the model remembers, see
-          :meth:`set_seen`), weighted by :math:`c_{ij} / (c_{ij} + s)` so that a pair seen
-          together by few users does not top the list.
+          :math:`c_{ij} / \sqrt{n_i n_j}`, weighted by :math:`c_{ij} / (c_{ij} + s)`.
+        * ``auto`` (the default): ``ratings`` where the remembered ratings differ within users,
+          ``factors`` where they do not.
 
-        :math:`s` is ``shrinkage`` (0: no weight). ``genres``, ``years`` and ``min_ratings``
-        filter the neighbours as in :meth:`recommend`. Returns
-        :class:`~mfrec.recommend.Recommendations` whose ``query`` column is ``query_item``
-        and whose ``scores`` lie in [-1, 1]. Items without training data are never
-        returned, and asking about one raises :class:`UnknownIdError`.
+        ``genres``, ``years`` and ``min_ratings`` filter the neighbours as in :meth:`recommend`.
+        Returns :class:`~mfrec.recommend.Recommendations` whose ``query`` column is
+        ``query_item`` and whose ``scores`` lie in [-1, 1]. Items without training data are
+        never returned, and asking about one raises :class:`UnknownIdError`.
         """
         self._check_fitted()
         n = _check_n(n)
@@ -784,8 +792,10 @@ class MatrixFactorization:
             raise UnknownIdError(f"item {bad} has no training ratings, so it has no learned factors")
         if not (isinstance(shrinkage, int | float) and not isinstance(shrinkage, bool) and 0 <= shrinkage < np.inf):
             raise ConfigError(f"shrinkage must be a number >= 0, not {shrinkage!r}")
-        if similar == "cooccurrence":
-            sims = self._cooccurrence(index, float(shrinkage))
+        if similar == "auto":
+            similar = "ratings" if self._columns(matrices=False)["norms"].any() else "factors"
+        if similar in ("cooccurrence", "ratings"):
+            sims = self._cooccurrence(index, float(shrinkage), ratings=similar == "ratings")
         else:
             with torch.no_grad():
                 sims = self.module_.similarity(torch.as_tensor(index))
@@ -798,21 +808,54 @@ class MatrixFactorization:
         return Recommendations(self.item_map_.raw(index), self.item_map_.raw(pos), top, self._titles(pos),
                                "similarity", "query_item")  # fmt: skip
 
-    def _cooccurrence(self, index: np.ndarray, shrinkage: float) -> torch.Tensor:
-        """Shrunk co-occurrence cosine of the items ``index`` to every item, ``(len(index), n_items)`` float64."""
+    def _columns(self, *, matrices: bool = True) -> dict[str, Any]:
+        r"""The remembered interactions (:meth:`set_seen`), built once per remembered data.
+
+        ``centred`` is :math:`d_{ui} = r_{ui} - \bar r_u` (each rating minus its user's mean) in
+        the order of the CSR arrays and ``norms`` :math:`\lVert d_i \rVert` per item. With
+        ``matrices``, also sparse matrices of them by user and by item (``by_user``,
+        ``by_item``), and ``ones_by_user``/``ones_by_item``: a 1 per pair on the same indices.
+        """
         import scipy.sparse as sp
 
-        cached = getattr(self, "_by_item", None)
-        if cached is None or cached[0] is not self.seen_items_:
-            n_users, n_items = len(self.seen_indptr_) - 1, len(self.item_map_)
-            ones = np.ones(len(self.seen_items_), dtype=np.float32)
-            by_user = sp.csr_matrix((ones, self.seen_items_, self.seen_indptr_), shape=(n_users, n_items))
-            cached = (self.seen_items_, by_user, by_user.T.tocsr())
-            self._by_item = cached
-        _, by_user, by_item = cached
-        together = (by_item[index] @ by_user).toarray().astype(np.float64)  # c_ij
-        counts = self.item_counts_.astype(np.float64)
-        sims = together / np.sqrt(np.maximum(counts[index][:, None] * counts[None, :], 1.0))
+        cache = getattr(self, "_item_columns", None)
+        indptr, items = self.seen_indptr_, self.seen_items_
+        n_users, n_items = len(indptr) - 1, len(self.item_map_)
+        if cache is None or cache["seen"] is not items:
+            owner = np.repeat(np.arange(n_users), np.diff(indptr))
+            ratings = self.seen_ratings_.astype(np.float64)
+            means = np.bincount(owner, weights=ratings, minlength=n_users) / np.maximum(np.diff(indptr), 1)
+            centred = ratings - means[owner]
+            norms = np.sqrt(np.bincount(items, weights=centred * centred, minlength=n_items))
+            cache = self._item_columns = {"seen": items, "owner": owner, "centred": centred, "norms": norms}
+        if matrices and "by_user" not in cache:
+            owner, centred = cache["owner"], cache["centred"]
+            item_indptr, order = csr_order(items, owner, n_items)
+            ones = np.ones(len(items), dtype=np.float32)
+            cache["by_user"] = sp.csr_matrix((centred, items, indptr), shape=(n_users, n_items))
+            cache["ones_by_user"] = sp.csr_matrix((ones, items, indptr), shape=(n_users, n_items))
+            cache["by_item"] = sp.csr_matrix((centred[order], owner[order], item_indptr), shape=(n_items, n_users))
+            cache["ones_by_item"] = sp.csr_matrix((ones, owner[order], item_indptr), shape=(n_items, n_users))
+        return cache
+
+    def _cooccurrence(self, index: np.ndarray, shrinkage: float, *, ratings: bool = False) -> torch.Tensor:
+        r"""Shrunk co-occurrence cosine of the items ``index`` to every item, ``(len(index), n_items)`` float64.
+
+        With ``ratings``, the adjusted cosine of centred ratings instead (see :meth:`similar_items`).
+        """
+        columns = self._columns()
+        together = (columns["ones_by_item"][index] @ columns["ones_by_user"]).toarray().astype(np.float64)  # c_ij
+        if ratings:
+            norms = columns["norms"]
+            if not norms.any():
+                raise ConfigError(
+                    "similar='ratings' needs ratings that differ within a user, and this model's data has one "
+                    "value per user (clicks, views): use 'factors' or 'cooccurrence'"
+                )
+            inner = (columns["by_item"][index] @ columns["by_user"]).toarray()
+        else:
+            norms, inner = np.sqrt(self.item_counts_.astype(np.float64)), together
+        sims = inner / np.maximum(norms[index][:, None] * norms[None, :], 1e-12)
         if shrinkage:
             sims *= together / (together + shrinkage)
         return torch.from_numpy(sims)

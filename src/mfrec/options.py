@@ -18,6 +18,9 @@ from typing import Any, ClassVar
 from mfrec.errors import ConfigError
 
 SEED_LIMIT = 2**63
+#: The item-to-item similarities of ``similar_items`` (CLI ``--similar``, HTTP ``similar=``), the
+#: default first (``auto``: ``ratings`` where the remembered ratings differ within users, else ``factors``).
+SIMILARITIES = ("auto", "ratings", "factors", "cooccurrence")
 
 
 def _number(value: Any) -> bool:

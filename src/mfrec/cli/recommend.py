@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from mfrec.cli.options import FORMAT, echo_table, filter_options, filters
+from mfrec.options import SIMILARITIES
 
 
 @click.command()
@@ -118,14 +119,15 @@ def _parse_pairs(text: str) -> dict[str, float]:
     type=float,
     default=20.0,
     show_default=True,
-    help="weight cosine by n/(n+this), n = the item's ratings; 0 = plain cosine",
+    help="weight each similarity by n/(n+this): n = the users who rated both (the item's ratings for factors)",
 )
 @FORMAT
-@click.option("--similar", "similar_by", type=click.Choice(["factors", "cooccurrence"]), default="factors",
-              show_default=True, help="the model's item factors (EASE: its weights), or who interacted with both")
+@click.option("--similar", "similar_by", type=click.Choice(SIMILARITIES), default=SIMILARITIES[0], show_default=True,
+              help="ratings: rated alike by the same people; factors: the model's item factors (EASE: its weights); "
+                   "cooccurrence: rated by the same people; auto: ratings, or factors for data without rating values")
 @filter_options
 def similar(model_path: Path, item: str, n: int, shrinkage: float, similar_by: str, fmt: str, **kw) -> None:
-    """Nearest items, with titles: by item factors (support-weighted cosine; EASE: its weights) or co-occurrence."""
+    """Nearest items, with titles: rated alike by the same people, by the model's item factors, or by co-occurrence."""
     from mfrec.estimator import MatrixFactorization
 
     chosen_filters = filters(kw)

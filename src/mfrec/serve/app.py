@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mfrec._version import __version__
 from mfrec.data.profiles import Profile, ProfileError, ProfileFull, ProfileNotFound
 from mfrec.errors import ConfigError, DataError, MfrecError, UnknownIdError
+from mfrec.options import SIMILARITIES
 from mfrec.recommend import TopRequest
 from mfrec.serve.batching import MicroBatcher
 from mfrec.serve.state import TOP_MEMORY, ModelSlot, ServingState
@@ -306,7 +307,8 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES, to
     @app.get("/v1/items/{item_id}/similar")
     def similar(
         item_id: str, n: int = Query(10, ge=1, le=MAX_N), shrinkage: float = Query(20.0, ge=0, le=1e6),
-        similar: Literal["factors", "cooccurrence"] = "factors", filters: Filters = Depends(),
+        similar: Literal[SIMILARITIES] = SIMILARITIES[0],  # type: ignore[valid-type]
+        filters: Filters = Depends(),
     ) -> dict[str, Any]:
         model = slot.state.model
         item = model.item_id(item_id)
