@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 
 import numpy as np
 import pytest
@@ -92,6 +93,30 @@ def test_a_reload_swaps_the_state_whole_and_a_damaged_file_is_refused(models, tm
     assert not slot.reload("garbage")["reloaded"] and slot.refused == 2
     path.unlink()
     assert not slot.reload("missing")["reloaded"] and slot.state.digest == result["sha256"]
+
+
+def test_what_a_replaced_model_left_in_reference_cycles_is_freed_by_the_reload(models, tmp_path):
+    import gc
+
+    from mfrec.serve.state import ModelSlot
+
+    first, second = models
+    path = tmp_path / "model.safetensors"
+    first.save(path)
+    slot = ModelSlot.load(path, top_k=0, log=lambda line: None)
+
+    class Cyclic:  # garbage only the cyclic collector can free
+        def __init__(self):
+            self.me = self
+
+    left = Cyclic()
+    slot.state.leftover, gone = left, weakref.ref(left)
+    del left
+    gc.freeze()  # as serving froze the first model after loading it
+    _replace(second, path)
+    assert slot.reload("test")["reloaded"]
+    assert gone() is None  # collected at the reload, not kept frozen for the life of the server
+    assert gc.get_freeze_count() > 0
 
 
 def test_the_watcher_reloads_when_the_file_changes(models, tmp_path):
