@@ -243,7 +243,8 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES, to
         """Facts about the served model, and which file (by digest) and reload generation serves them."""
         state = slot.state
         serving = {**state.describe(), "generation": slot.generation, "refused_reloads": slot.refused,
-                   "batched_requests": batcher.requests, "batches": batcher.batches}  # fmt: skip
+                   "batched_requests": batcher.requests, "batches": batcher.batches,
+                   "profiles": profiles is not None}  # fmt: skip
         return {**jsonable(state.facts), "mfrec_version": __version__, "serving": jsonable(serving)}
 
     @app.post("/v1/admin/reload", include_in_schema=False)
