@@ -68,11 +68,13 @@ def test_auto_is_ratings_where_ratings_differ_within_users_and_factors_where_the
     mask = np.ones((USERS, ITEMS), dtype=bool)
     values = 1.0 + np.add.outer(np.arange(USERS), np.arange(ITEMS) * 7) % 5
     grid_model.set_seen(remembered(mask, values))
+    assert grid_model.prepare_similar() == "ratings"
     auto = grid_model.similar_items(1000, 4)
     assert np.array_equal(auto.items, grid_model.similar_items(1000, 4, similar="ratings").items)
     assert np.allclose(auto.scores, grid_model.similar_items(1000, 4, similar="ratings").scores)
 
     grid_model.set_seen(remembered(mask, np.ones((USERS, ITEMS))))  # clicks: one value per user
+    assert grid_model.prepare_similar() == "factors"
     assert np.allclose(grid_model.similar_items(1000, 4).scores,
                        grid_model.similar_items(1000, 4, similar="factors").scores)  # fmt: skip
     with pytest.raises(ConfigError, match="one value per user"):

@@ -307,18 +307,23 @@ class ModelSlot:
         slot._seen = signature
         return slot
 
-    def precompute_later(self) -> threading.Thread | None:
+    def precompute_later(self) -> threading.Thread:
         """Give the served state its top-K table in a background thread; requests are scored live meanwhile.
+        The same thread first prepares what similar items read (:meth:`~mfrec.MatrixFactorization.prepare_similar`).
 
         The table is computed here, or, in a worker (``tables``), mapped from the file the supervisor
         publishes once it appears.
         """
-        if self.top_k <= 0:
-            return None
         state = self.state
 
         def work() -> None:
             started = time.perf_counter()
+            try:
+                state.model.prepare_similar()  # what similar items read, before the first request needs it
+            except (MfrecError, MemoryError) as exc:  # then the first request builds it
+                self.log(f"similar items not prepared: {exc}")
+            if self.top_k <= 0:
+                return
             try:
                 if self.tables is None:
                     state.precompute(self.top_k, self.top_memory)
@@ -376,6 +381,7 @@ class ModelSlot:
                     return {"reloaded": False, "reason": "unchanged", "generation": self.generation,
                             "sha256": digest}  # fmt: skip
                 state = ServingState(model, str(self.path), digest)
+                model.prepare_similar()
                 if self.tables is None:
                     state.precompute(self.top_k, self.top_memory)
                 attached = self.tables is None or self.top_k <= 0 or self._attach(state)
