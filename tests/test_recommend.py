@@ -65,6 +65,19 @@ def test_similar_items_by_cosine(fitted):
     assert both.items.shape == (2, 5) and np.array_equal(both.items[0], sims["item"].to_numpy())
 
 
+def test_the_factor_cosine_follows_factors_changed_in_place(fitted):
+    model, _ = fitted
+    first = model.similar_items(1000, n=5, shrinkage=0, similar="factors")  # the unit factors are kept now
+    with torch.no_grad():
+        model.module_.item_embedding.weight[:, 0] *= 5.0  # in place: the same tensor, a new version
+    again = model.similar_items(1000, n=5, shrinkage=0, similar="factors")
+    factors = model.module_.item_factors().detach().numpy()
+    i, j = model.item_map_.index_one(1000), model.item_map_.index_one(again.items[0, 0])
+    cosine = factors[i] @ factors[j] / np.linalg.norm(factors[i]) / np.linalg.norm(factors[j])
+    assert again.scores[0, 0] == pytest.approx(cosine, rel=1e-6)
+    assert not np.allclose(first.scores, again.scores)
+
+
 def test_unknown_ids_and_bad_n(fitted):
     model, _ = fitted
     with pytest.raises(UnknownIdError, match="unknown user 5"):

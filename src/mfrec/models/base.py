@@ -176,9 +176,18 @@ class Model(nn.Module):
         raise NotImplementedError
 
     def similarity(self, items: torch.Tensor) -> torch.Tensor:
-        """Cosine similarity of ``items`` to every item, ``(len(items), n_items)`` (float64)."""
-        factors = nn.functional.normalize(self.item_factors().detach().double(), dim=1)
-        return factors[items] @ factors.T
+        """Cosine similarity of ``items`` to every item, ``(len(items), n_items)`` (float64).
+
+        The unit-length factors are kept between calls while the factor tensor is the same object,
+        unmodified (its version counter): normalising every item took most of each query's time
+        (about 7 of 11 ms at 18,672 items)."""
+        factors = self.item_factors()
+        kept = self.__dict__.get("_unit_factors")
+        if kept is None or kept[0] is not factors or kept[1] != factors._version:
+            unit = nn.functional.normalize(factors.detach().double(), dim=1)
+            kept = self.__dict__["_unit_factors"] = (factors, factors._version, unit)
+        unit = kept[2]
+        return unit[items] @ unit.T
 
 
 class FactorModel(Model):
