@@ -811,7 +811,7 @@ class MatrixFactorization:
     def prepare_similar(self) -> str:
         """Build now what :meth:`similar_items` reads for the default similarity, so that no call pays
         for it (a server does this in the background): the sparse rating matrices for ``ratings``
-        (670 MB and 6-15 s for 25M ratings), nothing for ``factors``. Returns the similarity
+        (670 MB and 5-15 s for 25M ratings), nothing for ``factors``. Returns the similarity
         ``auto`` stands for."""
         self._check_fitted()
         chosen = "ratings" if self._columns(matrices=False)["norms"].any() else "factors"
