@@ -115,3 +115,30 @@ def test_store_calls_nothing_private():
         if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
     ]
     assert not private, private
+
+
+def control_characters(root: Path) -> list[str]:
+    """``file:line`` of every character below U+0020 other than a newline in the Python and Markdown under
+    ``root``, hidden folders (environments) left out: a tab in a docstring is usually a ``\\t`` that was
+    meant as the start of ``\\top``."""
+    found = []
+    paths = [*root.rglob("*.py"), *root.rglob("*.md")] if root.is_dir() else [root]
+    for path in sorted(paths):
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
+            if any(ord(c) < 32 for c in line):
+                found.append(f"{path.relative_to(root.parent)}:{number}")
+    return found
+
+
+def test_sources_and_docs_hold_no_control_characters():
+    root = SRC.parent
+    names = ("src", "tests", "docs", "benchmarks", "README.md")
+    found = [hit for name in names for hit in control_characters(root / name)]
+    assert not found, found
+
+
+def test_the_control_character_check_sees_a_tab(tmp_path):
+    (tmp_path / "module.py").write_text('"""The score :math:`y_t^' + "\t" + 'op x`."""\n')  # "\\top" as a tab
+    assert control_characters(tmp_path) == [f"{tmp_path.name}/module.py:1"]

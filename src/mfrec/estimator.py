@@ -547,10 +547,10 @@ class MatrixFactorization:
         linear solve, so each score splits exactly into a base and one contribution per rated
         item (:meth:`mfrec.models.base.Model.explain`):
 
-        * implicit ALS and BPR: :math:`s_t = \sum_h c_h\, y_t^	op W_u^{-1} y_h` with
+        * implicit ALS and BPR: :math:`s_t = \sum_h c_h\, y_t^\top W_u^{-1} y_h` with
           :math:`W_u` the user's weighted Gram matrix, as implicit's ``explain``;
         * EASE: :math:`s_t = \sum_h B_{ht}`;
-        * rating models: :math:`\hat r_t = o_t + \sum_h (r_h - o_h)\, d_t^	op G^{-1} d_h`, with
+        * rating models: :math:`\hat r_t = o_t + \sum_h (r_h - o_h)\, d_t^\top G^{-1} d_h`, with
           :math:`o` the item offsets (:math:`\mu + b_i`) and :math:`G` the ridge system of the
           fold-in (a user's rating above an item's offset pulls similar items up).
 
