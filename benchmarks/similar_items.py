@@ -18,7 +18,8 @@ Two variants of it control for what the raw hit rate rewards besides the query:
   counted), and the hit rate they earn is subtracted. A list that ignores its query, such
   as the most-rated items, scores 0: what remains is what the query item explains.
 - next in time: only the owner's liked test items rated within 10 ratings of the query
-  (in the order of the user's timestamps, train and test together) count.
+  (in the order of the user's timestamps, train and test together) count; it is averaged
+  over the users each of whose queries has such an item.
 
 Franchise set. The rank of each sequel among the neighbours of the first film of its
 series (Toy Story, The Matrix, The Lord of the Rings, Star Wars), from the same
