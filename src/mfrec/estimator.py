@@ -793,7 +793,7 @@ class MatrixFactorization:
         if not (isinstance(shrinkage, int | float) and not isinstance(shrinkage, bool) and 0 <= shrinkage < np.inf):
             raise ConfigError(f"shrinkage must be a number >= 0, not {shrinkage!r}")
         if similar == "auto":
-            similar = "ratings" if self._columns(matrices=False)["norms"].any() else "factors"
+            similar = self._auto_similar()
         if similar in ("cooccurrence", "ratings"):
             sims = self._cooccurrence(index, float(shrinkage), ratings=similar == "ratings")
         else:
@@ -814,10 +814,14 @@ class MatrixFactorization:
         (670 MB and 5-15 s for 25M ratings), nothing for ``factors``. Returns the similarity
         ``auto`` stands for."""
         self._check_fitted()
-        chosen = "ratings" if self._columns(matrices=False)["norms"].any() else "factors"
+        chosen = self._auto_similar()
         if chosen == "ratings":
             self._columns()
         return chosen
+
+    def _auto_similar(self) -> str:
+        """What ``similar="auto"`` stands for: ``ratings`` where the remembered ratings differ within users."""
+        return "ratings" if self._columns(matrices=False)["norms"].any() else "factors"
 
     def _columns(self, *, matrices: bool = True) -> dict[str, Any]:
         r"""The remembered interactions (:meth:`set_seen`), built once per remembered data.
@@ -839,13 +843,15 @@ class MatrixFactorization:
             means = np.bincount(owner, weights=ratings, minlength=n_users) / np.maximum(per_user, 1)
             centred = ratings - means[owner]
             norms = np.sqrt(np.bincount(items, weights=centred * centred, minlength=n_items))
-            cache = self._item_columns = {"seen": items, "centred": centred, "norms": norms}
+            cache = self._item_columns = {"seen": items, "norms": norms}
+            if norms.any():  # otherwise every centred rating is 0 (one value per user): nothing to keep
+                cache["centred"] = centred
         if matrices and "by_user" not in cache:
             # int32 indices where they fit, shared by the two matrices of each orientation (scipy keeps
             # index arrays of its own dtype without copying): about 12 bytes per rating and matrix.
             index = np.int32 if max(len(items), n_users, n_items) < 2**31 else np.int64
             owner = np.repeat(np.arange(n_users, dtype=index), per_user)
-            centred = cache["centred"]
+            centred = cache.get("centred", np.zeros(len(items)))
             item_indptr, order = csr_order(items, owner, n_items)
             ones = np.ones(len(items), dtype=np.float32)
             by_user = (items.astype(index), indptr.astype(index))
