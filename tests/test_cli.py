@@ -79,6 +79,12 @@ def test_train_writes_a_complete_run_folder(trained_run, capsys):
 def test_commands_on_a_saved_model(trained_run, capsys):
     code, out, _ = run(capsys, "recommend", "--model", str(trained_run), "--user", "100", "-n", "3")
     assert code == 0 and len(out.strip().splitlines()) == 4 and "rank" in out
+    # data without item metadata: the table has no title column of "None"s; JSON keeps the key, as null
+    assert "title" not in out and "None" not in out
+    code, out, _ = run(capsys, "similar", "--model", str(trained_run), "--item", "1000", "-n", "3")
+    assert code == 0 and "title" not in out and "None" not in out and "similarity" in out
+    code, out, _ = run(capsys, "recommend", "--model", str(trained_run), "--user", "100", "-n", "1", "--format", "json")
+    assert code == 0 and '"title":null' in out
     code, out, _ = run(capsys, "similar", "--model", str(trained_run), "--item", "1000", "-n", "3", "--format", "csv")
     assert code == 0 and out.splitlines()[0] == "rank,item,similarity,title" and len(out.splitlines()) == 4
     code, by_factors, _ = run(capsys, "similar", "--model", str(trained_run), "--item", "1000", "-n", "3",

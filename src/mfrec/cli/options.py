@@ -135,6 +135,9 @@ def assemble_train_config(kw: dict[str, Any], preset_name: str | None, config_fi
 
 
 def echo_table(frame, fmt: str) -> None:
+    """Print ``frame`` as JSON records, CSV or an aligned table. The table leaves out a ``title``
+    column that has no title at all (data without item metadata) and shows a missing title as
+    blank, where JSON and CSV keep every column and write null/empty."""
     if fmt == "json":
         click.echo(frame.to_json(orient="records", force_ascii=False))
     elif fmt == "csv":
@@ -142,6 +145,9 @@ def echo_table(frame, fmt: str) -> None:
     elif frame.empty:
         click.echo("no items: nothing passes the filters (or every candidate was excluded)", err=True)
     else:
+        if "title" in frame:
+            titles = frame["title"]
+            frame = frame.drop(columns="title") if titles.isna().all() else frame.assign(title=titles.fillna(""))
         click.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
