@@ -64,7 +64,7 @@ def main() -> None:
     groups = {"the 10 most-rated items": order[:10], "the items ranked 5,001-5,010": order[5000:5010]}
     print("| similarity | first call | arrays it keeps | resident memory added | " + " | ".join(groups) + " |\n"
           "|---|---:|---:|---:|---:|---:|")  # fmt: skip
-    for similar in ("factors", "ratings", "cooccurrence"):  # cooccurrence reads what ratings built
+    for similar in ("factors", "ratings", "cooccurrence"):  # cooccurrence reads a part of what ratings built
         kept, before, started = cached_mb(model), resident_mb(), time.perf_counter()
         model.similar_items(model.item_map_.raw(order[:1]), 10, similar=similar)
         first, added, kept = time.perf_counter() - started, resident_mb() - before, cached_mb(model) - kept

@@ -60,7 +60,7 @@ def test_ratings_and_cooccurrence_equal_the_dense_formulas(grid_model, mask, sta
     for query in range(ITEMS):
         items = found.items[query].astype(int) - 1000
         assert query not in items
-        np.testing.assert_allclose(found.scores[query], expected[query, items], atol=1e-9)
+        np.testing.assert_allclose(found.scores[query], expected[query, items], atol=1e-6)  # float32 sums
         assert (np.diff(found.scores[query]) <= 1e-12).all()
 
 
@@ -91,3 +91,19 @@ def test_a_pair_rated_alike_is_nearer_than_a_pair_rated_apart(grid_model):
     near = grid_model.similar_items(1000, ITEMS - 1, shrinkage=0, similar="ratings").to_frame()
     assert near["item"].iloc[0] == 1001 and near["item"].iloc[-1] == 1002
     assert near["similarity"].iloc[0] > 0.8 and near["similarity"].iloc[-1] < -0.8
+
+
+def test_each_similarity_builds_only_the_matrices_it_reads(grid_model):
+    """cooccurrence counts co-raters from the patterns alone; ratings adds the centred values, float32."""
+    mask = np.ones((USERS, ITEMS), dtype=bool)
+    values = 1.0 + np.add.outer(np.arange(USERS), np.arange(ITEMS) * 7) % 5
+    grid_model.set_seen(remembered(mask, values))
+    before = grid_model.similar_items(1000, 4, similar="cooccurrence")
+    kept = grid_model._item_columns
+    assert "ones_by_item" in kept and "by_item" not in kept
+    grid_model.similar_items(1000, 4, similar="ratings")
+    kept = grid_model._item_columns
+    assert kept["by_item"].dtype == np.float32
+    assert np.shares_memory(kept["by_item"].indices, kept["ones_by_item"].indices)  # one index array per orientation
+    after = grid_model.similar_items(1000, 4, similar="cooccurrence")
+    assert np.array_equal(before.items, after.items) and np.allclose(before.scores, after.scores)

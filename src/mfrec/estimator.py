@@ -37,6 +37,8 @@ from mfrec.training.trainer import EpochRecord, TrainingData, fit, resolve_devic
 MAX_N = 100_000
 SCORE_CHUNK = 1024
 DEFAULT_SIMILAR = SIMILARITIES[0]
+#: What each kind of :meth:`MatrixFactorization._columns` keeps: its matrix by user, then by item.
+_COLUMN_KEYS = {"centred": ("by_user", "by_item"), "ones": ("ones_by_user", "ones_by_item")}
 
 
 class NotFittedError(MfrecError, RuntimeError):
@@ -811,25 +813,27 @@ class MatrixFactorization:
     def prepare_similar(self) -> str:
         """Build now what :meth:`similar_items` reads for the default similarity, so that no call pays
         for it (a server does this in the background): the sparse rating matrices for ``ratings``
-        (670 MB and 5-15 s for 25M ratings), nothing for ``factors``. Returns the similarity
+        (480 MB and 5-15 s for 25M ratings), nothing for ``factors``. Returns the similarity
         ``auto`` stands for."""
         self._check_fitted()
         chosen = self._auto_similar()
         if chosen == "ratings":
-            self._columns()
+            self._columns("centred", "ones")
         return chosen
 
     def _auto_similar(self) -> str:
         """What ``similar="auto"`` stands for: ``ratings`` where the remembered ratings differ within users."""
-        return "ratings" if self._columns(matrices=False)["norms"].any() else "factors"
+        return "ratings" if self._columns()["norms"].any() else "factors"
 
-    def _columns(self, *, matrices: bool = True) -> dict[str, Any]:
-        r"""The remembered interactions (:meth:`set_seen`), built once per remembered data.
+    def _columns(self, *kinds: str) -> dict[str, Any]:
+        r"""The remembered interactions (:meth:`set_seen`), built once per remembered data and kind.
 
-        ``norms`` is :math:`\lVert d_i \rVert` per item, with :math:`d_{ui} = r_{ui} - \bar r_u`
-        (each rating minus its user's mean). With ``matrices``, also sparse matrices of
-        :math:`d` by user and by item (``by_user``, ``by_item``), and ``ones_by_user`` and
-        ``ones_by_item``: a 1 per pair on the same indices.
+        Always ``norms``, :math:`\lVert d_i \rVert` per item, with :math:`d_{ui} = r_{ui} - \bar r_u`
+        (each rating minus its user's mean). ``kinds`` asks for sparse matrices as well, by user
+        ``(n_users, n_items)`` and by item ``(n_items, n_users)``: ``"centred"``, of :math:`d`
+        (float32: ``by_user``, ``by_item``), and ``"ones"``, a 1 per pair (``ones_by_user``,
+        ``ones_by_item``), whose product counts co-raters. Each kind is built only when asked for:
+        ``cooccurrence`` reads only the ones.
         """
         import scipy.sparse as sp
 
@@ -841,28 +845,36 @@ class MatrixFactorization:
             owner = np.repeat(np.arange(n_users), per_user)
             ratings = self.seen_ratings_.astype(np.float64)
             means = np.bincount(owner, weights=ratings, minlength=n_users) / np.maximum(per_user, 1)
-            centred = ratings - means[owner]
-            norms = np.sqrt(np.bincount(items, weights=centred * centred, minlength=n_items))
+            centred = (ratings - means[owner]).astype(np.float32)  # what the matrices hold; norms from the same
+            norms = np.sqrt(np.bincount(items, weights=np.square(centred, dtype=np.float64), minlength=n_items))
             cache = self._item_columns = {"seen": items, "norms": norms}
             if norms.any():  # otherwise every centred rating is 0 (one value per user): nothing to keep
                 cache["centred"] = centred
-        if matrices and "by_user" not in cache:
-            # int32 indices where they fit, shared by the two matrices of each orientation (scipy keeps
-            # index arrays of its own dtype without copying): about 12 bytes per rating and matrix.
-            index = np.int32 if max(len(items), n_users, n_items) < 2**31 else np.int64
-            owner = np.repeat(np.arange(n_users, dtype=index), per_user)
-            centred = cache.get("centred", np.zeros(len(items)))
+        missing = [kind for kind in kinds if _COLUMN_KEYS[kind][0] not in cache]
+        if not missing:
+            return cache
+        cache = dict(cache)  # a new dict, assigned whole: another thread sees all or none of what is added
+        order = None  # by_user's entries in by_item's order (8 bytes per rating: made when needed, not kept)
+        if "index" not in cache:
+            # int32 indices where they fit, shared by every matrix of each orientation (scipy keeps
+            # index arrays of its own dtype without copying): 8 bytes per rating for the two.
+            dtype = np.int32 if max(len(items), n_users, n_items) < 2**31 else np.int64
+            owner = np.repeat(np.arange(n_users, dtype=dtype), per_user)
             item_indptr, order = csr_order(items, owner, n_items)
-            ones = np.ones(len(items), dtype=np.float32)
-            by_user = (items.astype(index), indptr.astype(index))
-            by_item = (owner[order], item_indptr.astype(index))
-            cache = self._item_columns = {  # a new dict, assigned whole: another thread sees all or none of it
-                "seen": items, "norms": cache["norms"],
-                "by_user": sp.csr_matrix((centred, *by_user), shape=(n_users, n_items)),
-                "ones_by_user": sp.csr_matrix((ones, *by_user), shape=(n_users, n_items)),
-                "by_item": sp.csr_matrix((centred[order], *by_item), shape=(n_items, n_users)),
-                "ones_by_item": sp.csr_matrix((ones, *by_item), shape=(n_items, n_users)),
-            }  # fmt: skip
+            cache["index"] = (items.astype(dtype), indptr.astype(dtype), owner[order], item_indptr.astype(dtype))
+        by_user_items, user_indptr, by_item_users, item_indptr = cache["index"]
+        for kind in missing:
+            if kind == "ones":
+                by_user = by_item = np.ones(len(items), dtype=np.float32)
+            else:
+                if order is None:
+                    order = csr_order(items, np.repeat(np.arange(n_users), per_user), n_items)[1]
+                by_user = cache.get("centred", np.zeros(len(items), dtype=np.float32))
+                by_item = by_user[order]
+            user_key, item_key = _COLUMN_KEYS[kind]
+            cache[user_key] = sp.csr_matrix((by_user, by_user_items, user_indptr), shape=(n_users, n_items))
+            cache[item_key] = sp.csr_matrix((by_item, by_item_users, item_indptr), shape=(n_items, n_users))
+        self._item_columns = cache
         return cache
 
     def _cooccurrence(self, index: np.ndarray, shrinkage: float, *, ratings: bool = False) -> torch.Tensor:
@@ -870,19 +882,20 @@ class MatrixFactorization:
 
         With ``ratings``, the adjusted cosine of centred ratings instead (see :meth:`similar_items`).
         """
-        columns = self._columns()
+        if ratings and not self._columns()["norms"].any():
+            raise ConfigError(
+                "similar='ratings' needs ratings that differ within a user, and this model's data has one "
+                "value per user (clicks, views): use 'factors' or 'cooccurrence'"
+            )
+        columns = self._columns("centred", "ones") if ratings else self._columns("ones")
         together = (columns["ones_by_item"][index] @ columns["ones_by_user"]).toarray().astype(np.float64)  # c_ij
         if ratings:
             norms = columns["norms"]
-            if not norms.any():
-                raise ConfigError(
-                    "similar='ratings' needs ratings that differ within a user, and this model's data has one "
-                    "value per user (clicks, views): use 'factors' or 'cooccurrence'"
-                )
-            inner = (columns["by_item"][index] @ columns["by_user"]).toarray()
+            inner = (columns["by_item"][index] @ columns["by_user"]).toarray().astype(np.float64)
         else:
             norms, inner = np.sqrt(self.item_counts_.astype(np.float64)), together
         sims = inner / np.maximum(norms[index][:, None] * norms[None, :], 1e-12)
+        np.clip(sims, -1.0, 1.0, out=sims)  # float32 sums can pass 1 by a rounding error
         if shrinkage:
             sims *= together / (together + shrinkage)
         return torch.from_numpy(sims)
