@@ -203,7 +203,7 @@ def test_the_admin_endpoint_needs_its_token(models, tmp_path):
 
 def test_a_published_table_is_mapped_verified_and_tied_to_its_model(models, tmp_path):
     from mfrec.errors import ModelFileError
-    from mfrec.serve.state import ServingState, TopTable, table_path, write_table
+    from mfrec.serve.state import ServingState, TopTable, similar_path, table_path, write_table
 
     first, second = models
     path = tmp_path / "model.safetensors"
@@ -225,6 +225,41 @@ def test_a_published_table_is_mapped_verified_and_tied_to_its_model(models, tmp_
     _replace(second, path)
     again = write_table(path, tmp_path, 7, 10**9)
     assert again != written and not written.exists()  # the other model's table is gone
+    assert [p.name for p in tmp_path.glob("similar-*")] == [similar_path(tmp_path, _digest(path)).name]
+
+
+def test_workers_map_the_similar_items_arrays_their_supervisor_publishes(models, tmp_path):
+    """A worker's slot (``tables``) maps the published arrays instead of building its own; a damaged
+    file is said in one line and the worker builds them itself; the answers are the same."""
+    from mfrec.errors import ModelFileError
+    from mfrec.serve.state import SIMILAR_FORMAT, ModelSlot, load_arrays, similar_path, write_table
+
+    first, _ = models
+    path = tmp_path / "model.safetensors"
+    first.save(path)
+    write_table(path, tmp_path, 0, 0)  # no top-K table: the similar-items file still
+    published = similar_path(tmp_path, _digest(path))
+    assert not list(tmp_path.glob("top-*")) and published.exists()
+    with pytest.raises(ModelFileError, match="another model"):
+        load_arrays(published, SIMILAR_FORMAT, "0" * 64, "similar-items file")
+    items = first.item_map_.raw(np.arange(6))
+    expected = first.similar_items(items, 5)
+    for damaged in (False, True):
+        if damaged:
+            raw = bytearray(published.read_bytes())
+            raw[-3] ^= 0xFF
+            published.write_bytes(bytes(raw))
+        lines: list[str] = []
+        slot = ModelSlot.load(path, mmap=True, tables=tmp_path, log=lines.append)
+        model = slot.state.model
+        built = []
+        model.prepare_similar = lambda m=model, b=built: b.append(1) or type(m).prepare_similar(m)
+        slot.precompute_later().join(30)
+        assert slot.state.similar_ready and bool(built) == damaged  # mapped, unless the file is damaged
+        assert lines[-1].startswith("similar items ready (built)" if damaged else "similar items ready (mapped)")
+        assert (len(lines) == 2) == damaged and (not damaged or "not used" in lines[0])
+        found = model.similar_items(items, 5)
+        assert np.array_equal(found.items, expected.items) and np.allclose(found.scores, expected.scores)
 
 
 # --------------------------------------------------------------------------- real server processes
@@ -335,6 +370,8 @@ def test_a_new_file_reaches_every_worker_under_load_and_no_request_fails(models,
     try:
         how = "computed" if workers == 1 else "mapped"  # workers map the one table their supervisor computes
         server.wait_for(rf"top-20 table ready \({how}\)", count=workers)
+        shared = "built" if workers == 1 else "mapped"  # and the similar-items arrays their supervisor builds
+        server.wait_for(rf"similar items ready \({shared}\)", count=workers)
         time.sleep(0.5)
         _replace(second, path)
         new = _digest(path)[:12]

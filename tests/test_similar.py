@@ -107,3 +107,30 @@ def test_each_similarity_builds_only_the_matrices_it_reads(grid_model):
     assert np.shares_memory(kept["by_item"].indices, kept["ones_by_item"].indices)  # one index array per orientation
     after = grid_model.similar_items(1000, 4, similar="cooccurrence")
     assert np.array_equal(before.items, after.items) and np.allclose(before.scores, after.scores)
+
+
+def test_similar_arrays_round_trip_into_another_copy_of_the_model(grid_model, tmp_path):
+    """What one process builds, another copy of the model reads without copying, and answers the same."""
+    from mfrec.estimator import load_model
+
+    mask = np.ones((USERS, ITEMS), dtype=bool)
+    mask[2, 3] = mask[4, 0] = False
+    values = 1.0 + np.add.outer(np.arange(USERS) * 3, np.arange(ITEMS) * 7) % 5
+    grid_model.set_seen(remembered(mask, values))
+    arrays = grid_model.similar_arrays()
+    grid_model.save(tmp_path / "model.safetensors")
+    other = load_model(tmp_path / "model.safetensors")
+    other.use_similar_arrays(arrays)
+    assert np.shares_memory(other._item_columns["by_item"].data, arrays["centred_by_item"])
+    queries = np.arange(ITEMS) + 1000
+    for similar in ("ratings", "cooccurrence"):
+        mine = grid_model.similar_items(queries, 3, similar=similar)
+        theirs = other.similar_items(queries, 3, similar=similar)
+        assert np.array_equal(mine.items, theirs.items) and np.array_equal(mine.scores, theirs.scores)
+
+    with pytest.raises(ConfigError, match="other data"):
+        other.use_similar_arrays({**arrays, "user_items": arrays["user_items"][::-1].copy()})
+    with pytest.raises(ConfigError, match="similar arrays are"):
+        other.use_similar_arrays({k: v for k, v in arrays.items() if k != "ones"})
+    grid_model.set_seen(remembered(mask, np.ones((USERS, ITEMS))))  # one value per user: factors reads the model
+    assert grid_model.similar_arrays() == {}

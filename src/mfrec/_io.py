@@ -98,7 +98,7 @@ def content_digest(tensors: dict, meta: dict | None = None) -> str:
             yield name.encode()
             yield str(t.dtype).encode()
             yield str(tuple(t.shape)).encode()
-            yield t.reshape(-1).view(-1).numpy().view("uint8").tobytes() if t.numel() else b""
+            yield t.reshape(-1).numpy().view("uint8") if t.numel() else b""  # hashed in place, not copied
         if meta is not None:
             yield canonical_json({k: v for k, v in meta.items() if k != "sha256"})
 

@@ -39,6 +39,22 @@ SCORE_CHUNK = 1024
 DEFAULT_SIMILAR = SIMILARITIES[0]
 #: What each kind of :meth:`MatrixFactorization._columns` keeps: its matrix by user, then by item.
 _COLUMN_KEYS = {"centred": ("by_user", "by_item"), "ones": ("ones_by_user", "ones_by_item")}
+#: The arrays of :meth:`MatrixFactorization.similar_arrays`: item norms of the centred ratings, the
+#: pattern by user (item indices, row pointers) and by item (user indices, row pointers), a 1 per
+#: rating, and the centred ratings (float32) in the order of each.
+SIMILAR_ARRAYS = ("norms", "user_items", "user_indptr", "item_users", "item_indptr", "ones",
+                  "centred_by_user", "centred_by_item")  # fmt: skip
+
+
+def _add_matrices(cache: dict[str, Any], kind: str, by_user: np.ndarray, by_item: np.ndarray) -> None:
+    """Put ``kind``'s two sparse matrices into ``cache``, over its shared ``index`` arrays (not copied)."""
+    import scipy.sparse as sp
+
+    user_items, user_indptr, item_users, item_indptr = cache["index"]
+    shape = (len(user_indptr) - 1, len(item_indptr) - 1)
+    user_key, item_key = _COLUMN_KEYS[kind]
+    cache[user_key] = sp.csr_matrix((by_user, user_items, user_indptr), shape=shape)
+    cache[item_key] = sp.csr_matrix((by_item, item_users, item_indptr), shape=shape[::-1])
 
 
 class NotFittedError(MfrecError, RuntimeError):
@@ -821,6 +837,42 @@ class MatrixFactorization:
             self._columns("centred", "ones")
         return chosen
 
+    def similar_arrays(self) -> dict[str, np.ndarray]:
+        """What :meth:`similar_items` reads for the default similarity, as flat arrays (:data:`SIMILAR_ARRAYS`)
+        that another process holding this model can map instead of building them
+        (:meth:`use_similar_arrays`; ``mfrec serve --workers`` shares one copy this way). Empty where
+        ``auto`` means ``factors``, which reads only the model."""
+        if self.prepare_similar() != "ratings":
+            return {}
+        cache = self._columns("centred", "ones")
+        user_items, user_indptr, item_users, item_indptr = cache["index"]
+        return {"norms": cache["norms"], "user_items": user_items, "user_indptr": user_indptr,
+                "item_users": item_users, "item_indptr": item_indptr, "ones": cache["ones_by_user"].data,
+                "centred_by_user": cache["by_user"].data, "centred_by_item": cache["by_item"].data}  # fmt: skip
+
+    def use_similar_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Read similar items from ``arrays``, what :meth:`similar_arrays` gave for this model (memory-mapped
+        from a file, say), without copying them. :class:`ConfigError` when they are not this model's."""
+        self._check_fitted()
+        items, indptr = self.seen_items_, self.seen_indptr_
+        n_items = len(self.item_map_)
+        if set(arrays) != set(SIMILAR_ARRAYS):
+            raise ConfigError(f"similar arrays are {', '.join(SIMILAR_ARRAYS)}, not {', '.join(sorted(arrays))}")
+        a = {name: np.asarray(value) for name, value in arrays.items()}
+        per_rating = ("user_items", "item_users", "ones", "centred_by_user", "centred_by_item")
+        fits = (all(a[name].shape == items.shape for name in per_rating) and a["norms"].shape == (n_items,)
+                and a["item_indptr"].shape == (n_items + 1,) and a["user_indptr"].shape == indptr.shape
+                and a["user_items"].dtype == a["item_users"].dtype == a["user_indptr"].dtype == a["item_indptr"].dtype
+                and np.array_equal(a["user_indptr"], indptr) and np.array_equal(a["user_items"], items)
+                and int(a["item_indptr"][-1]) == len(items))  # fmt: skip
+        if not fits:
+            raise ConfigError("these similar-items arrays belong to other data than this model remembers")
+        cache = {"seen": items, "norms": a["norms"], "centred": a["centred_by_user"],
+                 "index": (a["user_items"], a["user_indptr"], a["item_users"], a["item_indptr"])}  # fmt: skip
+        _add_matrices(cache, "ones", a["ones"], a["ones"])
+        _add_matrices(cache, "centred", a["centred_by_user"], a["centred_by_item"])
+        self._item_columns = cache
+
     def _auto_similar(self) -> str:
         """What ``similar="auto"`` stands for: ``ratings`` where the remembered ratings differ within users."""
         return "ratings" if self._columns()["norms"].any() else "factors"
@@ -835,8 +887,6 @@ class MatrixFactorization:
         ``ones_by_item``), whose product counts co-raters. Each kind is built only when asked for:
         ``cooccurrence`` reads only the ones.
         """
-        import scipy.sparse as sp
-
         cache = getattr(self, "_item_columns", None)
         indptr, items = self.seen_indptr_, self.seen_items_
         n_users, n_items = len(indptr) - 1, len(self.item_map_)
@@ -862,7 +912,6 @@ class MatrixFactorization:
             owner = np.repeat(np.arange(n_users, dtype=dtype), per_user)
             item_indptr, order = csr_order(items, owner, n_items)
             cache["index"] = (items.astype(dtype), indptr.astype(dtype), owner[order], item_indptr.astype(dtype))
-        by_user_items, user_indptr, by_item_users, item_indptr = cache["index"]
         for kind in missing:
             if kind == "ones":
                 by_user = by_item = np.ones(len(items), dtype=np.float32)
@@ -871,9 +920,7 @@ class MatrixFactorization:
                     order = csr_order(items, np.repeat(np.arange(n_users), per_user), n_items)[1]
                 by_user = cache.get("centred", np.zeros(len(items), dtype=np.float32))
                 by_item = by_user[order]
-            user_key, item_key = _COLUMN_KEYS[kind]
-            cache[user_key] = sp.csr_matrix((by_user, by_user_items, user_indptr), shape=(n_users, n_items))
-            cache[item_key] = sp.csr_matrix((by_item, by_item_users, item_indptr), shape=(n_items, n_users))
+            _add_matrices(cache, kind, by_user, by_item)
         self._item_columns = cache
         return cache
 

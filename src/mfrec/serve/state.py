@@ -26,8 +26,51 @@ from mfrec.errors import ConfigError, MfrecError
 TOP_K = 100
 TABLE_FORMAT = "mfrec-top-k"
 TABLE_TENSORS = {"row", "items", "scores"}
+SIMILAR_FORMAT = "mfrec-similar-items"
 #: Default memory for the precomputed lists, in bytes (8 bytes per entry: an int32 item and a float32 score).
 TOP_MEMORY = 256 * 2**20
+
+
+def save_arrays(path: Path, arrays: dict[str, np.ndarray], kind: str, model_digest: str, what: str) -> Path:
+    """Write ``arrays`` atomically as one safetensors file for workers to map (:func:`load_arrays`),
+    with its ``kind``, the digest of the model it was derived from, and the digest of its whole content."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from mfrec._io import atomic_write, content_digest
+
+    tensors = {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in arrays.items()}
+    meta = {"format": kind, "model_sha256": model_digest}
+    meta["sha256"] = content_digest(tensors, meta)
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"mfrec": json.dumps(meta)}),
+                 mode=0o600, what=what)  # fmt: skip
+    return path
+
+
+def load_arrays(path: Path, kind: str, model_digest: str, what: str,
+                names: set[str] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+    """The arrays :func:`save_arrays` wrote at ``path``, memory-mapped (every process that maps the file
+    shares its pages) and verified whole: :class:`~mfrec.errors.ModelFileError` when the file is
+    damaged, of another kind, without exactly ``names`` (when given), or of another model."""
+    import json
+
+    from mfrec._io import content_digest
+    from mfrec.errors import ModelFileError
+    from mfrec.store import mapped_tensors
+
+    tensors, raw = mapped_tensors(path)
+    try:
+        meta = json.loads(raw or "null")
+        ok = isinstance(meta, dict) and meta.get("format") == kind and (names is None or set(tensors) == names)
+    except json.JSONDecodeError:
+        ok = False
+    if not ok or content_digest(tensors, meta) != meta.get("sha256"):
+        raise ModelFileError(f"{path}: not an intact {what}")
+    if meta.get("model_sha256") != model_digest:
+        raise ModelFileError(f"{path}: a {what} of another model")
+    return {name: tensor.numpy() for name, tensor in tensors.items()}
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,42 +105,15 @@ class TopTable:
     def save(self, path: Path, model_digest: str) -> Path:
         """Write the table atomically as safetensors, with the digest of the model it belongs to and
         of its own content (checked by :meth:`load`)."""
-        import json
-
-        import torch
-        from safetensors.torch import save_file
-
-        from mfrec._io import atomic_write, content_digest
-
-        tensors = {"row": torch.from_numpy(self.row), "items": torch.from_numpy(self.items),
-                   "scores": torch.from_numpy(self.scores)}  # fmt: skip
-        meta = {"format": TABLE_FORMAT, "model_sha256": model_digest}
-        meta["sha256"] = content_digest(tensors, meta)
-        atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"mfrec": json.dumps(meta)}),
-                     mode=0o600, what="top-K table")  # fmt: skip
-        return path
+        arrays = {"row": self.row, "items": self.items, "scores": self.scores}
+        return save_arrays(path, arrays, TABLE_FORMAT, model_digest, "top-K table")
 
     @classmethod
     def load(cls, path: Path, model_digest: str) -> TopTable:
         """The table at ``path``, memory-mapped (shared by every process that maps it), verified whole;
         :class:`~mfrec.errors.ModelFileError` when it is damaged or belongs to another model."""
-        import json
-
-        from mfrec._io import content_digest
-        from mfrec.errors import ModelFileError
-        from mfrec.store import mapped_tensors
-
-        tensors, raw = mapped_tensors(path)
-        try:
-            meta = json.loads(raw or "null")
-            ok = isinstance(meta, dict) and meta.get("format") == TABLE_FORMAT and set(tensors) == TABLE_TENSORS
-        except json.JSONDecodeError:
-            ok = False
-        if not ok or content_digest(tensors, meta) != meta.get("sha256"):
-            raise ModelFileError(f"{path}: not an intact top-K table")
-        if meta.get("model_sha256") != model_digest:
-            raise ModelFileError(f"{path}: a top-K table of another model")
-        return cls(tensors["row"].numpy(), tensors["items"].numpy(), tensors["scores"].numpy())
+        arrays = load_arrays(path, TABLE_FORMAT, model_digest, "top-K table", TABLE_TENSORS)
+        return cls(arrays["row"], arrays["items"], arrays["scores"])
 
     @classmethod
     def compute(cls, model, k: int = TOP_K, max_bytes: int = TOP_MEMORY, chunk_size: int = 1024) -> TopTable:
@@ -131,6 +147,7 @@ class ServingState:
     digest: str = ""  # the file's content digest, as its header records it
     loaded_at: float = field(default_factory=time.time)
     top: TopTable | None = None  # attached once computed; None means every request is scored live
+    similar_ready: bool = False  # what similar items read is built or mapped (else the first request builds it)
 
     def __post_init__(self) -> None:
         model = self.model
@@ -186,19 +203,30 @@ def table_path(folder: Path, digest: str) -> Path:
     return folder / f"top-{digest[:32]}.safetensors"
 
 
+def similar_path(folder: Path, digest: str) -> Path:
+    """Where a supervisor publishes what similar items read for the model with ``digest``."""
+    return folder / f"similar-{digest[:32]}.safetensors"
+
+
 def write_table(model_path: Path, folder: Path, k: int, max_bytes: int) -> Path | None:
-    """Compute the top-``k`` table of the model file at ``model_path`` once and publish it in ``folder``
-    for every worker to map (replacing the tables of other models)."""
+    """Compute once, and publish in ``folder`` for every worker to map, what the model file at
+    ``model_path`` serves from: the arrays its similar items read
+    (:meth:`~mfrec.MatrixFactorization.similar_arrays`; none for ``factors``), then its top-``k``
+    table (none for ``k == 0``), replacing the files of other models. Returns the table's path."""
     from mfrec.estimator import load_model
 
-    if k <= 0:
-        return None
     digest = header_digest(model_path)
-    target = table_path(folder, digest)
-    if not target.exists():
-        TopTable.compute(load_model(model_path, mmap=True), k, max_bytes).save(target, digest)
-    for stale in folder.glob("top-*.safetensors"):
-        if stale != target:  # a worker still mapping it keeps its pages until it lets go
+    target = table_path(folder, digest) if k > 0 else None
+    similar = similar_path(folder, digest)
+    model = None
+    if not similar.exists():
+        model = load_model(model_path, mmap=True)
+        save_arrays(similar, model.similar_arrays(), SIMILAR_FORMAT, digest, "similar-items file")
+    if target is not None and not target.exists():
+        model = model or load_model(model_path, mmap=True)
+        TopTable.compute(model, k, max_bytes).save(target, digest)
+    for stale in [*folder.glob("top-*.safetensors"), *folder.glob("similar-*.safetensors")]:
+        if stale not in (target, similar):  # a worker still mapping it keeps its pages until it lets go
             stale.unlink(missing_ok=True)
     return target
 
@@ -319,7 +347,9 @@ class ModelSlot:
         def work() -> None:
             started = time.perf_counter()
             try:
-                state.model.prepare_similar()  # what similar items read, before the first request needs it
+                how = self._prepare_similar(state, wait=True)  # what similar items read, before a request needs it
+                if how:
+                    self.log(f"similar items ready ({how}): {time.perf_counter() - started:.0f} s")
             except (MfrecError, MemoryError) as exc:  # then the first request builds it
                 self.log(f"similar items not prepared: {exc}")
             if self.top_k <= 0:
@@ -341,6 +371,30 @@ class ModelSlot:
         thread = threading.Thread(target=work, name="mfrec-top-k", daemon=True)
         thread.start()
         return thread
+
+    def _prepare_similar(self, state: ServingState, *, wait: bool) -> str:
+        """Give ``state``'s model what similar items read: in a worker (``tables``), mapped from the file its
+        supervisor publishes (waiting for it with ``wait``), so that every worker shares one copy;
+        otherwise, or when that file is missing or damaged, built here. Returns ``"mapped"``,
+        ``"built"``, or ``""`` when it was ready already."""
+        if state.similar_ready:
+            return ""
+        if self.tables is not None:
+            path = similar_path(self.tables, state.digest)
+            while wait and not path.exists() and self.state is state and not self._stop.wait(0.2):
+                pass
+            if path.exists():
+                try:
+                    arrays = load_arrays(path, SIMILAR_FORMAT, state.digest, "similar-items file")
+                    if arrays:  # none: the default similarity reads the model alone
+                        state.model.use_similar_arrays(arrays)
+                    state.similar_ready = True
+                    return "mapped"
+                except (MfrecError, OSError) as exc:
+                    self.log(f"similar-items file {path} not used: {exc}")
+        state.model.prepare_similar()
+        state.similar_ready = True
+        return "built"
 
     def _attach(self, state: ServingState) -> bool:
         """Map the published table of ``state``'s model, when it is there (a damaged one is skipped)."""
@@ -381,7 +435,7 @@ class ModelSlot:
                     return {"reloaded": False, "reason": "unchanged", "generation": self.generation,
                             "sha256": digest}  # fmt: skip
                 state = ServingState(model, str(self.path), digest)
-                model.prepare_similar()
+                self._prepare_similar(state, wait=False)
                 if self.tables is None:
                     state.precompute(self.top_k, self.top_memory)
                 attached = self.tables is None or self.top_k <= 0 or self._attach(state)
