@@ -2,8 +2,8 @@
 
 One process by default. With ``--workers N`` a supervisor binds the port, verifies the model
 and copies it into a private folder that N worker processes memory-map (one copy of the model
-in memory), computes the top-K table once for all of them to map, and keeps them running; a
-new model reaches every worker through that folder.
+in memory), computes the top-K table and what similar items read once for all of them to map,
+and keeps them running; a new model reaches every worker through that folder.
 """
 
 from __future__ import annotations
@@ -144,8 +144,9 @@ def _supervise(path: Path, listener: socket.socket, workers: int, url: str, admi
     """Keep ``workers`` processes serving on ``listener`` from a private, verified copy of ``path``.
 
     The copy is refreshed (:func:`~mfrec.serve.state.publish`) when ``path`` changes or on
-    SIGHUP; each worker notices its copy changed and reloads. The top-K table is computed here,
-    once, and published beside the copy (before it, on a reload) for every worker to map. A
+    SIGHUP; each worker notices its copy changed and reloads. The top-K table and the
+    similar-items arrays are computed here, once, and published beside the copy (before it, on
+    a reload) for every worker to map (:func:`~mfrec.serve.state.write_table`). A
     worker that dies is started again. SIGINT or SIGTERM stops the workers gracefully
     (in-flight requests finish).
     """
