@@ -218,13 +218,11 @@ def write_table(model_path: Path, folder: Path, k: int, max_bytes: int) -> Path 
     digest = header_digest(model_path)
     target = table_path(folder, digest) if k > 0 else None
     similar = similar_path(folder, digest)
-    model = None
-    if not similar.exists():
-        model = load_model(model_path, mmap=True)
-        save_arrays(similar, model.similar_arrays(), SIMILAR_FORMAT, digest, "similar-items file")
+    if not similar.exists():  # the model is loaded for each part, so the arrays are freed before the table
+        save_arrays(similar, load_model(model_path, mmap=True).similar_arrays(), SIMILAR_FORMAT, digest,
+                    "similar-items file")  # fmt: skip
     if target is not None and not target.exists():
-        model = model or load_model(model_path, mmap=True)
-        TopTable.compute(model, k, max_bytes).save(target, digest)
+        TopTable.compute(load_model(model_path, mmap=True), k, max_bytes).save(target, digest)
     for stale in [*folder.glob("top-*.safetensors"), *folder.glob("similar-*.safetensors")]:
         if stale not in (target, similar):  # a worker still mapping it keeps its pages until it lets go
             stale.unlink(missing_ok=True)
