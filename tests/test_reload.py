@@ -262,6 +262,33 @@ def test_workers_map_the_similar_items_arrays_their_supervisor_publishes(models,
         assert np.array_equal(found.items, expected.items) and np.allclose(found.scores, expected.scores)
 
 
+def test_the_digest_served_is_the_one_of_the_bytes_read_even_when_the_file_is_replaced_meanwhile(
+        models, tmp_path, monkeypatch):  # fmt: skip
+    """A file replaced between reading its header and its tensors must not tag one model with the
+    other's digest (the top-K and similar-items files of a worker are matched by it)."""
+    import mfrec.estimator
+    from mfrec.errors import ModelFileError
+    from mfrec.serve.state import ModelSlot, write_table
+
+    first, second = models
+    path, elsewhere = tmp_path / "model.safetensors", tmp_path / "other" / "model.safetensors"
+    elsewhere.parent.mkdir()
+    first.save(path)
+    second.save(elsewhere)
+    slot = ModelSlot.load(path)
+    served = slot.state.digest
+    assert served == _digest(path)
+    real = mfrec.estimator.load_model
+    monkeypatch.setattr(mfrec.estimator, "load_model", lambda _path, **kw: real(elsewhere, **kw))  # swapped mid-read
+    _replace(first, path)  # the same model saved again: a new file, the same content
+    assert slot.reload("test")["sha256"] == _digest(elsewhere) == slot.state.digest
+    user = second.trained_users()[0]
+    assert slot.state.model.recommend(user, 5).to_frame().equals(second.recommend(user, 5).to_frame())
+    with pytest.raises(ModelFileError, match="replaced while"):
+        write_table(path, tmp_path, 5, 10**9)
+    assert not list(tmp_path.glob("similar-*")) and not list(tmp_path.glob("top-*"))
+
+
 # --------------------------------------------------------------------------- real server processes
 def _free_port() -> int:
     with socket.socket() as probe:

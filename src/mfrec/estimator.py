@@ -240,6 +240,7 @@ class MatrixFactorization:
         self.history_ = list(state.history)
         self.best_epoch_ = state.best_epoch
         self.metrics_ = state.metrics or {}
+        self.file_sha256_ = state.sha256
         return self
 
     def _check_fitted(self) -> None:

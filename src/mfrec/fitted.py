@@ -29,3 +29,4 @@ class FittedState:
     metrics: dict | None = None
     genres: np.ndarray | None = None
     years: np.ndarray | None = None
+    sha256: str = ""  # the verified content digest of the file it was read from ("" when fitted here)

@@ -220,6 +220,7 @@ def read_model(path: str | Path, *, mmap: bool = False) -> tuple[TrainConfig, Fi
             np.array(meta["genres"], dtype=object) if meta.get("genres") is not None else None,
             np.array([np.nan if y is None else y for y in meta["years"]], dtype=np.float64)
             if meta.get("years") is not None else None,
+            str(meta["sha256"]),
         )  # fmt: skip
     except MfrecError as exc:
         raise ModelFileError(f"{path}: {exc}") from None

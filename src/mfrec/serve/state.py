@@ -212,17 +212,26 @@ def write_table(model_path: Path, folder: Path, k: int, max_bytes: int) -> Path 
     """Compute once, and publish in ``folder`` for every worker to map, what the model file at
     ``model_path`` serves from: the arrays its similar items read
     (:meth:`~mfrec.MatrixFactorization.similar_arrays`; none for ``factors``), then its top-``k``
-    table (none for ``k == 0``), replacing the files of other models. Returns the table's path."""
+    table (none for ``k == 0``), replacing the files of other models. Returns the table's path.
+    :class:`~mfrec.errors.ModelFileError` when the file is replaced meanwhile (nothing is tagged
+    with a digest it does not have)."""
+    from mfrec.errors import ModelFileError
     from mfrec.estimator import load_model
 
     digest = header_digest(model_path)
+
+    def model():  # loaded for each part, so the arrays are freed before the table; never of another file
+        loaded = load_model(model_path, mmap=True)
+        if loaded.file_sha256_ != digest:
+            raise ModelFileError(f"{model_path} was replaced while its tables were computed")
+        return loaded
+
     target = table_path(folder, digest) if k > 0 else None
     similar = similar_path(folder, digest)
-    if not similar.exists():  # the model is loaded for each part, so the arrays are freed before the table
-        save_arrays(similar, load_model(model_path, mmap=True).similar_arrays(), SIMILAR_FORMAT, digest,
-                    "similar-items file")  # fmt: skip
+    if not similar.exists():
+        save_arrays(similar, model().similar_arrays(), SIMILAR_FORMAT, digest, "similar-items file")
     if target is not None and not target.exists():
-        TopTable.compute(load_model(model_path, mmap=True), k, max_bytes).save(target, digest)
+        TopTable.compute(model(), k, max_bytes).save(target, digest)
     for stale in [*folder.glob("top-*.safetensors"), *folder.glob("similar-*.safetensors")]:
         if stale not in (target, similar):  # a worker still mapping it keeps its pages until it lets go
             stale.unlink(missing_ok=True)
@@ -327,9 +336,8 @@ class ModelSlot:
         from mfrec.estimator import load_model
 
         signature = file_signature(path)  # before reading: a change from here on is seen by the watcher
-        digest = header_digest(path)
         model = load_model(path, mmap=options.get("mmap", False))
-        slot = cls(ServingState(model, str(path), digest), path=path, **options)
+        slot = cls(ServingState(model, str(path), model.file_sha256_), path=path, **options)
         slot._seen = signature
         return slot
 
@@ -426,8 +434,8 @@ class ModelSlot:
             signature = file_signature(self.path)
             try:
                 started = time.perf_counter()
-                digest = header_digest(self.path)
                 model = load_model(self.path, mmap=self.mmap)  # verified whole, even when the digest is the same
+                digest = model.file_sha256_  # of what was read: the file may be replaced while it is
                 if digest == self.state.digest:
                     self._seen = signature
                     return {"reloaded": False, "reason": "unchanged", "generation": self.generation,
