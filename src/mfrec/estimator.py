@@ -843,7 +843,8 @@ class MatrixFactorization:
         that another process holding this model can map instead of building them
         (:meth:`use_similar_arrays`; ``mfrec serve --workers`` shares one copy this way). Empty where
         ``auto`` means ``factors``, which reads only the model."""
-        if self.prepare_similar() != "ratings":
+        self._check_fitted()
+        if self._auto_similar() != "ratings":
             return {}
         cache = self._columns("centred", "ones")
         user_items, user_indptr, item_users, item_indptr = cache["index"]
@@ -930,7 +931,7 @@ class MatrixFactorization:
 
         With ``ratings``, the adjusted cosine of centred ratings instead (see :meth:`similar_items`).
         """
-        if ratings and not self._columns()["norms"].any():
+        if ratings and self._auto_similar() != "ratings":
             raise ConfigError(
                 "similar='ratings' needs ratings that differ within a user, and this model's data has one "
                 "value per user (clicks, views): use 'factors' or 'cooccurrence'"

@@ -363,9 +363,8 @@ class ModelSlot:
             try:
                 if self.tables is None:
                     state.precompute(self.top_k, self.top_memory)
-                else:
-                    while not self._stop.wait(0.2) and self.state is state and not self._attach(state):
-                        pass
+                elif self._published(table_path(self.tables, state.digest), state):
+                    self._attach(state)  # once: a damaged table stays damaged until the next publication
                 top = state.top
                 if top is not None:
                     how = "computed" if self.tables is None else "mapped"
@@ -382,13 +381,13 @@ class ModelSlot:
         """Give ``state``'s model what similar items read: in a worker (``tables``), mapped from the file its
         supervisor publishes (waiting for it with ``wait``), so that every worker shares one copy;
         otherwise, or when that file is missing or damaged, built here. Returns ``"mapped"``,
-        ``"built"``, or ``""`` when it was ready already."""
+        ``"built"``, or ``""`` when it was ready already or is no longer needed."""
         if state.similar_ready:
             return ""
         if self.tables is not None:
             path = similar_path(self.tables, state.digest)
-            while wait and not path.exists() and self.state is state and not self._stop.wait(0.2):
-                pass
+            if wait and not self._published(path, state):
+                return ""  # stopped, or another state is served by now: nothing to prepare for this one
             if path.exists():
                 try:
                     arrays = load_arrays(path, SIMILAR_FORMAT, state.digest, "similar-items file")
@@ -401,6 +400,14 @@ class ModelSlot:
         state.model.prepare_similar()
         state.similar_ready = True
         return "built"
+
+    def _published(self, path: Path, state: ServingState) -> bool:
+        """Wait until the supervisor has published ``path`` for ``state``; False when the slot stops or
+        serves another state first."""
+        while not path.exists():
+            if self.state is not state or self._stop.wait(0.2):
+                return False
+        return True
 
     def _attach(self, state: ServingState) -> bool:
         """Map the published table of ``state``'s model, when it is there (a damaged one is skipped)."""
