@@ -138,6 +138,22 @@ def test_bad_ratings_files(tmp_path, capsys, content, pattern):
     assert not (tmp_path / "o").exists()
 
 
+def test_a_missing_column_names_the_found_one_and_the_flag_that_takes_it(tmp_path, capsys):
+    """MovieLens's own header: the error names the flags, and the command it suggests trains."""
+    rows = "".join(f"{u},{i},{(u * i) % 5 + 1},{u * 10 + i}\n" for u in range(8) for i in range(8))
+    path = tmp_path / "movielens.csv"
+    path.write_text("userId,movieId,rating,timestamp\n" + rows)
+    base = ["train", "--ratings", str(path), "--split", "random", "--epochs", "1", "-q"]
+    code, _, err = run(capsys, *base, "--out", str(tmp_path / "a"))
+    assert_one_line_error(code, err, r"name them: --user-col userId --item-col movieId \(Columns\(user='userId'")
+    hint = err.split("name them: ")[1].split(" (")[0].split()
+    code, _, err = run(capsys, *base, *hint, "--out", str(tmp_path / "b"))
+    assert code == 0 and (tmp_path / "b" / "model.safetensors").exists()
+    path.write_text("a,b,c\n1,2,3\n")  # nothing to suggest: no hint
+    code, _, err = run(capsys, *base, "--out", str(tmp_path / "c"))
+    assert_one_line_error(code, err, r"found 'a', 'b', 'c'$")
+
+
 def test_duplicates_are_reported_or_refused(tmp_path, capsys):
     rows = "".join(f"{u},{i},{(u + i) % 5 + 1},{u * 10 + i}\n" for u in range(8) for i in range(8))
     path = tmp_path / "dups.csv"

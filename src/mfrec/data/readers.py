@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import shlex
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +142,43 @@ def _check_separator(sep: str | None) -> str | None:
     return sep
 
 
+#: words that name each role's column in tables seen in the wild (userId, movie_id, Book-Rating, ...)
+_ROLE_WORDS = {
+    "user": ("user", "uid", "customer", "member", "visitor", "reader", "listener", "viewer"),
+    "item": ("item", "movie", "product", "iid", "book", "song", "track", "artist", "isbn", "asin", "film"),
+    "rating": ("rating", "score", "stars", "value"),
+    "timestamp": ("timestamp", "time", "date"),
+}
+
+
+def _column_hint(columns: Columns, frame: pd.DataFrame) -> str:
+    """For each missing column, a found column whose name says it plays that role, and how to name it.
+
+    Only printable names are offered (the message is one line, and the flag must be typeable).
+
+    ``userId`` for ``user``, ``movie_id`` for ``item``: ``"; name them: --user-col userId
+    (Columns(user='userId') in Python)"``, or ``""`` where no found name fits.
+    """
+    found = [str(c) for c in frame.columns]
+    taken = {getattr(columns, role) for role in _ROLE_WORDS} & set(found)
+    chosen: dict[str, str] = {}
+    for role, words in _ROLE_WORDS.items():
+        wanted = getattr(columns, role)
+        if wanted is None or wanted in found:
+            continue
+        for name in found:
+            plain = re.sub(r"[^a-z]", "", name.lower())
+            if name.isprintable() and name not in taken and any(word in plain for word in words):
+                chosen[role] = name
+                taken.add(name)
+                break
+    if not chosen:
+        return ""
+    flags = " ".join(f"--{role}-col {shlex.quote(name)}" for role, name in chosen.items())
+    python = ", ".join(f"{role}={name!r}" for role, name in chosen.items())
+    return f"; name them: {flags} (Columns({python}) in Python)"
+
+
 def validate_frame(
     frame: pd.DataFrame,
     columns: Columns,
@@ -173,7 +212,9 @@ def validate_frame(
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
         found = ", ".join(map(repr, map(str, frame.columns))) or "nothing"  # repr: a name may hold a newline
-        hint = " (one column: is the field separator right?)" if len(frame.columns) == 1 else ""
+        hint = _column_hint(columns, frame)
+        if len(frame.columns) == 1:
+            hint = " (one column: is the field separator right?)"
         raise DataError(f"{source}: missing column(s) {', '.join(map(repr, missing))}; found {found}{hint}")
     if len(frame) == 0:
         raise DataError(f"{source}: no ratings (header only or empty)")
