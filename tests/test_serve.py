@@ -123,6 +123,13 @@ def test_title_search_with_pagination(client):
         ("post", "/v1/recommendations", {"ratings": [{"item": 1000, "rating": 9}]}, 422, "outside"),
         ("post", "/v1/recommendations", {"ratings": [{"item": 1000, "rating": 4}], "n": 5000}, 422, "n"),
         ("post", "/v1/recommendations", {"ratings": [{"item": 1000}]}, 422, "rating"),
+        # bodies are read strictly: no bool as an id or a number, no text as a rating, no 1.0 as an id
+        ("post", "/v1/predict", {"pairs": [{"user": True, "item": 1000}]}, 422, "body.pairs.0.user"),
+        ("post", "/v1/predict", {"pairs": [{"user": 100, "item": 1000.0}]}, 422, "body.pairs.0.item"),
+        ("post", "/v1/recommendations", {"ratings": [{"item": 1000, "rating": "4"}]}, 422, "rating"),
+        ("post", "/v1/recommendations", {"ratings": [{"item": 1000, "rating": True}]}, 422, "rating"),
+        ("post", "/v1/recommendations", {"ratings": [{"item": 1000, "rating": 4}], "n": True}, 422, "body.n"),
+        ("get", "/v1/items/1000/similar?shrinkage=nan", None, 422, "finite"),
     ],
 )
 def test_errors_are_json_with_a_message(client, method, path, body, status, pattern):
@@ -130,6 +137,13 @@ def test_errors_are_json_with_a_message(client, method, path, body, status, patt
     assert response.status_code == status, response.text
     payload = response.json()
     assert payload["status"] == status and pattern in payload["message"]
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_a_rating_that_is_not_a_finite_number_is_refused_by_name(client, value):
+    body = '{"ratings": [{"item": 1000, "rating": VALUE}]}'.replace("VALUE", value)
+    response = client.post("/v1/recommendations", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422 and "finite number" in response.json()["message"], response.text
 
 
 def test_malformed_json_and_oversized_bodies(client):

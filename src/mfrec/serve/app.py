@@ -17,7 +17,7 @@ import pandas as pd
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mfrec._version import __version__
@@ -36,21 +36,27 @@ MAX_N = 1000
 RawId = int | str
 
 
-class Pair(BaseModel):
+class Body(BaseModel):
+    """A request body, read strictly: ``true`` is not user 1, ``"4"`` is not a rating, 1.5 is not an id."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class Pair(Body):
     user: RawId
     item: RawId
 
 
-class PredictRequest(BaseModel):
+class PredictRequest(Body):
     pairs: list[Pair] = Field(min_length=1, max_length=10_000)
 
 
-class ItemRating(BaseModel):
+class ItemRating(Body):
     item: RawId
-    rating: float
+    rating: float = Field(allow_inf_nan=False)
 
 
-class NewUserRequest(BaseModel):
+class NewUserRequest(Body):
     ratings: list[ItemRating] = Field(min_length=1, max_length=10_000)
     n: int = Field(10, ge=1, le=MAX_N)
     genres: list[str] | None = Field(None, max_length=100, description="only items of any of these genres")
@@ -59,8 +65,8 @@ class NewUserRequest(BaseModel):
     explain: bool = Field(False, description="add the rated items that added most to each score")
 
 
-class RatingBody(BaseModel):
-    rating: float
+class RatingBody(Body):
+    rating: float = Field(allow_inf_nan=False)
 
 
 #: The page's profile cookie: ``<profile id>:<token>``, HttpOnly, same-site only.
@@ -307,7 +313,9 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES, to
 
     @app.get("/v1/items/{item_id}/similar")
     def similar(
-        item_id: str, n: int = Query(10, ge=1, le=MAX_N), shrinkage: float = Query(20.0, ge=0, le=1e6),
+        item_id: str,
+        n: int = Query(10, ge=1, le=MAX_N),
+        shrinkage: float = Query(20.0, ge=0, le=1e6, allow_inf_nan=False),
         similar: Literal[SIMILARITIES] = SIMILARITIES[0],  # type: ignore[valid-type]
         filters: Filters = Depends(),
     ) -> dict[str, Any]:
