@@ -154,6 +154,15 @@ def test_a_missing_column_names_the_found_one_and_the_flag_that_takes_it(tmp_pat
     assert_one_line_error(code, err, r"found 'a', 'b', 'c'$")
 
 
+def test_evaluating_ratings_without_a_liked_item_says_so_instead_of_zeros(trained_run, tmp_path, capsys):
+    path = tmp_path / "disliked.csv"
+    path.write_text("user,item,rating\n0,0,1\n1,1,2\n")
+    code, out, _ = run(capsys, "evaluate", "--model", str(trained_run), "--ratings", str(path))
+    assert code == 0 and "RMSE" in out
+    assert "top-10: no user the model knows has an item here with a rating of at least 4" in out
+    assert "ndcg 0.0000" not in out
+
+
 def test_duplicates_are_reported_or_refused(tmp_path, capsys):
     rows = "".join(f"{u},{i},{(u + i) % 5 + 1},{u * 10 + i}\n" for u in range(8) for i in range(8))
     path = tmp_path / "dups.csv"

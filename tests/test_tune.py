@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from mfrec.cli import main
@@ -111,6 +112,24 @@ def test_rating_metrics_are_refused_for_a_ranking_model(ratings_csv):
     split = split_ratings(read_ratings(ratings_csv), "stratified", seed=3)
     with pytest.raises(ConfigError, match="only ranks; use a ranking metric"):
         tune(split, base=TrainConfig("bpr"), metric="rmse", trials=1)
+
+
+def test_a_ranking_metric_needs_a_liked_validation_rating_and_says_so_before_any_trial(ratings_csv):
+    from mfrec.config import TrainConfig
+    from mfrec.data import read_ratings, split_ratings
+    from mfrec.errors import ConfigError
+    from mfrec.tune import tune
+
+    ratings = read_ratings(ratings_csv)
+    disliked = ratings.subset(np.flatnonzero(ratings.ratings < 4))  # no rating reaches the threshold of 4 stars
+    split = split_ratings(disliked, "stratified", seed=3)
+    with pytest.raises(ConfigError, match=r"no rating of at least 4, so ndcg@10 has nothing to measure"):
+        tune(split, base=TrainConfig("implicit_als"), metric="ndcg@10", trials=1)
+    # without one, a ranking model trains its epochs (no early stopping on an undefined NDCG)
+    from mfrec import MatrixFactorization
+
+    model = MatrixFactorization(model="implicit_als", epochs=3, device="cpu").fit(split.train, split.val)
+    assert len(model.history_) == 3 and all(r.val_ndcg is None for r in model.history_)
 
 
 def test_tune_cli_logs_each_trial_off_a_terminal_and_says_when_trial_0_wins(ratings_csv, tmp_path, capsys):

@@ -207,7 +207,9 @@ class MatrixFactorization:
         module.mark_known(*train_t)
         has_val = val is not None and len(val) > 0
         validate = None
-        if has_val and not self.predicts_ratings:
+        # ranking validation needs a validation rating at the relevance threshold; without one
+        # NDCG is undefined, and the model trains its epochs without early stopping
+        if has_val and not self.predicts_ratings and bool((val.ratings >= val.relevance_threshold).any()):
 
             def score_on_device(users: torch.Tensor) -> torch.Tensor:  # the metric code indexes on the CPU
                 return module.score_users(users.to(device))

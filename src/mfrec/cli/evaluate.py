@@ -78,6 +78,10 @@ def evaluate(
             f"{metrics['notebook_loss']:.4f}  unseen users {metrics['unseen_user']:,}, "
             f"unseen items {metrics['unseen_item']:,}"
         )
+    if not metrics["users"]:
+        liked = "" if ratings.kind == "implicit" else f" with a rating of at least {ratings.relevance_threshold:g}"
+        click.echo(f"top-{k}: no user the model knows has an item here{liked}: nothing to rank against")
+        return
     click.echo(
         f"top-{k}: "
         + "  ".join(f"{c.split('@')[0]} {metrics[c]:.4f}" for c in ranking_columns(k))

@@ -38,12 +38,16 @@ def metrics_table(metrics: dict) -> str:
                 f"{t['notebook_loss']:>15.4f}"
             )
         lines.append("(RMSE/MAE in stars, predictions clipped to the rating scale; notebook loss = test MSE / 5)\n")
+    users = metrics["model"]["test"].get("users")
+    if users == 0:  # every ranking mean is undefined (NaN): say why instead of a table of them
+        lines.append(f"test top-{k}: no test user has a relevant rating (at or above the threshold): "
+                     "nothing to rank against")  # fmt: skip
+        return "\n".join(lines)
     lines.append(f"{f'test top-{k}':14}" + "".join(f"{c.split('@')[0]:>10}" for c in columns))
     for name, parts in rows:
         t = parts["test"]
         if columns[0] in t:
             lines.append(f"{name:14}" + "".join(f"{t[c]:>10.4f}" for c in columns))
-    users = metrics["model"]["test"].get("users")
     lines.append(
         f"(relevant = test ratings >= the threshold; candidates = train items the user did not rate; {users} users)"
     )

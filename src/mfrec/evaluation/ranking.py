@@ -90,9 +90,15 @@ class RankedUsers:
     k: int
 
     def summary(self) -> dict[str, float]:
-        """Mean of each metric over the users, with ``coverage``, ``users`` and ``k``."""
-        n = max(len(self.users), 1)
-        result: dict[str, float] = {name: float(self.metrics[name].sum()) / n for name in METRICS}
+        """Mean of each metric over the users, with ``coverage``, ``users`` and ``k``.
+
+        With no user to rank for (no test rating reaches the relevance threshold) the
+        means are undefined: NaN, not 0, so that "nothing to measure" never reads as
+        "measured and missed everything".
+        """
+        n = len(self.users)
+        result: dict[str, float] = {name: float(self.metrics[name].sum()) / n if n else float("nan")
+                                    for name in METRICS}  # fmt: skip
         result["coverage"] = self.coverage
         result["users"] = len(self.users)
         result["k"] = self.k
