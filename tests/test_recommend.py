@@ -127,6 +127,36 @@ def test_fold_in_errors(fitted):
         model.recommend_for_ratings({1000: 9.0})
     with pytest.raises(ConfigError, match="at least one"):
         model.recommend_for_ratings({})
+    with pytest.raises(ConfigError, match="rating nan for item 1000 is not a finite number"):
+        model.recommend_for_ratings({1000: float("nan")})
+    for bad, pattern in [([1000, 1001], "not list"), (4.0, "not float"), (np.array([1000]), "not ndarray"),
+                         ({1000: True}, "must be a number, not True"), ({1000: "good"}, "not 'good'"),
+                         ({1000: None}, "not None")]:  # fmt: skip
+        with pytest.raises(ConfigError, match=pattern):
+            model.recommend_for_ratings(bad)
+
+
+def test_a_new_users_ratings_come_as_a_mapping_a_series_or_pairs_alike(fitted):
+    import pandas as pd
+
+    model, split = fitted
+    items = split.train.item_map.raw(np.unique(split.train.items)[:3]).tolist()
+    given = dict(zip(items, [5.0, 3.5, 4], strict=True))
+    expected = model.recommend_for_ratings(given, n=5)
+    for form in (pd.Series(given), list(given.items()), tuple(given.items())):
+        got = model.recommend_for_ratings(form, n=5)
+        assert np.array_equal(got.items, expected.items) and np.allclose(got.scores, expected.scores)
+
+
+def test_fit_names_what_it_was_given_when_it_is_not_ratings(fitted):
+    import pandas as pd
+
+    _, split = fitted
+    for bad in ([1, 2, 3], None, pd.DataFrame({"user": [1], "item": [1], "rating": [4.0]})):
+        with pytest.raises(ConfigError, match=f"train must be Ratings .*not {type(bad).__name__}"):
+            MatrixFactorization(epochs=1).fit(bad)
+    with pytest.raises(ConfigError, match="val must be Ratings"):
+        MatrixFactorization(epochs=1).fit(split.train, split.val.to_frame())
 
 
 def test_stars_are_clipped_where_the_raw_prediction_passes_the_scale(fitted):

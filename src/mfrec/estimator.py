@@ -147,6 +147,10 @@ class MatrixFactorization:
         """
         config = self.config
         spec = config.spec
+        for name, part in (("train", train), ("val", val), ("interactions", interactions)):
+            if (part is not None or name == "train") and not isinstance(part, Ratings):
+                raise ConfigError(f"{name} must be Ratings (from mfrec.read_ratings, load_dataset, split_ratings "
+                                  f"or Ratings.from_arrays), not {type(part).__name__}")  # fmt: skip
         if len(train) == 0:
             raise ConfigError("cannot fit on zero training ratings")
         for name, part in (("val", val), ("interactions", interactions)):
@@ -668,16 +672,17 @@ class MatrixFactorization:
     def _history(self, ratings: Mapping[Any, float]) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         """A new user's ``{raw item: rating}`` as (known item indices, targets) plus every given item's index."""
         self._check_fitted()
-        if not ratings:
-            raise ConfigError("fold-in needs at least one (item, rating) pair")
-        raw_items = [self.item_map_.coerce(item) for item in ratings]
-        values = np.array(list(ratings.values()), dtype=np.float64)
+        given, values = _rating_pairs(ratings)
+        raw_items = [self.item_map_.coerce(item) for item in given]
         low, high = self.scale_
         if self.data_kind_ == "implicit":
             low, high = 0.0, np.inf
         bad = np.flatnonzero(~np.isfinite(values) | (values < low) | (values > high))
         if len(bad):
-            raise ConfigError(f"rating {values[bad[0]]:g} for item {raw_items[bad[0]]} is outside [{low:g}, {high:g}]")
+            value, item = values[bad[0]], raw_items[bad[0]]
+            if not np.isfinite(value):
+                raise ConfigError(f"rating {value:g} for item {item} is not a finite number")
+            raise ConfigError(f"rating {value:g} for item {item} is outside [{low:g}, {high:g}]")
         index = self.item_map_.index(np.array(raw_items, dtype=object))
         items = torch.as_tensor(index, dtype=torch.long)
         known = self.module_.item_known[items]
@@ -706,6 +711,8 @@ class MatrixFactorization:
                               min_ratings: int | None = None,
                               explain: bool | int = False) -> Recommendations:  # fmt: skip
         """Top-``n`` items for a new user given ``{raw item id: rating}`` (fold-in), excluding those items.
+
+        ``ratings`` may also be a pandas Series indexed by item or a list of (item, rating) pairs.
 
         Scored by the same function as :meth:`recommend`
         (:meth:`~mfrec.models.base.Model.score` of the folded-in representation), with the same filters.
@@ -1042,6 +1049,31 @@ def _check_memory(need: int, train: Ratings, config: TrainConfig) -> None:
 
 def _or(names: list[str]) -> str:
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
+
+
+def _rating_pairs(ratings: Any) -> tuple[list[Any], np.ndarray]:
+    """A new user's ratings as (raw items, float64 values), from ``{item: rating}``, a pandas Series
+    indexed by item, or (item, rating) pairs; a :class:`ConfigError` for anything else, or for none."""
+    if isinstance(ratings, Mapping):
+        items, values = list(ratings), list(ratings.values())
+    elif hasattr(ratings, "index") and hasattr(ratings, "to_numpy") and getattr(ratings, "ndim", 0) == 1:
+        items, values = ratings.index.tolist(), ratings.to_numpy().tolist()  # a pandas Series
+    elif isinstance(ratings, list | tuple) and all(isinstance(p, list | tuple) and len(p) == 2 for p in ratings):
+        items, values = [p[0] for p in ratings], [p[1] for p in ratings]
+    else:
+        raise ConfigError("a new user's ratings are {item: rating}, a pandas Series indexed by item, or "
+                          f"(item, rating) pairs, not {type(ratings).__name__}")  # fmt: skip
+    if not items:
+        raise ConfigError("fold-in needs at least one (item, rating) pair")
+    numbers = []
+    for item, value in zip(items, values, strict=True):
+        if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating | str):
+            raise ConfigError(f"the rating for item {item} must be a number, not {value!r}")
+        try:
+            numbers.append(float(value))
+        except ValueError:
+            raise ConfigError(f"the rating for item {item} must be a number, not {value!r}") from None
+    return items, np.array(numbers, dtype=np.float64)
 
 
 def _check_n(n: Any) -> int:
