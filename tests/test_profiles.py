@@ -419,3 +419,23 @@ def test_an_empty_profile_database_is_one_line(db_url, store, tmp_path, capsys):
     assert main(["train", "--ratings", db_url, "--epochs", "1", "-q", "--out", str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err.strip()
     assert "holds no ratings" in err and len(err.splitlines()) == 1
+
+
+def test_training_reads_a_profile_database_and_never_makes_one(tmp_path, ratings_csv, capsys):
+    """A mistyped path, or another program's SQLite file, is one line, and no file or table appears."""
+    import sqlite3
+
+    from mfrec.cli import main
+
+    missing = tmp_path / "typo.sqlite"
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as db:
+        db.execute("create table notes (x)")
+    before = other.read_bytes()
+    for url, message in ((f"sqlite:///{missing}", "no such database file"),
+                         (f"sqlite:///{other}", "not a profile database")):  # fmt: skip
+        for args in (["--ratings", url], ["--ratings", str(ratings_csv), "--feedback", url]):
+            assert main(["train", *args, "--epochs", "1", "-q", "--out", str(tmp_path / "run")]) == 1
+            err = capsys.readouterr().err.strip()
+            assert message in err and len(err.splitlines()) == 1
+    assert not missing.exists() and other.read_bytes() == before and not (tmp_path / "run").exists()

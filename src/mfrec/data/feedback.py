@@ -22,7 +22,7 @@ def read_feedback(url: str) -> pd.DataFrame:
     """Every rating stored in the profile database at ``url`` (:meth:`ProfileStore.table`)."""
     from mfrec.data.profiles import ProfileStore, _safe
 
-    store = ProfileStore(url)
+    store = ProfileStore(url, create=False)  # read only: a missing database is an error, never made
     try:
         frame = store.table()
     finally:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mfrec.errors import ConfigError, MfrecError
+from mfrec.errors import ConfigError, DataError, MfrecError
 
 #: The schema version this code reads and writes.
 SCHEMA_VERSION = 2
@@ -81,10 +81,16 @@ def _token_hash(token: str) -> str:
 class ProfileStore:
     """Profiles and their ratings in the database at ``url`` (see the module docstring)."""
 
-    def __init__(self, url: str, *, max_ratings: int = MAX_RATINGS) -> None:
+    def __init__(self, url: str, *, max_ratings: int = MAX_RATINGS, create: bool = True) -> None:
+        """Open (with ``create``, create or upgrade) the profile database at ``url``.
+
+        ``create=False`` only reads what is there, as training does: a SQLite file that does not
+        exist, or a database without mfrec's tables, is a :class:`DataError`, and nothing is made.
+        """
         import sqlalchemy as sa
 
         self.max_ratings = max_ratings
+        self._may_create = create
         try:
             options: dict[str, Any] = {"future": True}
             if url.startswith("sqlite"):
@@ -95,7 +101,7 @@ class ProfileStore:
         except (ImportError, sa.exc.ArgumentError) as exc:
             raise ConfigError(f"cannot use the database {_safe(url)}: {exc}") from None
         if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas if create else _sqlite_read_pragmas)
             sa.event.listen(self.engine, "begin", _sqlite_begin)
         elif self.engine.dialect.name != "postgresql":
             raise ConfigError(f"profiles are kept in SQLite or PostgreSQL, not {self.engine.dialect.name}")
@@ -118,6 +124,10 @@ class ProfileStore:
             sa.Index("mfrec_ratings_updated", "updated"),
         )  # fmt: skip
         self._meta = meta
+        database = self.engine.url.database
+        on_disk = self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+        if not create and on_disk and not Path(database).is_file():  # connecting would create an empty file
+            raise DataError(f"{_safe(url)}: no such database file")
         try:
             self._migrate()
         except sa.exc.SQLAlchemyError as exc:
@@ -129,6 +139,8 @@ class ProfileStore:
 
         with self.engine.begin() as db:
             if not sa.inspect(db).has_table("mfrec_schema"):
+                if not self._may_create:
+                    raise DataError(f"{_safe(str(self.engine.url))}: not a profile database (no mfrec tables)")
                 self._meta.create_all(db)
                 db.execute(self.version.insert().values(version=SCHEMA_VERSION))
                 return
@@ -274,9 +286,19 @@ def _sqlite_begin(connection) -> None:
 
 def _sqlite_pragmas(connection, _record) -> None:
     """WAL (readers never block the writer), full sync (a commit survives a crash), a busy timeout."""
+    _set_pragmas(connection, ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000", "foreign_keys=ON"))
+
+
+def _sqlite_read_pragmas(connection, _record) -> None:
+    """:func:`_sqlite_pragmas` without switching the file to WAL, which rewrites its header: for reading
+    a database that may not be a profile database at all (a profile database is in WAL already)."""
+    _set_pragmas(connection, ("busy_timeout=30000", "foreign_keys=ON"))
+
+
+def _set_pragmas(connection, pragmas: tuple[str, ...]) -> None:
     connection.isolation_level = None  # the driver's implicit transactions off: _sqlite_begin says BEGIN
     cursor = connection.cursor()
-    for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000", "foreign_keys=ON"):
+    for pragma in pragmas:
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
 
