@@ -78,6 +78,8 @@ def test_lookup_order_mfrec_data_then_cache(tmp_path, monkeypatch):
 def test_explicit_path_that_is_not_a_copy(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="not a copy of ml-1m"):
         load_dataset("ml-1m", tmp_path)
+    with pytest.raises(DatasetNotFoundError, match=r"typo: no such file or folder \(expected a copy of ml-1m"):
+        load_dataset("ml-1m", tmp_path / "typo")
 
 
 def test_unknown_name_lists_choices():

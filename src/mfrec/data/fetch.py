@@ -74,6 +74,8 @@ def locate(name: str, path: str | Path | None = None, *, download: bool = True) 
     if path is not None:
         given = Path(path).expanduser()
         source = _as_source(given, spec)
+        if source is None and not given.exists():
+            raise DatasetNotFoundError(f"{given}: no such file or folder (expected a copy of {name})")
         if source is None:
             raise DatasetNotFoundError(
                 f"{given}: not a copy of {name} (expected the official zip or a folder with {spec.ratings_file})"
