@@ -148,14 +148,15 @@ class MatrixFactorization:
         config = self.config
         spec = config.spec
         for name, part in (("train", train), ("val", val), ("interactions", interactions)):
-            if (part is not None or name == "train") and not isinstance(part, Ratings):
+            if part is None and name != "train":
+                continue
+            if not isinstance(part, Ratings):
                 raise ConfigError(f"{name} must be Ratings (from mfrec.read_ratings, load_dataset, split_ratings "
                                   f"or Ratings.from_arrays), not {type(part).__name__}")  # fmt: skip
+            if part.user_map != train.user_map or part.item_map != train.item_map:
+                raise ConfigError(f"train and {name} must come from one dataset (the same id maps)")
         if len(train) == 0:
             raise ConfigError("cannot fit on zero training ratings")
-        for name, part in (("val", val), ("interactions", interactions)):
-            if part is not None and (part.user_map != train.user_map or part.item_map != train.item_map):
-                raise ConfigError(f"train and {name} must come from one dataset (the same id maps)")
         check_trainable(train)
         if spec.predicts_ratings and train.kind == "explicit" and train.ratings.min() == train.ratings.max():
             raise DataError(
@@ -213,7 +214,7 @@ class MatrixFactorization:
         validate = None
         # ranking validation needs a validation rating at the relevance threshold; without one
         # NDCG is undefined, and the model trains its epochs without early stopping
-        if has_val and not self.predicts_ratings and bool((val.ratings >= val.relevance_threshold).any()):
+        if has_val and not self.predicts_ratings and val.has_relevant:
 
             def score_on_device(users: torch.Tensor) -> torch.Tensor:  # the metric code indexes on the CPU
                 return module.score_users(users.to(device))

@@ -171,7 +171,7 @@ def tune(
                           f"use a ranking metric such as ndcg@{k}")  # fmt: skip
     if len(split.val) == 0:
         raise ConfigError("tuning needs validation ratings, and the split has none")
-    if metric.k is not None and not bool((split.val.ratings >= split.val.relevance_threshold).any()):
+    if metric.k is not None and not split.val.has_relevant:
         raise ConfigError(
             f"the validation part has no rating of at least {split.val.relevance_threshold:g}, "
             f"so {metric.label} has nothing to measure: tune on rmse or mae, or on more data"

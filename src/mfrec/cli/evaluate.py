@@ -9,7 +9,7 @@ import click
 
 from mfrec._io import json_text
 from mfrec.cli.options import ratings_file_options
-from mfrec.cli.render import K_OPTION, ranking_columns
+from mfrec.cli.render import K_OPTION, nothing_to_rank, ranking_columns
 
 
 @click.command()
@@ -80,7 +80,7 @@ def evaluate(
         )
     if not metrics["users"]:
         liked = "" if ratings.kind == "implicit" else f" with a rating of at least {ratings.relevance_threshold:g}"
-        click.echo(f"top-{k}: no user the model knows has an item here{liked}: nothing to rank against")
+        click.echo(nothing_to_rank(k, f"user the model knows has an item here{liked}"))
         return
     click.echo(
         f"top-{k}: "

@@ -18,6 +18,11 @@ def ranking_columns(k: int) -> tuple[str, ...]:
     return (*(f"{name}@{k}" for name in RANKING_METRICS), "coverage")
 
 
+def nothing_to_rank(k: int, who: str) -> str:
+    """The line shown instead of ranking metrics that are undefined (NaN: no user to rank for)."""
+    return f"top-{k}: no {who}: nothing to rank against"
+
+
 def metrics_table(metrics: dict) -> str:
     """The model's and baselines' metrics of a run; a run trained on every rating (``--split none``) has none."""
     if not metrics["model"]:
@@ -40,8 +45,7 @@ def metrics_table(metrics: dict) -> str:
         lines.append("(RMSE/MAE in stars, predictions clipped to the rating scale; notebook loss = test MSE / 5)\n")
     users = metrics["model"]["test"].get("users")
     if users == 0:  # every ranking mean is undefined (NaN): say why instead of a table of them
-        lines.append(f"test top-{k}: no test user has a relevant rating (at or above the threshold): "
-                     "nothing to rank against")  # fmt: skip
+        lines.append("test " + nothing_to_rank(k, "test user has a relevant rating (at or above the threshold)"))
         return "\n".join(lines)
     lines.append(f"{f'test top-{k}':14}" + "".join(f"{c.split('@')[0]:>10}" for c in columns))
     for name, parts in rows:

@@ -91,6 +91,7 @@ class ProfileStore:
 
         self.max_ratings = max_ratings
         self._may_create = create
+        self._shown = _safe(url)  # the URL as messages show it, without its password
         try:
             options: dict[str, Any] = {"future": True}
             if url.startswith("sqlite"):
@@ -99,7 +100,7 @@ class ProfileStore:
                 options["pool_pre_ping"] = True
             self.engine = sa.create_engine(url, **options)
         except (ImportError, sa.exc.ArgumentError) as exc:
-            raise ConfigError(f"cannot use the database {_safe(url)}: {exc}") from None
+            raise ConfigError(f"cannot use the database {self._shown}: {exc}") from None
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas if create else _sqlite_read_pragmas)
             sa.event.listen(self.engine, "begin", _sqlite_begin)
@@ -127,11 +128,11 @@ class ProfileStore:
         database = self.engine.url.database
         on_disk = self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
         if not create and on_disk and not Path(database).is_file():  # connecting would create an empty file
-            raise DataError(f"{_safe(url)}: no such database file")
+            raise DataError(f"{self._shown}: no such database file")
         try:
             self._migrate()
         except sa.exc.SQLAlchemyError as exc:
-            raise ProfileError(f"cannot open the profile database {_safe(url)}: {_reason(exc)}") from None
+            raise ProfileError(f"cannot open the profile database {self._shown}: {_reason(exc)}") from None
 
     # ------------------------------------------------------------------ schema
     def _migrate(self) -> None:
@@ -140,7 +141,7 @@ class ProfileStore:
         with self.engine.begin() as db:
             if not sa.inspect(db).has_table("mfrec_schema"):
                 if not self._may_create:
-                    raise DataError(f"{_safe(str(self.engine.url))}: not a profile database (no mfrec tables)")
+                    raise DataError(f"{self._shown}: not a profile database (no mfrec tables)")
                 self._meta.create_all(db)
                 db.execute(self.version.insert().values(version=SCHEMA_VERSION))
                 return

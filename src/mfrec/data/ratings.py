@@ -124,6 +124,12 @@ class Ratings:
         scale (4 stars on 0.5-5) for explicit data; every interaction for implicit data."""
         return -np.inf if self.kind == "implicit" else 0.8 * self.scale[1]
 
+    @property
+    def has_relevant(self) -> bool:
+        """Whether some rating reaches :attr:`relevance_threshold`: without one, ranking metrics
+        on these ratings have no user to measure and are undefined."""
+        return bool((self.ratings >= self.relevance_threshold).any())
+
     def title(self, item_index: int) -> str | None:
         if self.titles is None:
             return None
