@@ -87,13 +87,10 @@ def shared(tmp_path_factory):
     return base, paths
 
 
-def restore_shared(path: Path, base: Path) -> None:
-    """Put back a shared input that an example named as its output, so later examples read the original."""
-    original = base.parent / "pristine" / path.relative_to(base)
-    if original.is_file():
-        shutil.copy2(original, path)
-    else:
-        path.unlink(missing_ok=True)  # a digest file written beside it
+def restore_shared(base: Path) -> None:
+    """Put back the shared inputs that an example named as its output, so later examples read the originals."""
+    shutil.rmtree(base)
+    shutil.copytree(base.parent / "pristine", base)
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -164,9 +161,14 @@ def named_outputs(words: list[str], paths: dict[str, Path], work: Path) -> set[P
     return named | {path.with_name(path.name + ".sha256") for path in named}
 
 
+def named(path: Path, allowed: set[Path]) -> bool:
+    """Whether ``path`` is a named output or inside one (a run folder's files)."""
+    return path in allowed or any(parent in allowed for parent in path.parents)
+
+
 def unchanged(before: dict[str, str], after: dict[str, str], root: Path, allowed: set[Path]) -> list[str]:
-    """Files of ``before`` that changed or went away, other than the named outputs."""
-    return [key for key, digest in before.items() if after.get(key) != digest and root / key not in allowed]
+    """Files of ``before`` that changed or went away, other than the named outputs and what they hold."""
+    return [key for key, digest in before.items() if after.get(key) != digest and not named(root / key, allowed)]
 
 
 def check(verb_words: list[str], shared, capsys, monkeypatch) -> None:
@@ -193,13 +195,12 @@ def check(verb_words: list[str], shared, capsys, monkeypatch) -> None:
     # nothing the user owns changed or went away, except a file named as the output
     assert not unchanged(before, after, work, allowed), (verb_words, code, err)
     for key in set(after) - set(before):  # new files only under the named output
-        assert key.split("/")[0] in WRITABLE or work / key in allowed, (verb_words, key)
+        assert key.split("/")[0] in WRITABLE or named(work / key, allowed), (verb_words, key)
     after_shared = snapshot(base)
+    if after_shared != before_shared:  # a shared input it replaced, or a digest file beside one
+        restore_shared(base)
     assert not unchanged(before_shared, after_shared, base, allowed), verb_words
-    assert all(base / key in allowed for key in set(after_shared) - set(before_shared)), verb_words
-    for key, digest in after_shared.items():  # a shared input it replaced, or a digest file beside one
-        if before_shared.get(key) != digest:
-            restore_shared(base / key, base)
+    assert all(named(base / key, allowed) for key in set(after_shared) - set(before_shared)), verb_words
 
 
 SETTINGS = {"deadline": None, "database": None, "suppress_health_check": list(HealthCheck)}
@@ -242,3 +243,12 @@ def test_a_thesis_folder_survives_overwrite(shared, capsys, monkeypatch):
     check(["train", "--ratings", "@ratings", "--epochs", "1", "-q", "--out", "@precious", "--overwrite"], shared,
           capsys, monkeypatch)  # fmt: skip
 
+
+
+def test_a_run_folder_written_where_a_shared_input_was_missing_is_the_named_output(shared, capsys, monkeypatch):
+    # the files inside a folder named by --out are that output; the next example sees the shared inputs as they were
+    base, _ = shared
+    words = ["train", "--ratings", "@ratings", "--epochs", "1", "-q", "--device", "cpu", "--out", "@missing"]
+    for extra in ([], ["--overwrite"]):
+        check(words + extra, shared, capsys, monkeypatch)
+        assert not (base / "missing.csv").exists()
