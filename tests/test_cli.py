@@ -318,3 +318,13 @@ def test_rating_model_refuses_interactions_without_ratings(interactions_csv, tmp
     code, _, err = run(capsys, "train", "--ratings", str(interactions_csv), "--rating-col", "none",
                        "--model", "biased", "--out", str(tmp_path / "o"), "-q")  # fmt: skip
     assert_one_line_error(code, err, r"predicts ratings, and these interactions have none")
+
+
+def test_engine_flag_offers_auto_where_a_model_has_it(ratings_csv, tmp_path, capsys):
+    common = ["--ratings", str(ratings_csv), "--split", "random", "--epochs", "2", "--device", "cpu", "-q"]
+    code, _, err = run(capsys, "train", "--model", "implicit_als", "--engine", "auto", "--embedding-dim", "4",
+                         *common, "--out", str(tmp_path / "als"))  # fmt: skip
+    assert code == 0, err
+    code, _, err = run(capsys, "train", "--model", "biased", "--engine", "auto", *common, "--out", str(tmp_path / "b"))
+    assert_one_line_error(code, err, "engine must be one of torch, compiled, not 'auto'")
+    assert not (tmp_path / "b").exists()

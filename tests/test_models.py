@@ -205,6 +205,33 @@ def test_compiled_engine_refuses_other_models():
         TrainConfig(model="dot", engine="compiled", notebook_einsum=True)
 
 
+def test_auto_engine_is_compiled_on_the_cpu_and_torch_on_a_gpu(lowrank):
+    # implicit ALS's and Bayesian MF's two engines solve the same problem, so the device picks one:
+    # --device cuda alone trains on the GPU, and auto on a CPU is the compiled engine, bit for bit
+    for model in ("implicit_als", "bayesian"):
+        config = TrainConfig(model=model)
+        spec = config.spec
+        assert config.engine == "auto"
+        assert spec.engine_for(config.params, "cpu") == "compiled"
+        assert spec.engine_for(config.params, torch.device("cuda", 1)) == "torch"
+        assert spec.trainer_for(config.params, "cuda") is spec.trainers["torch"]
+        assert spec.engine_for(config.replace(engine="torch").params, "cpu") == "torch"
+        assert "engine auto (torch)" in spec.describe(config.params, "cuda")
+        assert "engine auto (compiled)" in spec.describe(config.params, torch.device("cpu"))
+        assert TrainConfig(model=model, device="cuda").training_device == "cuda"
+        assert TrainConfig(model=model).training_device == "auto"  # CUDA when there is one
+        assert TrainConfig(model=model, engine="compiled").training_device == "cpu"
+    quick = {"model": "implicit_als", "embedding_dim": 4, "epochs": 3, "patience": 0, "device": "cpu", "threads": 1}
+    factors = {engine: MatrixFactorization(**quick, engine=engine).fit(lowrank).module_.state_dict()
+               for engine in ("auto", "compiled", "torch")}  # fmt: skip
+    for key, value in factors["auto"].items():
+        assert torch.equal(value, factors["compiled"][key]), key
+    assert any(not torch.equal(value, factors["torch"][key]) for key, value in factors["auto"].items())
+    for model in ("biased", "dot", "bpr"):  # engines that are different algorithms: no auto
+        with pytest.raises(ConfigError, match="engine must be one of"):
+            TrainConfig(model=model, engine="auto")
+
+
 def test_compiled_engine_trains_plain_dot_mf_without_biases(lowrank):
     pytest.importorskip("numba")
     split = split_ratings(lowrank, "random", seed=0)

@@ -45,6 +45,17 @@ def option_fields() -> dict[str, dataclasses.Field]:
     return found
 
 
+def option_choices() -> dict[str, list[str]]:
+    """The allowed values of each option with choices, over every model (each model checks its own)."""
+    found: dict[str, list[str]] = {}
+    every = [f for spec in _registry().SPECS.values() for f in fields(spec.config)] + list(fields(TrainOptions))
+    for f in every:
+        for value in f.metadata.get("choices") or ():
+            if value not in found.setdefault(f.name, []):
+                found[f.name].append(value)
+    return found
+
+
 class TrainConfig:
     """A model kind, its own Config and the shared :class:`TrainOptions`: everything one fit needs.
 

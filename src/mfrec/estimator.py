@@ -188,7 +188,7 @@ class MatrixFactorization:
             module = spec.module.from_config(train.n_users, train.n_items, config.params, generator=generator,
                                              distributed=group is not None).to(device)  # fmt: skip
             data = self._training_data(module, train, val, device, interactions)
-            trainer = spec.trainer_for(config.params)(module, config.params, data, generator, config.options)
+            trainer = spec.trainer_for(config.params, device)(module, config.params, data, generator, config.options)
             history, kept = fit(trainer, patience=config.patience, target_rmse=config.target_rmse,
                                 checkpoint=saver, progress=progress, on_epoch=on_epoch)  # fmt: skip
         module.zero_unknown_rows()

@@ -287,7 +287,7 @@ def train_run(
         )
     device = resolve_device(config.train.training_device)
     spec = config.train.spec
-    log(f"model: {spec.describe(config.train.params)}; on {device}")
+    log(f"model: {spec.describe(config.train.params, device)}; on {device}")
     if getattr(config.train.params, "implicit_pairs", None) == "all":
         log("implicit features: which items each user rated in train, val and test; never the val or test ratings")
     if group is not None:

@@ -15,17 +15,18 @@ import click
 
 def train_option_specs() -> list[tuple[str, str, Any, str, bool]]:
     """``(flag, name, click type, help, is_flag)`` for every training option, ``--model`` first."""
-    from mfrec.config import option_fields
+    from mfrec.config import option_choices, option_fields
     from mfrec.models import registry
 
     specs = [("--model", "model", click.Choice(list(registry.SPECS)), "model kind", False)]
     from mfrec.options import CHECKS
 
+    choices = option_choices()
     for name, f in option_fields().items():
         meta = f.metadata
         is_flag = meta.get("check") == "flag"
-        if meta.get("choices"):
-            kind = click.Choice(list(meta["choices"]))
+        if name in choices:
+            kind = click.Choice(choices[name])
         else:
             kind = CHECKS[meta["check"]][2] if meta.get("check") else str
         specs.append((f"--{name.replace('_', '-')}", name, None if is_flag else kind, meta["help"], is_flag))

@@ -24,6 +24,9 @@ from mfrec.options import Options, option
 
 SPARSE_OPTIMIZERS = ("sgd", "sparse_adam", "adagrad")
 OPTIMIZERS = ("sgd", "adam", "sparse_adam", "adagrad")
+#: Engines of a model whose compiled and torch engines solve the same problem: ``auto`` trains
+#: with the compiled engine on the CPU and the torch engine on a GPU.
+AUTO_ENGINES = ("auto", "compiled", "torch")
 
 
 @dataclass(frozen=True)

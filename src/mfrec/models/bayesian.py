@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mfrec.models.base import ModelConfig, RatingConfig, RatingModel, embedding
+from mfrec.models.base import AUTO_ENGINES, ModelConfig, RatingConfig, RatingModel, embedding
 from mfrec.models.normal_equations import RowIndex, row_systems
 from mfrec.options import option
 
@@ -27,8 +27,8 @@ class BayesianConfig(ModelConfig):
                                     probe=20.0)  # fmt: skip
     posterior_rank: int = option(256, "store the sample average at this rank (0 = every sample side by side)",
                                  check="count", probe=2)  # fmt: skip
-    engine: str = option("compiled", "compiled (numba, CPU) or torch (batched, CPU or GPU) Gibbs conditionals",
-                         choices=("compiled", "torch"), probe="torch")  # fmt: skip
+    engine: str = option("auto", "auto (compiled on the CPU, torch on a GPU), compiled (numba, CPU) or torch "
+                         "(batched, CPU or GPU) Gibbs conditionals", choices=AUTO_ENGINES, probe="torch")  # fmt: skip
 
     def validate(self) -> None:
         if self.epochs - self.burn_in < self.samples:

@@ -24,7 +24,8 @@ class BiasedConfig(RatingConfig, StepConfig):
 
     bias_regularization: float = option(0.0, "L2 weight on the biases", check="nonneg", probe=5.0)
     engine: str = option("torch", "torch (CPU or GPU) or compiled (numba, CPU): autograd or per-rating SGD for "
-                         "MF, batched or compiled conditionals for Gibbs",
+                         "MF, batched or compiled conditionals for Gibbs; auto (implicit ALS's and Bayesian MF's "
+                         "default) is compiled on the CPU and torch on a GPU",
                          choices=ENGINES, probe="compiled")  # fmt: skip
 
     relevant = compiled_relevant

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mfrec.models.base import FactorConfig, FactorModel, embedding
+from mfrec.models.base import AUTO_ENGINES, FactorConfig, FactorModel, embedding
 from mfrec.options import option
 
 CONFIDENCES = ("rating", "binary")
@@ -30,8 +30,9 @@ class ImplicitALSConfig(FactorConfig):
     reg_exponent: float = option(0.5, "scale lambda by (n_u + a0 n)^this (0 = plain lambda)", check="nonneg",
                                  probe=1.0)  # fmt: skip
     cg_steps: int = option(3, "conjugate-gradient steps per half-iteration", check="positive_int", probe=1)
-    engine: str = option("compiled", "compiled (numba per-row solves, CPU) or torch (batched, CPU or GPU)",
-                         choices=("compiled", "torch"), probe="torch", same=True)  # fmt: skip
+    engine: str = option("auto", "auto (compiled on the CPU, torch on a GPU), compiled (numba per-row solves, "
+                         "CPU) or torch (batched, CPU or GPU)", choices=AUTO_ENGINES, probe="torch",
+                         same=True)  # fmt: skip
 
 
 class ImplicitALS(FactorModel):

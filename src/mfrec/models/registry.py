@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+import torch
+
 from mfrec.errors import ConfigError
 from mfrec.models.als import ALSConfig, ExplicitALS
 from mfrec.models.base import Model, ModelConfig
@@ -86,12 +88,26 @@ class ModelSpec:
     def engines(self) -> tuple[str, ...]:
         return tuple(self.trainers)
 
-    def trainer_for(self, config: ModelConfig) -> type:
-        return self.trainers[getattr(config, "engine", next(iter(self.trainers)))]
+    def engine_for(self, config: ModelConfig, device: torch.device | str = "cpu") -> str:
+        """The engine that trains ``config`` on ``device``: ``auto`` is torch on a GPU and compiled elsewhere."""
+        engine = getattr(config, "engine", next(iter(self.trainers)))
+        if engine == "auto":
+            return "torch" if torch.device(device).type == "cuda" else "compiled"
+        return engine
 
-    def describe(self, config: ModelConfig) -> str:
-        """The model and the hyperparameters that apply to it, for a log line."""
-        values = ", ".join(f"{name} {getattr(config, name)}" for name in config.relevant())
+    def trainer_for(self, config: ModelConfig, device: torch.device | str = "cpu") -> type:
+        return self.trainers[self.engine_for(config, device)]
+
+    def describe(self, config: ModelConfig, device: torch.device | str | None = None) -> str:
+        """The model and the hyperparameters that apply to it, for a log line (with ``device``: the engine it picks)."""
+
+        def shown(name: str) -> str:
+            value = getattr(config, name)
+            if name == "engine" and value == "auto" and device is not None:
+                return f"engine auto ({self.engine_for(config, device)})"
+            return f"{name} {value}"
+
+        values = ", ".join(shown(name) for name in config.relevant())
         return f"{self.name} ({self.summary}): {values}"
 
 
