@@ -232,6 +232,23 @@ def test_auto_engine_is_compiled_on_the_cpu_and_torch_on_a_gpu(lowrank):
             TrainConfig(model=model, engine="auto")
 
 
+def test_a_checkpoint_resumes_only_with_the_engine_that_wrote_it(lowrank, tmp_path):
+    # engine auto picks by device: a run begun on a GPU (torch) and resumed on a CPU (compiled) is refused by name,
+    # not read as a damaged file; the checkpoint is kept
+    from mfrec.errors import ModelFileError
+
+    path = tmp_path / "checkpoint.safetensors"
+    quick = {"model": "bayesian", "embedding_dim": 4, "epochs": 3, "burn_in": 1, "samples": 2, "patience": 0,
+             "device": "cpu", "threads": 1}  # fmt: skip
+    MatrixFactorization(**quick, engine="torch").fit(lowrank, checkpoint=path)
+    written = path.read_bytes()
+    with pytest.raises(ModelFileError, match="trained with the torch engine, and here it would go on with the "
+                                             "compiled engine"):  # fmt: skip
+        MatrixFactorization(**quick, engine="auto").fit(lowrank, checkpoint=path)
+    assert path.read_bytes() == written
+    MatrixFactorization(**quick, engine="torch").fit(lowrank, checkpoint=path)  # the same engine resumes
+
+
 def test_compiled_engine_trains_plain_dot_mf_without_biases(lowrank):
     pytest.importorskip("numba")
     split = split_ratings(lowrank, "random", seed=0)

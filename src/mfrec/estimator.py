@@ -181,7 +181,7 @@ class MatrixFactorization:
         if checkpoint is not None:
             from mfrec.training.checkpoint import Checkpoint
 
-            saver = Checkpoint(checkpoint)
+            saver = Checkpoint(checkpoint, engine=spec.engine_for(config.params, device))
         _check_memory(spec.module.estimated_bytes(train.n_users, train.n_items, config.params), train, config)
         with thread_limit(config.threads):
             generator = torch.Generator().manual_seed(config.seed)

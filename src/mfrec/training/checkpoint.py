@@ -23,8 +23,9 @@ from mfrec.training.trainer import EarlyStopping, EpochRecord, Trainer
 class Checkpoint:
     """Reads and writes the training state at ``path``."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, engine: str | None = None) -> None:
         self.path = Path(path)
+        self.engine = engine  # the engine that trains, recorded so a resume with another one is refused
 
     def exists(self) -> bool:
         return self.path.is_file()
@@ -45,6 +46,7 @@ class Checkpoint:
             "history": [r.to_dict() for r in history],
             "trainer": scalars,
             "stopper": {"best_score": stopper.best_score, "best_epoch": stopper.best_epoch, "stale": stopper.stale},
+            "engine": self.engine,
         }
         meta["sha256"] = content_digest(tensors, meta)
         atomic_write(self.path, lambda tmp: save_file(tensors, tmp, metadata={"mfrec.checkpoint": json.dumps(meta)}),
@@ -60,6 +62,9 @@ class Checkpoint:
                 tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
             if meta.get("sha256") != content_digest(tensors, meta):
                 raise ValueError("checksum mismatch")
+            written = meta.get("engine")
+            if written and self.engine and written != self.engine:
+                raise _OtherEngine(written)
             history = [EpochRecord(**r) for r in meta["history"]]
             device = next(iter(trainer.module.state_dict().values())).device
             trainer.module.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("module.")})
@@ -71,8 +76,17 @@ class Checkpoint:
             stopper.best_epoch = int(counters["best_epoch"])
             stopper.stale = int(counters["stale"])
             return int(meta["epoch"]), history, bool(meta["finished"])
+        except _OtherEngine as exc:
+            raise ModelFileError(
+                f"{self.path}: the run trained with the {exc} engine, and here it would go on with the {self.engine} "
+                "engine (engine auto picks by device); resume it on the kind of device it started on"
+            ) from None
         except Exception as exc:  # safetensors raises its own type; a damaged file can fail anywhere here
             raise ModelFileError(
                 f"{self.path}: damaged checkpoint ({' '.join(str(exc).split())[:160] or type(exc).__name__}); "
                 "start over with --overwrite"
             ) from None
+
+
+class _OtherEngine(Exception):
+    """A checkpoint written by another engine than the one about to resume (its name is the message)."""
