@@ -1,7 +1,11 @@
+import calendar
 import warnings
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mfrec.data import Columns, DuplicateRatingsWarning, read_ratings
 from mfrec.errors import DataError
@@ -95,3 +99,34 @@ def test_no_duplicates_no_warning(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert read_ratings(path, columns=Columns("u", "i", "r")).info["duplicates_dropped"] == 0
+
+
+def test_iso_dates_are_unix_seconds_and_other_text_is_named(tmp_path):
+    stamps = ["2020-01-01", "2020-01-01T00:00:01Z", "2020-01-01 02:00:00+02:00", "1969-12-31T23:59:59.5",
+              "1677-01-01", "9999-12-31T23:59:59"]  # fmt: skip
+    body = "".join(f"{k},{k},4,{stamp}\n" for k, stamp in enumerate(stamps))
+    data = read_ratings(write(tmp_path, "u,i,r,t\n" + body), columns=COLS)
+    assert data.timestamps.tolist() == [1577836800, 1577836801, 1577836800, -1, -9246096000, 253402300799]
+    cases = {
+        "2020-01-01\n1,1,4,\n": "row 3: timestamp is missing",
+        "2020-01-01\n1,1,4,01/02/2020\n": "row 3: timestamp '01/02/2020' is neither a whole number .* nor an ISO 8601",
+        "2020-01-01\n1,1,4,5\n": r"row 2: timestamp '2020-01-01' is a date, and row 3 holds a number \(5\)",
+        "5\n1,1,4,2020-01-01\n": r"row 3: timestamp '2020-01-01' is a date, and row 2 holds a number \(5\)",
+        "yesterday\n1,1,4,today\n": r"row 2: timestamp 'yesterday' is neither .* \(2 such rows\)",
+    }
+    for rows, message in cases.items():
+        with pytest.raises(DataError, match=message):
+            read_ratings(write(tmp_path, "u,i,r,t\n0,0,4," + rows), columns=COLS)
+
+
+@settings(max_examples=60, deadline=None)
+@given(moments=st.lists(st.datetimes(min_value=datetime(1700, 1, 1), max_value=datetime(9000, 1, 1),
+                                     timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=2)),
+                                                                timezone(timedelta(hours=-5, minutes=-30))])),
+                        min_size=1, max_size=20),
+       sep=st.sampled_from(["T", " "]))  # fmt: skip
+def test_any_iso_date_time_reads_as_its_floored_unix_second(tmp_path_factory, moments, sep):
+    path = tmp_path_factory.mktemp("iso") / "r.csv"
+    path.write_text("u,i,r,t\n" + "".join(f"{k},{k},4,{m.isoformat(sep=sep)}\n" for k, m in enumerate(moments)))
+    expected = [calendar.timegm(m.astimezone(timezone.utc).utctimetuple()) for m in moments]
+    assert read_ratings(path, columns=COLS).timestamps.tolist() == expected

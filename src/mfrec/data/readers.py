@@ -484,6 +484,9 @@ def _fits_int64(text: pd.Series) -> np.ndarray:
 def _timestamps(column: pd.Series, source: str, row_of) -> np.ndarray:
     """Integer timestamps (int64) of ``column``, exactly; datetimes become Unix seconds.
 
+    A column with no number in it is read as ISO 8601 dates or date-times
+    (``2024-05-31``, ``2024-05-31 17:45``, ``2024-05-31T17:45:00+02:00``): each
+    becomes Unix seconds (floored), a time without an offset counts as UTC.
     A missing, non-numeric or fractional timestamp, or one outside int64, is a
     :class:`DataError` naming its row: nothing is rounded, wrapped or clipped.
     """
@@ -503,6 +506,14 @@ def _timestamps(column: pd.Series, source: str, row_of) -> np.ndarray:
             return pd.to_numeric(text).to_numpy(dtype=np.int64)
         k = int(np.flatnonzero(~fits)[0])
         raise DataError(f"{source}, row {row_of(k)}: timestamp {text.iloc[k]} is outside the 64-bit integer range")
+    numeric = pd.to_numeric(text, errors="coerce").notna().to_numpy()
+    if not numeric.any():
+        return _iso_seconds(text, source, row_of)
+    dated = np.flatnonzero(~numeric & _iso_dates(text).notna().to_numpy())
+    if len(dated):
+        k, j = int(dated[0]), int(np.flatnonzero(numeric)[0])
+        raise DataError(f"{source}, row {row_of(k)}: timestamp {text.iloc[k]!r} is a date, and row {row_of(j)} "
+                        f"holds a number ({text.iloc[j]}); a timestamp column holds one or the other")  # fmt: skip
     stamps = _numbers(text, "timestamp", source, row_of)
     fractional = np.flatnonzero(stamps != np.floor(stamps))
     if len(fractional):
@@ -523,6 +534,28 @@ def _timestamps(column: pd.Series, source: str, row_of) -> np.ndarray:
     stamps = stamps.astype(np.int64)
     stamps[literal] = pd.to_numeric(text[literal]).to_numpy(dtype=np.int64)
     return stamps
+
+
+def _iso_dates(text: pd.Series) -> pd.Series:
+    """UTC datetimes of the cells that are ISO 8601 calendar dates (YYYY-MM-DD, then an optional time); else NaT.
+
+    pandas would also read words such as ``now`` and ``today``; only cells that begin with a date are parsed."""
+    dated = text.where(text.str.match(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:$|[T ])"))
+    return pd.to_datetime(dated, format="ISO8601", utc=True, errors="coerce")
+
+
+def _iso_seconds(text: pd.Series, source: str, row_of) -> np.ndarray:
+    """Unix seconds (floored, int64) of ISO 8601 dates or date-times; the first other cell is a :class:`DataError`."""
+    parsed = _iso_dates(text)
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if len(bad):
+        k = int(bad[0])
+        more = f" ({len(bad)} such rows)" if len(bad) > 1 else ""
+        if text.iloc[k].lower() in ("", "nan", "na", "n/a", "null", "none", "nat"):
+            raise DataError(f"{source}, row {row_of(k)}: timestamp is missing{more}")
+        raise DataError(f"{source}, row {row_of(k)}: timestamp {text.iloc[k]!r} is neither a whole number (Unix "
+                        f"seconds) nor an ISO 8601 date or date-time such as 2024-05-31T17:45:00{more}")  # fmt: skip
+    return parsed.dt.tz_convert(None).to_numpy().astype("datetime64[s]").astype(np.int64)  # numpy floors
 
 
 def _numbers(column: pd.Series, what: str, source: str, row_of) -> np.ndarray:
