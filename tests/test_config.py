@@ -53,6 +53,28 @@ def test_assemble_orders_preset_file_and_options_and_refuses_a_foreign_preset():
         assemble("fast", {}, {"model": "ease"})
 
 
+def test_errors_name_the_config_file_and_the_model_whose_option_it_is(tmp_path, capsys):
+    with pytest.raises(ConfigError, match=r"^my\.json: the 'biased' model's engine must be one of torch, compiled, "
+                                          r"not 'auto'$"):  # fmt: skip
+        assemble(None, {"engine": "auto"}, {}, source="my.json")
+    with pytest.raises(ConfigError, match=r"^my\.json: model must be one of .*, not 'svd'$"):
+        assemble(None, {"model": "svd"}, {}, source="my.json")
+    with pytest.raises(ConfigError, match=r"^my\.json: unknown training option\(s\): bogus$"):
+        assemble("implicit", {"bogus": 1}, {}, source="my.json")
+    # a value given on the command line is not the file's, and a model's own rule keeps its wording
+    with pytest.raises(ConfigError, match=r"^the 'implicit_als' model's embedding_dim must be an integer"):
+        assemble(None, {"model": "implicit_als"}, {"embedding_dim": 0}, source="my.json")
+    with pytest.raises(ConfigError, match=r"^bayesian needs epochs - burn_in >= samples"):
+        TrainConfig("bayesian", epochs=3)
+    path, ratings = tmp_path / "config.json", tmp_path / "r.csv"
+    path.write_text('{"train": {"model": "bpr", "engine": "auto"}}')
+    ratings.write_text("user,item,rating\n1,1,4\n2,1,3\n")
+    code = main(["train", "--ratings", str(ratings), "--config", str(path), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip() == f"error: {path}: the 'bpr' model's engine must be one of compiled, torch, not 'auto'"
+
+
 def test_a_model_file_of_the_old_format_still_loads(lowrank, tmp_path):
     model = MatrixFactorization(model="bpr", epochs=2, patience=0, device="cpu").fit(lowrank)
     path = model.save(tmp_path / "new.safetensors")

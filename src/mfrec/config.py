@@ -7,6 +7,7 @@ Python API (``embedding_dim=``). The presets are registered with their models
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from dataclasses import asdict, dataclass, field, fields
@@ -100,7 +101,12 @@ class TrainConfig:
                     f"(its options: {', '.join(sorted(own))})"
                 )
             raise ConfigError(f"unknown training option(s): {', '.join(unknown)}")
-        params = self.params.replace(**{k: v for k, v in values.items() if k in own})
+        try:
+            params = self.params.replace(**{k: v for k, v in values.items() if k in own})
+        except ConfigError as exc:  # a model's own option: say whose, as allowed values differ by model
+            if str(exc).split(" ", 1)[0] not in own:
+                raise
+            raise ConfigError(f"the {self.model!r} model's {exc}") from None
         options = self.options.replace(**{k: v for k, v in values.items() if k in shared})
         return params, options
 
@@ -263,15 +269,21 @@ def applicable(values: dict[str, Any], model: str, *, saved: bool = False) -> di
 
 
 def assemble(preset_name: str | None = None, file_values: dict[str, Any] | None = None,
-             values: dict[str, Any] | None = None) -> tuple[str, TrainConfig]:  # fmt: skip
+             values: dict[str, Any] | None = None, *,
+             source: str | None = None) -> tuple[str, TrainConfig]:  # fmt: skip
     """The config of ``mfrec train``/``cv``: a preset, then a config file's values, then explicit ones.
 
     The model is the explicit one, else the file's, else the preset's. A preset of
     another model is an error; without a preset, the model's own first preset (or its
-    defaults) is the start. Returns ``(preset name, config)``.
+    defaults) is the start. An error in the file's values names ``source`` (the file).
+    Returns ``(preset name, config)``.
     """
     file_values, values = dict(file_values or {}), dict(values or {})
-    model = values.pop("model", None) or file_values.pop("model", None)
+    model = values.pop("model", None)
+    if model is None and "model" in file_values:
+        model = file_values.pop("model")
+        with _naming(source):
+            _registry().get(model)
     if preset_name is None:
         model = model or _registry().DEFAULT_MODEL
         preset_name = default_preset(model)
@@ -282,8 +294,20 @@ def assemble(preset_name: str | None = None, file_values: dict[str, Any] | None 
             raise ConfigError(f"the {preset_name!r} preset trains the {base.model!r} model, not {model!r}; "
                               f"drop --preset or --model")  # fmt: skip
     file_values.pop("model", None)
-    config = base.replace(**applicable(file_values, base.model))
+    with _naming(source):
+        config = base.replace(**applicable(file_values, base.model))
     return preset_name, config.replace(**values)
+
+
+@contextlib.contextmanager
+def _naming(source: str | None):
+    """Prefix a :class:`ConfigError` raised inside with ``source`` (a config file), when given."""
+    try:
+        yield
+    except ConfigError as exc:
+        if source is None:
+            raise
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def preset_names() -> list[str]:

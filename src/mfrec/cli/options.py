@@ -133,7 +133,8 @@ def assemble_train_config(kw: dict[str, Any], preset_name: str | None, config_fi
     from mfrec.config import assemble, load_config_file
 
     file_values = load_config_file(config_file) if config_file else {}
-    return assemble(preset_name, file_values, given_train_values(kw))
+    return assemble(preset_name, file_values, given_train_values(kw),
+                    source=str(config_file) if config_file else None)
 
 
 def echo_table(frame, fmt: str) -> None:
