@@ -55,3 +55,18 @@ def test_a_column_name_with_a_newline_still_gives_a_one_line_error(tmp_path):
         assert "\n" not in str(exc) and "'us\\ner'" in str(exc)
     else:
         raise AssertionError("a file without the rating column was accepted")
+
+
+MAGIC = [b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"PK\x03\x04", b"PAR1", b"\xd0\xcf\x11\xe0", b"(\xb5/\xfd"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(magic=st.sampled_from(MAGIC), payload=st.binary(max_size=300), name=st.sampled_from(["f.csv", "f.csv.gz",
+                                                                                             "f.zip", "f.parquet"]))
+def test_bytes_that_look_compressed_or_binary_read_or_raise_one_line_data_errors(tmp_path, magic, payload, name):
+    path = tmp_path / name
+    path.write_bytes(magic + payload)
+    try:
+        read_ratings(path, columns=Columns("user", "item", "rating"))
+    except DataError as exc:
+        assert "\n" not in str(exc) and str(path) in str(exc)

@@ -1,8 +1,11 @@
 import calendar
+import io
+import re
 import warnings
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -130,3 +133,75 @@ def test_any_iso_date_time_reads_as_its_floored_unix_second(tmp_path_factory, mo
     path.write_text("u,i,r,t\n" + "".join(f"{k},{k},4,{m.isoformat(sep=sep)}\n" for k, m in enumerate(moments)))
     expected = [calendar.timegm(m.astimezone(timezone.utc).utctimetuple()) for m in moments]
     assert read_ratings(path, columns=COLS).timestamps.tolist() == expected
+
+
+PLAIN = "u,i,r,t\n10,a,4.5,1\n20,b,3,2\n10,b,1,3\n"
+
+
+def _packed(kind: str, name: str, data: bytes, folder):
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    path = folder / name
+    if kind == "zip":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr(f"inside/{name.removesuffix('.zip')}", data)
+    else:
+        path.write_bytes({"gzip": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[kind](data))
+    return path
+
+
+@pytest.mark.parametrize(("kind", "name"), [("gzip", "r.csv.gz"), ("bz2", "r.csv.bz2"), ("xz", "r.csv.xz"),
+                                            ("zip", "r.csv.zip"), ("gzip", "r.csv"), ("gzip", "r.tsv.gz")])  # fmt: skip
+def test_compressed_tables_read_as_the_plain_file(tmp_path, kind, name):
+    text = PLAIN.replace(",", "\t") if ".tsv" in name else PLAIN
+    plain = read_ratings(write(tmp_path, PLAIN), columns=COLS)
+    packed = read_ratings(_packed(kind, name, text.encode(), tmp_path), columns=COLS)
+    assert packed.to_frame().equals(plain.to_frame())
+
+
+def test_parquet_is_known_by_its_bytes_and_inside_a_zip(tmp_path):
+    frame = pd.read_csv(io.StringIO(PLAIN))
+    frame.loc[1, "r"] = 9.0
+    frame.to_parquet(tmp_path / "named.csv")
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    zipped = _packed("zip", "r.parquet.zip", buffer.getvalue(), tmp_path)
+    for path in (tmp_path / "named.csv", zipped):  # Parquet rows count from 1, with no header line
+        with pytest.raises(DataError, match=f"^{re.escape(str(path))}, row 2: rating 9 is outside"):
+            read_ratings(path, columns=COLS)
+
+
+def test_spreadsheets_zips_of_several_files_and_damaged_archives_are_named(tmp_path):
+    import gzip
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "book.xlsx", "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    with zipfile.ZipFile(tmp_path / "ml.zip", "w") as archive:
+        archive.writestr("ml/ratings.csv", PLAIN)
+        archive.writestr("ml/movies.csv", "movieId,title,genres\n")
+    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(PLAIN.encode())[:20])
+    (tmp_path / "r.csv.zst").write_bytes(b"(\xb5/\xfd" + bytes(20))
+    cases = {
+        "book.xlsx": "a spreadsheet or office document .* save the sheet as CSV",
+        "old.xls": r"a spreadsheet \(Excel\); save the sheet as CSV",
+        "ml.zip": r"a zip of 2 files \(ml/ratings.csv, ml/movies.csv\), not one \(a MovieLens zip: --dataset NAME",
+        "cut.csv.gz": r"damaged compressed file \(",
+        "r.csv.zst": "Zstandard-compressed, which is not read here",
+    }
+    for name, message in cases.items():
+        with pytest.raises(DataError, match=f"^{re.escape(str(tmp_path / name))}: {message}"):
+            read_ratings(tmp_path / name, columns=COLS)
+
+
+@pytest.mark.parametrize(("sep", "flag"), [(";", "';'"), ("\t", "'\\t'"), ("|", "'|'"), ("::", "'::'")])
+def test_a_table_read_as_one_column_names_the_separator_its_header_uses(tmp_path, sep, flag):
+    path = write(tmp_path, PLAIN.replace(",", sep), name="r.csv")
+    with pytest.raises(DataError, match=f"one column: the header holds {re.escape(flag)}, so try --sep "):
+        read_ratings(path, columns=COLS)
+    assert len(read_ratings(path, columns=COLS, sep=sep)) == 3

@@ -45,7 +45,10 @@ def read_table(
     """Read a CSV/TSV/Parquet/``::``-separated file into a DataFrame of strings and numbers.
 
     The format is chosen by suffix (``.parquet``, ``.tsv``, ``.dat``; anything
-    else is CSV) unless ``sep`` is given.
+    else is CSV) unless ``sep`` is given; a Parquet file is known by its first
+    bytes too. A gzip, bzip2 or xz file, or a zip of one file, is read through:
+    the suffix inside (``ratings.tsv.gz``) picks the format. A spreadsheet is a
+    :class:`DataError` saying to save it as CSV.
     """
     path = Path(path)
     if not path.exists():
@@ -53,10 +56,14 @@ def read_table(
     if path.is_dir():
         raise DataError(f"{path}: is a folder, expected a ratings file")
     try:
-        if is_parquet(path, sep):
+        if sep is None and (_parquet_name(path.name) or _first_bytes(path).startswith(b"PAR1")):
             return pd.read_parquet(path)
-        with path.open("rb") as handle:
-            return read_delimited(handle, source=str(path), sep=sep, header=header, names=names, encoding=encoding)
+        data, name = _unpacked(path)
+        if sep is None and _parquet_name(name):
+            return pd.read_parquet(io.BytesIO(data))
+        sep = default_separator(name) if sep is None else sep
+        return read_delimited(io.BytesIO(data), source=str(path), sep=sep, header=header, names=names,
+                              encoding=encoding)  # fmt: skip
     except DataError:
         raise
     except (OSError, ValueError) as exc:  # pyarrow errors derive from these
@@ -64,8 +71,83 @@ def read_table(
 
 
 def is_parquet(path: str | Path, sep: str | None = None) -> bool:
-    """Whether :func:`read_table` reads ``path`` as Parquet (by its suffix, when no separator is given)."""
-    return sep is None and Path(path).suffix.lower() in (".parquet", ".pq")
+    """Whether :func:`read_table` reads ``path`` as Parquet: by suffix or first bytes, when no separator is given."""
+    return sep is None and (_parquet_name(_inner_name(Path(path))) or _first_bytes(path).startswith(b"PAR1"))
+
+
+def _parquet_name(name: str) -> bool:
+    return Path(name).suffix.lower() in (".parquet", ".pq")
+
+
+def default_separator(name: str) -> str:
+    """The field separator a file name implies: tab for ``.tsv``/``.data``, ``::`` for ``.dat``, else a comma."""
+    lower = name.lower()
+    return "\t" if lower.endswith((".tsv", ".data")) else "::" if lower.endswith(".dat") else ","
+
+
+def _first_bytes(path: str | Path) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(8)
+    except OSError:  # no such file, a folder, or a name that is not a path
+        return b""
+
+
+_PACKED = {b"\x1f\x8b": ("gzip", ".gz"), b"BZh": ("bz2", ".bz2"), b"\xfd7zXZ\x00": ("lzma", ".xz")}
+
+
+def _inner_name(path: Path) -> str:
+    """The name of the table inside a compressed file or a zip of one file (else the file's own name)."""
+    import zipfile
+
+    head = _first_bytes(path)
+    for magic, (_, suffix) in _PACKED.items():
+        if head.startswith(magic):
+            return path.name[: -len(suffix)] if path.name.lower().endswith(suffix) else path.stem
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = [m.filename for m in archive.infolist() if not m.is_dir()]
+            return members[0] if len(members) == 1 else path.name
+        except (OSError, zipfile.BadZipFile):
+            return path.name
+    return path.name
+
+
+def _unpacked(path: Path) -> tuple[bytes, str]:
+    """The bytes of ``path``, decompressed (gzip, bzip2, xz) or taken from a zip of one file, and the inner name."""
+    import importlib
+    import zipfile
+
+    head = _first_bytes(path)
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise DataError(f"{path}: a spreadsheet (Excel); save the sheet as CSV or Parquet and read that")
+    if head.startswith(b"(\xb5/\xfd"):
+        raise DataError(f"{path}: Zstandard-compressed, which is not read here; decompress it first (zstd -d)")
+    try:
+        for magic, (module, _) in _PACKED.items():
+            if head.startswith(magic):
+                with importlib.import_module(module).open(path, "rb") as handle:
+                    return handle.read(), _inner_name(path)
+        if head.startswith(b"PK\x03\x04"):
+            with zipfile.ZipFile(path) as archive:
+                members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
+                names = [m.filename for m in members]
+                if "[Content_Types].xml" in names or "mimetype" in names:
+                    raise DataError(f"{path}: a spreadsheet or office document (Excel, OpenDocument); save the "
+                                    "sheet as CSV or Parquet and read that")  # fmt: skip
+                if len(members) != 1:
+                    shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+                    dataset = any(n.lower().endswith(("ratings.csv", "ratings.dat")) for n in names)
+                    where = (" (a MovieLens zip: --dataset NAME --data-path ZIP)" if dataset
+                             else "; unzip it and name the file")  # fmt: skip
+                    raise DataError(f"{path}: a zip of {len(members)} files ({shown or 'none'}), not one{where}")
+                return archive.read(members[0]), members[0].filename
+    except DataError:
+        raise
+    except Exception as exc:  # zlib, bz2, lzma and zipfile each raise their own type for a damaged file
+        raise DataError(f"{path}: damaged compressed file ({_one_line(exc)})") from None
+    return path.read_bytes(), path.name
 
 
 def read_delimited(
@@ -82,8 +164,7 @@ def read_delimited(
     sep = _check_separator(sep)
     data = handle.read()
     if sep is None:
-        lower = source.lower()
-        sep = "\t" if lower.endswith((".tsv", ".data")) else "::" if lower.endswith(".dat") else ","
+        sep = default_separator(source)
     if sep == "::":  # the C parser takes one-byte separators only
         data = data.replace(b"::", b"\x1f")
         sep = "\x1f"
@@ -130,6 +211,14 @@ def read_delimited(
     for w in caught:  # any other warning goes on as it came
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return frame
+
+
+def _separator_hint(header: str) -> str:
+    """For a table read as one column: the separator its header seems to use, as a flag to try."""
+    for sep, flag in (("\t", "'\\t'"), (";", "';'"), ("|", "'|'"), ("::", "'::'"), (",", "','")):
+        if sep in header:
+            return f" (one column: the header holds {flag}, so try --sep {flag}, or sep={sep!r} in Python)"
+    return " (one column: is the field separator right?)"
 
 
 def _check_separator(sep: str | None) -> str | None:
@@ -214,7 +303,7 @@ def validate_frame(
         found = ", ".join(map(repr, map(str, frame.columns))) or "nothing"  # repr: a name may hold a newline
         hint = _column_hint(columns, frame)
         if len(frame.columns) == 1:
-            hint = " (one column: is the field separator right?)"
+            hint = _separator_hint(str(frame.columns[0]))
         raise DataError(f"{source}: missing column(s) {', '.join(map(repr, missing))}; found {found}{hint}")
     if len(frame) == 0:
         raise DataError(f"{source}: no ratings (header only or empty)")
