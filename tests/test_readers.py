@@ -205,3 +205,12 @@ def test_a_table_read_as_one_column_names_the_separator_its_header_uses(tmp_path
     with pytest.raises(DataError, match=f"one column: the header holds {re.escape(flag)}, so try --sep "):
         read_ratings(path, columns=COLS)
     assert len(read_ratings(path, columns=COLS, sep=sep)) == 3
+
+
+def test_a_header_that_names_a_column_twice_is_refused(tmp_path):
+    # pandas would read the second as 'user.1' and train on the first without a word
+    for text, shown in [("u,u,i,r,t\n1,9,a,4,1\n", "'u' twice (columns 1 and 2)"),
+                        ('u,i,r,t,"u"\n1,a,4,1,2\n', "'u' twice (columns 1 and 5)")]:  # fmt: skip
+        with pytest.raises(DataError, match=re.escape(f"line 1: the header names {shown}")):
+            read_ratings(write(tmp_path, text), columns=COLS)
+    assert len(read_ratings(write(tmp_path, "u,i,r,t,,\n1,a,4,1,,\n2,b,3,2,,\n"), columns=COLS)) == 2  # blank names

@@ -210,7 +210,19 @@ def read_delimited(
         )
     for w in caught:  # any other warning goes on as it came
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if header and names is None:
+        _check_unique_header(text, sep, quoting, source)
     return frame
+
+
+def _check_unique_header(text: str, sep: str, quoting: int, source: str) -> None:
+    """A header that names a column twice is a :class:`DataError` (pandas would rename the second ``name.1``)."""
+    first = next(csv.reader(io.StringIO(text), delimiter=sep, quoting=quoting), [])
+    seen: dict[str, int] = {}
+    for position, name in enumerate(first, 1):
+        if name in seen and name != "":
+            raise DataError(f"{source}, line 1: the header names {name!r} twice (columns {seen[name]} and {position})")
+        seen.setdefault(name, position)
 
 
 def _separator_hint(header: str) -> str:
