@@ -48,7 +48,9 @@ def test_cross_validation_reports_folds_mean_and_std(ratings_csv, capsys):
 
     import pandas as pd
 
-    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    out, err = capsys.readouterr()
+    table = pd.read_csv(io.StringIO(out))
+    assert "nothing to rank" not in err and table["ndcg@10"].notna().all()
     assert table["fold"].astype(str).tolist() == ["1", "2", "3", "mean", "std"]
     folds = table.iloc[:3]["rmse"].astype(float)
     assert table.iloc[3]["rmse"] == pytest.approx(folds.mean()) and table.iloc[4]["rmse"] == pytest.approx(folds.std())
@@ -150,3 +152,20 @@ def test_tune_cli_logs_each_trial_off_a_terminal_and_says_when_trial_0_wins(rati
         assert "no trial beat the starting config" in captured.out
     else:
         assert "against" in captured.out
+
+
+def test_folds_without_a_liked_test_rating_say_so_and_keep_the_table_clean(ratings_csv, tmp_path, capsys):
+    import io
+
+    import pandas as pd
+
+    frame = pd.read_csv(ratings_csv)
+    frame["rating"] = frame["rating"].clip(upper=3.5)  # nothing reaches the relevance threshold
+    low = tmp_path / "low.csv"
+    frame.to_csv(low, index=False)
+    assert main(["cv", "--ratings", str(low), "--folds", "3", "--epochs", "2", "--format", "csv"]) == 0
+    out, err = capsys.readouterr()
+    table = pd.read_csv(io.StringIO(out))
+    assert table["ndcg@10"].isna().all() and table["rmse"].notna().all()
+    assert err.strip().splitlines()[-1] == ("folds 1, 2, 3: top-10: no test user has a relevant rating (at or above "
+                                            "the threshold): nothing to rank against")  # fmt: skip

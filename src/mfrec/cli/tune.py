@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from mfrec.cli.options import FORMAT, assemble_train_config, data_options, echo_table, load_data, train_options
-from mfrec.cli.render import K_OPTION
+from mfrec.cli.render import K_OPTION, nothing_to_rank
 
 
 @click.command()
@@ -73,3 +73,10 @@ def cv(folds: int, preset: str | None, config_file: Path | None, k: int, fmt: st
     log = None if sys.stderr.isatty() else (lambda line: click.echo(line, err=True))
     table = cross_validate(load_data(kw), config, folds=folds, seed=config.seed, k=k, log=log)
     echo_table(table, fmt)
+    per_fold = table.iloc[:folds]
+    undefined = per_fold["fold"][per_fold[f"ndcg@{k}"].isna()].tolist()
+    if undefined:  # NaN, not 0: the fold had no test user with a liked rating
+        which = f"fold {undefined[0]}" if len(undefined) == 1 else f"folds {', '.join(map(str, undefined))}"
+        mean = " (the mean is over the other folds)" if len(undefined) < folds else ""
+        click.echo(f"{which}: " + nothing_to_rank(k, "test user has a relevant rating (at or above the threshold)")
+                   + mean, err=fmt != "table")  # fmt: skip
