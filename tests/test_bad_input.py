@@ -347,3 +347,70 @@ def test_nonsense_options_are_one_line_errors(tmp_path, capsys, args, pattern):
     assert code == 1
     assert_one_line(code, capsys.readouterr().err, pattern)
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".run")]
+
+
+def _ratings_parameters() -> set[tuple[str, str]]:
+    """(callable, parameter) for every public callable of the Python API that takes Ratings or a Split."""
+    import inspect
+
+    import mfrec
+    from mfrec import tune
+
+    targets = {"split_ratings": mfrec.split_ratings, "load_split": mfrec.load_split,
+               "cross_validate": tune.cross_validate, "tune": tune.tune}  # fmt: skip
+    for name in dir(MatrixFactorization):
+        if not name.startswith("_") and inspect.isfunction(getattr(MatrixFactorization, name)):
+            targets[f"MatrixFactorization.{name}"] = getattr(MatrixFactorization, name)
+    found = set()
+    for label, function in targets.items():
+        for parameter in inspect.signature(function).parameters.values():
+            annotation = str(parameter.annotation)
+            if annotation.split(" | ")[0] in ("Ratings", "Split"):
+                found.add((label, parameter.name))
+    return found
+
+
+def test_every_public_callable_that_takes_ratings_names_a_wrong_type(lowrank, tmp_path):
+    # a DataFrame, a list or None where Ratings belong was an AttributeError deep inside (a bug, exit 3)
+    import pandas as pd
+
+    import mfrec
+    from mfrec import tune
+
+    def given(bad):  # an optional part left out (None) is not wrong: try a list there instead
+        return [1] if bad is None else bad
+
+    frame = lowrank.to_frame()
+    model = MatrixFactorization(embedding_dim=2, epochs=1, patience=0, device="cpu").fit(lowrank)
+    split = mfrec.split_ratings(lowrank, "random")
+    calls = {
+        ("split_ratings", "data"): lambda bad: mfrec.split_ratings(bad, "random"),
+        ("load_split", "like"): lambda bad: mfrec.load_split(tmp_path / "split.parquet", like=given(bad)),
+        ("cross_validate", "data"): lambda bad: tune.cross_validate(bad, model.config),
+        ("tune", "split"): lambda bad: tune.tune(bad),
+        ("MatrixFactorization.fit", "train"): lambda bad: MatrixFactorization().fit(bad),
+        ("MatrixFactorization.fit", "val"): lambda bad: MatrixFactorization().fit(lowrank, val=given(bad)),
+        ("MatrixFactorization.fit", "interactions"): lambda bad: MatrixFactorization().fit(lowrank,
+                                                                                            interactions=given(bad)),
+        ("MatrixFactorization.set_seen", "ratings"): lambda bad: model.set_seen(bad),
+        ("MatrixFactorization.evaluate", "ratings"): lambda bad: model.evaluate(bad),
+        ("MatrixFactorization.evaluate_ranking", "test"): lambda bad: model.evaluate_ranking(bad),
+        ("MatrixFactorization.evaluate_ranking", "train"): lambda bad: model.evaluate_ranking(split.test,
+                                                                                              train=given(bad)),
+        ("MatrixFactorization.evaluate_ranking", "exclude"): lambda bad: model.evaluate_ranking(split.test,
+                                                                                                exclude=given(bad)),
+        ("MatrixFactorization.rank_test_users", "test"): lambda bad: model.rank_test_users(bad),
+        ("MatrixFactorization.rank_test_users", "train"): lambda bad: model.rank_test_users(split.test,
+                                                                                            train=given(bad)),
+        ("MatrixFactorization.rank_test_users", "exclude"): lambda bad: model.rank_test_users(split.test,
+                                                                                              exclude=given(bad)),
+    }  # fmt: skip
+    assert set(calls) == _ratings_parameters()  # a new callable taking Ratings joins this test
+    for (label, name), call in calls.items():
+        for bad in (frame, [1, 2, 3], None, pd.Series([1.0])):
+            with pytest.raises(errors.ConfigError, match=f"^{name} must be (Ratings|a Split)") as caught:
+                call(bad)
+            shown = {type(bad).__name__, type(given(bad)).__name__}
+            assert caught.value.args[0].rsplit("not ", 1)[1] in shown, (label, caught.value)
+    with pytest.raises(errors.ConfigError, match=r"mfrec\.read_ratings\(table\) makes them from this table"):
+        mfrec.split_ratings(frame, "random")

@@ -22,7 +22,7 @@ from mfrec.config import TrainConfig, preset, starting_config
 from mfrec.data.csr import csr_order, csr_pairs
 from mfrec.data.idmap import IdMap
 from mfrec.data.items import ItemFilter
-from mfrec.data.ratings import Ratings
+from mfrec.data.ratings import Ratings, require_ratings
 from mfrec.errors import ConfigError, DataError, MfrecError, UnknownIdError
 from mfrec.evaluation.metrics import rating_metrics
 from mfrec.evaluation.ranking import RankedUsers, evaluate_ranking, rank_users
@@ -150,9 +150,7 @@ class MatrixFactorization:
         for name, part in (("train", train), ("val", val), ("interactions", interactions)):
             if part is None and name != "train":
                 continue
-            if not isinstance(part, Ratings):
-                raise ConfigError(f"{name} must be Ratings (from mfrec.read_ratings, load_dataset, split_ratings "
-                                  f"or Ratings.from_arrays), not {type(part).__name__}")  # fmt: skip
+            require_ratings(part, name)
             if part.user_map != train.user_map or part.item_map != train.item_map:
                 raise ConfigError(f"train and {name} must come from one dataset (the same id maps)")
         if len(train) == 0:
@@ -263,6 +261,7 @@ class MatrixFactorization:
     def set_seen(self, ratings: Ratings) -> MatrixFactorization:
         """Remember which items each user rated (excluded by :meth:`recommend`), as CSR arrays."""
         self._check_fitted()
+        require_ratings(ratings, "ratings")
         self.seen_indptr_, self.seen_items_, self.seen_ratings_ = _seen_arrays(ratings, self.user_map_, self.item_map_)
         self.item_counts_ = np.bincount(self.seen_items_, minlength=len(self.item_map_))
         return self
@@ -419,7 +418,7 @@ class MatrixFactorization:
     def evaluate(self, ratings: Ratings) -> dict[str, float]:
         """RMSE/MAE in stars (clipped), the notebook loss, and cold-start counts on ``ratings``."""
         self._check_rating_model("RMSE")
-        u, i = self._indices_of(ratings)
+        u, i = self._indices_of(require_ratings(ratings, "ratings"))
         pred = self.predict_indices(u, i, clip=False)
         metrics = rating_metrics(pred, ratings.ratings, self.scale_)
         known_u = np.where(u >= 0, self.module_.user_known.numpy()[np.maximum(u, 0)], False)
@@ -470,6 +469,9 @@ class MatrixFactorization:
         space (:attr:`item_counts_` gives each item's training ratings).
         """
         self._check_fitted()
+        for name, part in (("test", test), ("train", train), ("exclude", exclude)):
+            if part is not None or name == "test":
+                require_ratings(part, name)
         if train is None:
             users = np.repeat(np.arange(len(self.user_map_)), np.diff(self.seen_indptr_))
             train = Ratings(users, self.seen_items_, np.ones(len(users), np.float32), self.user_map_, self.item_map_)

@@ -26,7 +26,7 @@ import pandas as pd
 
 from mfrec._io import atomic_write, atomic_write_text, write_manifest
 from mfrec.config import TrainConfig
-from mfrec.data.ratings import Ratings
+from mfrec.data.ratings import Ratings, require_ratings
 from mfrec.data.split import Split
 from mfrec.errors import ConfigError, OutputError
 from mfrec.evaluation.ranking import METRICS as RANKING_METRICS
@@ -155,6 +155,8 @@ def tune(
     option that is not searched. ``trials`` counts trial 0. ``log`` receives one line
     per finished trial (for output that is not a terminal); ``progress`` shows Optuna's bar.
     """
+    if not isinstance(split, Split):
+        raise ConfigError(f"split must be a Split (from mfrec.split_ratings or load_split), not {type(split).__name__}")
     try:
         import optuna
     except ImportError:
@@ -291,6 +293,7 @@ def cross_validate(
     """
     from mfrec.estimator import MatrixFactorization
 
+    require_ratings(data, "data")
     if not 2 <= folds <= 50:
         raise ConfigError(f"folds must be from 2 to 50, not {folds}")
     if len(data) < folds * 3:

@@ -222,3 +222,20 @@ class Ratings:
             genres=genres,
             years=years,
         )
+
+
+def require_ratings(value: object, name: str) -> Ratings:
+    """``value`` when it is :class:`Ratings`; else a :class:`~mfrec.errors.ConfigError` naming ``name`` and its type.
+
+    A table (pandas or polars DataFrame, pyarrow Table) is pointed at :func:`mfrec.read_ratings`, which checks it
+    as it would a file."""
+    if isinstance(value, Ratings):
+        return value
+    from mfrec.errors import ConfigError
+
+    kind = type(value).__name__
+    if kind in ("DataFrame", "LazyFrame", "Table"):
+        how = "mfrec.read_ratings(table) makes them from this table"
+    else:
+        how = "from mfrec.read_ratings, load_dataset, split_ratings or Ratings.from_arrays"
+    raise ConfigError(f"{name} must be Ratings ({how}), not {kind}")

@@ -17,7 +17,7 @@ import pandas as pd
 
 from mfrec._io import atomic_write, verify_manifest
 from mfrec._repr import html_facts
-from mfrec.data.ratings import Ratings
+from mfrec.data.ratings import Ratings, require_ratings
 from mfrec.errors import ConfigError, DataError
 
 METHODS = ("stratified", "random", "user", "temporal", "temporal-user", "none")
@@ -121,6 +121,8 @@ def load_split(path: str | Path, like: Ratings | None = None) -> Split:
     """
     import pyarrow.parquet as pq
 
+    if like is not None:
+        require_ratings(like, "like")
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such split file")
@@ -178,6 +180,7 @@ def split_ratings(
         ``none``: every rating in train and nothing to evaluate on (a deployment fit);
             ``fractions`` and ``seed`` are not used.
     """
+    require_ratings(data, "data")
     if method not in METHODS:
         raise ConfigError(f"unknown split method {method!r}; choose from {', '.join(METHODS)}")
     if method == "none":
