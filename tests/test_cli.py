@@ -312,6 +312,19 @@ def test_batch_output_for_a_users_file_and_errors(trained_run, tmp_path, capsys)
         capsys, "recommend", "--model", str(trained_run), "--all-users", "--out", str(tmp_path / "r.txt")
     )
     assert_one_line_error(code, err, r"\.parquet or \.csv")
+    # a table with a user column (here gzip-compressed) works too; an empty file writes nothing
+    import gzip
+
+    table = tmp_path / "users.csv.gz"
+    table.write_bytes(gzip.compress(b"user,segment\n101,a\n100,b\n"))
+    code, stdout, _ = run(capsys, "recommend", "--model", str(trained_run), "--users-file", str(table),
+                          "--out", str(out), "-n", "1")  # fmt: skip
+    assert code == 0 and pd.read_csv(out)["user"].tolist() == [101, 100]
+    users.write_text("\n")
+    code, _, err = run(capsys, "recommend", "--model", str(trained_run), "--users-file", str(users),
+                       "--out", str(tmp_path / "none.csv"))  # fmt: skip
+    assert_one_line_error(code, err, r"no user ids \(the file is empty\)")
+    assert not (tmp_path / "none.csv").exists()
 
 
 def test_rating_model_refuses_interactions_without_ratings(interactions_csv, tmp_path, capsys):

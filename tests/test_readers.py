@@ -214,3 +214,30 @@ def test_a_header_that_names_a_column_twice_is_refused(tmp_path):
         with pytest.raises(DataError, match=re.escape(f"line 1: the header names {shown}")):
             read_ratings(write(tmp_path, text), columns=COLS)
     assert len(read_ratings(write(tmp_path, "u,i,r,t,,\n1,a,4,1,,\n2,b,3,2,,\n"), columns=COLS)) == 2  # blank names
+
+
+def test_user_ids_come_one_per_line_or_from_a_tables_user_column(tmp_path):
+    import gzip
+
+    from mfrec.data.readers import read_ids
+
+    (tmp_path / "plain.txt").write_text("10\n\n 20 \n30\n")
+    (tmp_path / "header.txt").write_text("user\n10\n20\n")
+    (tmp_path / "table.csv").write_text("user,score\n10,1\n20,2\n")
+    (tmp_path / "table.tsv.gz").write_bytes(gzip.compress(b"score\tuser\n1\t10\n2\t20\n"))
+    pd.DataFrame({"user": [10, 20]}).to_parquet(tmp_path / "table.parquet")
+    assert read_ids(tmp_path / "plain.txt") == ["10", "20", "30"]
+    for name in ("header.txt", "table.csv", "table.tsv.gz", "table.parquet"):
+        assert read_ids(tmp_path / name) == ["10", "20"], name
+    (tmp_path / "empty.txt").write_text("\n \n")
+    (tmp_path / "only.txt").write_text("user\n")
+    (tmp_path / "other.csv").write_text("uid,score\n10,1\n")
+    (tmp_path / "blank.csv").write_text("user,score\n10,1\n,2\n")
+    (tmp_path / "latin.txt").write_bytes(b"10\n\xe9\n")
+    cases = {"empty.txt": ": no user ids \\(the file is empty\\)", "only.txt": ": no user ids \\(a header only\\)",
+             "other.csv": ": no 'user' column for the user ids; found 'uid', 'score'",
+             "blank.csv": ", row 2: the user id is missing", "latin.txt": ", line 2: bytes that are not valid utf-8",
+             "missing.txt": ": no such file"}  # fmt: skip
+    for name, message in cases.items():
+        with pytest.raises(DataError, match=re.escape(str(tmp_path / name)) + message):
+            read_ids(tmp_path / name)

@@ -134,6 +134,13 @@ def test_fold_in_errors(fitted):
                          ({1000: None}, "not None")]:  # fmt: skip
         with pytest.raises(ConfigError, match=pattern):
             model.recommend_for_ratings(bad)
+    # one item twice is refused, not silently the last: pairs, a Series, or keys that name one item
+    import pandas as pd
+
+    for twice in ([(1000, 5.0), (1001, 3.0), (1000, 1.0)], pd.Series([5.0, 1.0], index=[1000, 1000]),
+                  {1000: 5.0, "1000": 1.0}):  # fmt: skip
+        with pytest.raises(ConfigError, match=r"^item 1000 is rated 2 times; give each item once$"):
+            model.recommend_for_ratings(twice)
 
 
 def test_a_new_users_ratings_come_as_a_mapping_a_series_or_pairs_alike(fitted):

@@ -130,6 +130,8 @@ def test_title_search_with_pagination(client):
         ("post", "/v1/recommendations", {"ratings": [{"item": 1000, "rating": True}]}, 422, "rating"),
         ("post", "/v1/recommendations", {"ratings": [{"item": 1000, "rating": 4}], "n": True}, 422, "body.n"),
         ("get", "/v1/items/1000/similar?shrinkage=nan", None, 422, "finite"),
+        ("post", "/v1/recommendations", {"ratings": [{"item": 1000, "rating": 4}, {"item": 1000, "rating": 2}]}, 422,
+         "item 1000 is rated 2 times; give each item once"),
     ],
 )
 def test_errors_are_json_with_a_message(client, method, path, body, status, pattern):

@@ -687,6 +687,11 @@ class MatrixFactorization:
                 raise ConfigError(f"rating {value:g} for item {item} is not a finite number")
             raise ConfigError(f"rating {value:g} for item {item} is outside [{low:g}, {high:g}]")
         index = self.item_map_.index(np.array(raw_items, dtype=object))
+        _, first, counts = np.unique(index, return_index=True, return_counts=True)
+        if (counts > 1).any():  # pairs, a Series, or keys such as 1 and "1" that name one item
+            where = int(first[counts > 1].min())
+            times = int(counts[first == where][0])
+            raise ConfigError(f"item {raw_items[where]} is rated {times} times; give each item once")
         items = torch.as_tensor(index, dtype=torch.long)
         known = self.module_.item_known[items]
         if not bool(known.any()):

@@ -26,7 +26,7 @@ from mfrec.options import SIMILARITIES
     "--users-file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="a file of user ids, one per line (needs --out)",
+    help="user ids, one per line, or the user column of a CSV/TSV/Parquet table (needs --out)",
 )
 @click.option(
     "--out",
@@ -72,11 +72,9 @@ def recommend(model_path: Path, user: str | None, new_ratings: str | None, all_u
     if user is not None:
         users = [model.user_id(user)]
     elif users_file is not None:
-        try:
-            lines = users_file.read_text().split()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise click.BadParameter(f"{users_file}: cannot be read ({exc})", param_hint="--users-file") from None
-        users = [model.user_id(x) for x in lines]
+        from mfrec.data.readers import read_ids
+
+        users = [model.user_id(x) for x in read_ids(users_file, "user")]
     rows = write_recommendations(model, out, users=users, n=n, exclude_seen=not include_seen,
                                  progress=sys.stderr.isatty(), explain=explain, **chosen_filters)  # fmt: skip
     click.echo(f"{rows:,} recommendations written to {out}")
@@ -95,14 +93,15 @@ def _rating_model_note(model) -> None:
                err=True)  # fmt: skip
 
 
-def _parse_pairs(text: str) -> dict[str, float]:
-    pairs: dict[str, float] = {}
+def _parse_pairs(text: str) -> list[tuple[str, float]]:
+    """``ITEM=RATING,...`` as (item, rating) pairs, in order; a repeated item is refused by the fold-in."""
+    pairs: list[tuple[str, float]] = []
     for chunk in filter(None, (c.strip() for c in text.split(","))):
         item, sep, value = chunk.rpartition("=")
         try:
             if not sep or not item.strip():
                 raise ValueError
-            pairs[item.strip()] = float(value)
+            pairs.append((item.strip(), float(value)))
         except ValueError:
             raise click.BadParameter(f"{chunk!r} is not ITEM=RATING", param_hint="--ratings") from None
     if not pairs:

@@ -70,6 +70,47 @@ def read_table(
         raise DataError(f"{path}: cannot be read: {_one_line(exc)}") from None
 
 
+def read_ids(path: str | Path, column: str = "user") -> list[str]:
+    """Ids from a file: one per line (blank lines skipped; a first line that is ``column`` is its header), or
+    ``column`` of a CSV/TSV/Parquet table; compressed as :func:`read_table` reads. No id at all is a
+    :class:`DataError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file" if not path.exists() else f"{path}: is a folder, expected a file")
+    if is_parquet(path):
+        return _column_ids(read_table(path), column, path)
+    try:
+        data, name = _unpacked(path)
+        text = data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}, line {line}: bytes that are not valid utf-8 text") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read: {_one_line(exc)}") from None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise DataError(f"{path}: no {column} ids (the file is empty)")
+    if default_separator(name) in lines[0]:
+        return _column_ids(read_table(path), column, path)  # a table: its header names the columns
+    ids = lines[1:] if lines[0].lower() == column else lines
+    if not ids:
+        raise DataError(f"{path}: no {column} ids (a header only)")
+    return ids
+
+
+def _column_ids(frame: pd.DataFrame, column: str, path: Path) -> list[str]:
+    if column not in frame.columns:
+        found = ", ".join(map(repr, map(str, frame.columns))) or "nothing"
+        raise DataError(f"{path}: no {column!r} column for the {column} ids; found {found}")
+    values = frame[column].astype(str).str.strip()
+    empty = np.flatnonzero((values == "").to_numpy() | frame[column].isna().to_numpy())
+    if len(empty):
+        raise DataError(f"{path}, row {int(empty[0]) + 1}: the {column} id is missing")
+    if len(values) == 0:
+        raise DataError(f"{path}: no {column} ids (a header only)")
+    return values.tolist()
+
+
 def is_parquet(path: str | Path, sep: str | None = None) -> bool:
     """Whether :func:`read_table` reads ``path`` as Parquet: by suffix or first bytes, when no separator is given."""
     return sep is None and (_parquet_name(_inner_name(Path(path))) or _first_bytes(path).startswith(b"PAR1"))

@@ -366,7 +366,7 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES, to
     @app.post("/v1/recommendations", response_model=None)
     async def new_user(body: NewUserRequest) -> Response:
         model = slot.state.model
-        ratings = {model.item_id(r.item): r.rating for r in body.ratings}
+        ratings = [(model.item_id(r.item), r.rating) for r in body.ratings]  # a repeated item is refused
         chosen = _filters(body.genres, body.years, body.min_ratings)
         if body.explain:
             recs = await asyncio.to_thread(model.recommend_for_ratings, ratings, body.n, explain=True, **chosen)
