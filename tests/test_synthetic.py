@@ -23,3 +23,23 @@ def test_written_layout_loads_with_the_ml25m_reader(tmp_path, capsys):
     assert len(data) > 20_000 and data.n_users > 100
     assert data.title(0).startswith("Synthetic Movie")
     assert data.timestamps is not None and data.ratings.min() >= 0.5
+
+
+def test_synth_never_writes_over_a_folder_that_holds_anything(tmp_path, capsys):
+    import subprocess
+
+    real = tmp_path / "data" / "ml-latest-small"
+    real.mkdir(parents=True)
+    (real / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,4.0,1\n")  # a user's real copy
+    args = ["datasets", "synth", "--like", "ml-latest-small", "--fraction", "0.01", "--out", str(tmp_path / "data")]
+    assert main(args) == 1
+    assert "already exists and is not empty; nothing was written" in capsys.readouterr().err
+    assert [p.name for p in real.iterdir()] == ["ratings.csv"] and "1,1,4.0,1" in (real / "ratings.csv").read_text()
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["ml-latest-small"]  # no work folder left
+    (real / "ratings.csv").unlink()  # an empty folder is filled
+    assert main(args) == 0
+    assert sorted(p.name for p in real.iterdir()) == ["README.txt", "SHA256SUMS", "movies.csv", "ratings.csv"]
+    assert subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=real).returncode == 0
+    assert main([*args[:-1], str(tmp_path / "other"), "--seed", "-1"]) == 1
+    assert "seed must be an integer from 0 to 2^63 - 1" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()

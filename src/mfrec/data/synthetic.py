@@ -80,29 +80,59 @@ def synthesize(shape: Shape, *, fraction: float = 1.0, rank: int = 8, seed: int 
 
 
 def write_like(name: str, out: str | Path, *, fraction: float = 1.0, seed: int = 0) -> Path:
-    """Write a synthetic copy of ``name``'s layout under ``out/<name>/``; returns that folder."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
+    """Write a synthetic copy of ``name``'s layout under ``out/<name>/``; returns that folder.
+
+    The folder is filled beside its place and renamed into it once complete, with a
+    ``SHA256SUMS`` of its files. A folder that already holds anything (a real copy of
+    the release, say) is an :class:`OutputError`, and nothing is written.
+    """
+    import os
+    import shutil
+
+    from mfrec._io import write_manifest
+    from mfrec.options import CHECKS
 
     if name not in SHAPES:
         raise ConfigError(f"no synthetic shape for {name!r}; choose from {', '.join(SHAPES)}")
-    users, items, ratings, stamps, n_items = synthesize(SHAPES[name], fraction=fraction, seed=seed)
+    accepts, wanted, _ = CHECKS["seed"]
+    if not accepts(seed):
+        raise ConfigError(f"seed must be {wanted}, not {seed!r}")
     folder = Path(out) / name
+    if folder.is_symlink() or folder.is_file() or (folder.is_dir() and any(folder.iterdir())):
+        raise OutputError(f"{folder} already exists and is not empty; nothing was written (choose another --out)")
+    users, items, ratings, stamps, n_items = synthesize(SHAPES[name], fraction=fraction, seed=seed)
+    work = Path(out) / f".{name}.synth-{os.getpid()}"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        table = pa.table({"userId": users, "movieId": items, "rating": ratings, "timestamp": stamps})
-        pacsv.write_csv(table, folder / "ratings.csv", pacsv.WriteOptions(quoting_style="none"))
-        ids = np.arange(1, n_items + 1)
-        years = 1920 + ids % 100
-        movies = pa.table({
-            "movieId": ids,
-            "title": [f"Synthetic Movie {i} ({y})" for i, y in zip(ids.tolist(), years.tolist(), strict=True)],
-            "genres": ["Drama|Comedy" if i % 2 else "Action" for i in ids.tolist()],
-        })  # fmt: skip
-        pacsv.write_csv(movies, folder / "movies.csv")
-        (folder / "README.txt").write_text(
-            f"Synthetic data shaped like {name} (fraction {fraction}, seed {seed}), written by mfrec; not MovieLens.\n"
-        )
+        Path(out).mkdir(parents=True, exist_ok=True)
+        work.mkdir()
+        _write_files(work, name, (users, items, ratings, stamps), n_items, fraction, seed)
+        write_manifest(work, [p.name for p in work.iterdir()])
+        os.rename(work, folder)  # onto nothing or an empty folder; anything else appeared meanwhile and is kept
     except OSError as exc:
+        shutil.rmtree(work, ignore_errors=True)
         raise OutputError(f"cannot write to {folder}: {exc.strerror or exc}") from None
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     return folder
+
+
+def _write_files(folder: Path, name: str, arrays: tuple, n_items: int, fraction: float, seed: int) -> None:
+    """ratings.csv, movies.csv and README.txt of a synthetic release in ``folder``."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    users, items, ratings, stamps = arrays
+    table = pa.table({"userId": users, "movieId": items, "rating": ratings, "timestamp": stamps})
+    pacsv.write_csv(table, folder / "ratings.csv", pacsv.WriteOptions(quoting_style="none"))
+    ids = np.arange(1, n_items + 1)
+    years = 1920 + ids % 100
+    movies = pa.table({
+        "movieId": ids,
+        "title": [f"Synthetic Movie {i} ({y})" for i, y in zip(ids.tolist(), years.tolist(), strict=True)],
+        "genres": ["Drama|Comedy" if i % 2 else "Action" for i in ids.tolist()],
+    })  # fmt: skip
+    pacsv.write_csv(movies, folder / "movies.csv")
+    (folder / "README.txt").write_text(
+        f"Synthetic data shaped like {name} (fraction {fraction}, seed {seed}), written by mfrec; not MovieLens.\n"
+    )
