@@ -341,3 +341,17 @@ def test_engine_flag_offers_auto_where_a_model_has_it(ratings_csv, tmp_path, cap
     code, _, err = run(capsys, "train", "--model", "biased", "--engine", "auto", *common, "--out", str(tmp_path / "b"))
     assert_one_line_error(code, err, "engine must be one of torch, compiled, not 'auto'")
     assert not (tmp_path / "b").exists()
+
+
+def test_evaluate_on_the_training_part_says_ranking_is_not_measured_there(trained_run, capsys):
+    # every training item is one the user has seen and is left out of a top-k list: NDCG there was always 0
+    import json
+
+    code, out, _ = run(capsys, "evaluate", "--model", str(trained_run), "--part", "train")
+    assert code == 0 and "RMSE" in out
+    assert out.strip().splitlines()[-1].startswith("top-10: not measured on the training part")
+    code, out, _ = run(capsys, "evaluate", "--model", str(trained_run), "--part", "train", "--json")
+    metrics = json.loads(out)
+    assert code == 0 and metrics["ndcg@10"] is None and metrics["users"] == 0 and metrics["rmse"] > 0
+    code, out, _ = run(capsys, "evaluate", "--model", str(trained_run), "--part", "test", "--json")
+    assert code == 0 and json.loads(out)["ndcg@10"] is not None

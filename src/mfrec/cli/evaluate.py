@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,11 @@ def evaluate(
             raise ConfigError(f"{split_file}: the {part} part is empty (the run {how}); "
                               "evaluate on held-out ratings with --ratings FILE")  # fmt: skip
     metrics = model.evaluate(ratings) if model.predicts_ratings else {"n": len(ratings)}
-    ranking = model.evaluate_ranking(ratings, train=train, k=k)
-    metrics.update(named_metrics(ranking))
+    on_train = ratings_file is None and part == "train"
+    if on_train:  # every training item is one the user has seen, and a top-k list leaves those out
+        metrics.update({column: math.nan for column in ranking_columns(k)} | {"users": 0})
+    else:
+        metrics.update(named_metrics(model.evaluate_ranking(ratings, train=train, k=k)))
     if as_json:
         click.echo(json_text(metrics, indent=2), nl=False)
         return
@@ -78,6 +82,10 @@ def evaluate(
             f"{metrics['notebook_loss']:.4f}  unseen users {metrics['unseen_user']:,}, "
             f"unseen items {metrics['unseen_item']:,}"
         )
+    if on_train:
+        click.echo(f"top-{k}: not measured on the training part: its items are what each user has seen, which "
+                   "recommendations leave out (use --part val or test)")  # fmt: skip
+        return
     if not metrics["users"]:
         liked = "" if ratings.kind == "implicit" else f" with a rating of at least {ratings.relevance_threshold:g}"
         click.echo(nothing_to_rank(k, f"user the model knows has an item here{liked}"))
