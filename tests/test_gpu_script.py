@@ -65,3 +65,8 @@ def test_the_suite_records_each_failure_as_it_happens(tmp_path):
     assert done.returncode == 1
     text = failures.read_text()
     assert text.count("=== ") == 1 and "test_probe.py::test_fails (call)" in text and "assert 1 == 2" in text
+
+
+def test_the_gpu_suite_script_parses():
+    done = subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "gpu_suite.sh")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -148,13 +148,15 @@ def _packed(kind: str, name: str, data: bytes, folder):
     if kind == "zip":
         with zipfile.ZipFile(path, "w") as archive:
             archive.writestr(f"inside/{name.removesuffix('.zip')}", data)
+            archive.writestr(f"__MACOSX/inside/._{name.removesuffix('.zip')}", b"\x00\x05")  # macOS adds these
     else:
         path.write_bytes({"gzip": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[kind](data))
     return path
 
 
 @pytest.mark.parametrize(("kind", "name"), [("gzip", "r.csv.gz"), ("bz2", "r.csv.bz2"), ("xz", "r.csv.xz"),
-                                            ("zip", "r.csv.zip"), ("gzip", "r.csv"), ("gzip", "r.tsv.gz")])  # fmt: skip
+                                            ("zip", "r.csv.zip"), ("gzip", "r.csv"), ("gzip", "r.tsv.gz"),
+                                            ("gzip", "r.tsv"), ("zip", "r.tsv.zip")])  # fmt: skip
 def test_compressed_tables_read_as_the_plain_file(tmp_path, kind, name):
     text = PLAIN.replace(",", "\t") if ".tsv" in name else PLAIN
     plain = read_ratings(write(tmp_path, PLAIN), columns=COLS)

@@ -143,16 +143,21 @@ def _inner_name(path: Path) -> str:
 
     head = _first_bytes(path)
     for magic, (_, suffix) in _PACKED.items():
-        if head.startswith(magic):
-            return path.name[: -len(suffix)] if path.name.lower().endswith(suffix) else path.stem
+        if head.startswith(magic) and path.name.lower().endswith(suffix):
+            return path.name[: -len(suffix)]  # ratings.tsv.gz holds ratings.tsv; a gzip named r.tsv holds r.tsv
     if head.startswith(b"PK\x03\x04"):
         try:
             with zipfile.ZipFile(path) as archive:
-                members = [m.filename for m in archive.infolist() if not m.is_dir()]
-            return members[0] if len(members) == 1 else path.name
+                members = _zip_members(archive)
+            return members[0].filename if len(members) == 1 else path.name
         except (OSError, zipfile.BadZipFile):
             return path.name
     return path.name
+
+
+def _zip_members(archive) -> list:
+    """A zip's files, without folders and the ``__MACOSX/`` entries macOS adds."""
+    return [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
 
 
 def _unpacked(path: Path) -> tuple[bytes, str]:
@@ -172,7 +177,7 @@ def _unpacked(path: Path) -> tuple[bytes, str]:
                     return handle.read(), _inner_name(path)
         if head.startswith(b"PK\x03\x04"):
             with zipfile.ZipFile(path) as archive:
-                members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
+                members = _zip_members(archive)
                 names = [m.filename for m in members]
                 if "[Content_Types].xml" in names or "mimetype" in names:
                     raise DataError(f"{path}: a spreadsheet or office document (Excel, OpenDocument); save the "

@@ -108,11 +108,10 @@ def write_like(name: str, out: str | Path, *, fraction: float = 1.0, seed: int =
         _write_files(work, name, (users, items, ratings, stamps), n_items, fraction, seed)
         write_manifest(work, [p.name for p in work.iterdir()])
         os.rename(work, folder)  # onto nothing or an empty folder; anything else appeared meanwhile and is kept
-    except OSError as exc:
+    except BaseException as exc:
         shutil.rmtree(work, ignore_errors=True)
-        raise OutputError(f"cannot write to {folder}: {exc.strerror or exc}") from None
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write to {folder}: {exc.strerror or exc}") from None
         raise
     return folder
 
