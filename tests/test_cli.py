@@ -325,6 +325,11 @@ def test_batch_output_for_a_users_file_and_errors(trained_run, tmp_path, capsys)
                        "--out", str(tmp_path / "none.csv"))  # fmt: skip
     assert_one_line_error(code, err, r"no user ids \(the file is empty\)")
     assert not (tmp_path / "none.csv").exists()
+    users.write_text("id\n100\n101\n")  # a header that names no 'user' column
+    code, _, err = run(capsys, "recommend", "--model", str(trained_run), "--users-file", str(users),
+                       "--out", str(tmp_path / "none.csv"))  # fmt: skip
+    assert_one_line_error(code, err, r"unknown user 'id'.*\(line 1 of .*users\.txt; if it is a header, name the "
+                                     r"column 'user'\)")  # fmt: skip
 
 
 def test_rating_model_refuses_interactions_without_ratings(interactions_csv, tmp_path, capsys):

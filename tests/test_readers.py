@@ -243,3 +243,10 @@ def test_user_ids_come_one_per_line_or_from_a_tables_user_column(tmp_path):
     for name, message in cases.items():
         with pytest.raises(DataError, match=re.escape(str(tmp_path / name)) + message):
             read_ids(tmp_path / name)
+
+
+def test_a_title_or_comment_line_above_the_header_is_named(tmp_path):
+    for first in ("# exported 2024-05-31", "My ratings"):
+        with pytest.raises(DataError, match=r"line 2: 4 fields, but the header names 1 columns \(is line 1 a title "
+                                             r"or comment above the header\?"):  # fmt: skip
+            read_ratings(write(tmp_path, f"{first}\n{PLAIN}"), columns=COLS)

@@ -73,8 +73,16 @@ def recommend(model_path: Path, user: str | None, new_ratings: str | None, all_u
         users = [model.user_id(user)]
     elif users_file is not None:
         from mfrec.data.readers import read_ids
+        from mfrec.errors import UnknownIdError
 
-        users = [model.user_id(x) for x in read_ids(users_file, "user")]
+        ids = read_ids(users_file, "user")
+        try:
+            users = [model.user_id(x) for x in ids]
+        except UnknownIdError as exc:  # a first line such as 'id' or 'userId' is a header that names no user column
+            if len(ids) > 1 and str(exc).startswith(f"unknown user {ids[0]!r}"):
+                raise UnknownIdError(f"{exc} (line 1 of {users_file}; if it is a header, name the column "
+                                     "'user')") from None  # fmt: skip
+            raise
     rows = write_recommendations(model, out, users=users, n=n, exclude_seen=not include_seen,
                                  progress=sys.stderr.isatty(), explain=explain, **chosen_filters)  # fmt: skip
     click.echo(f"{rows:,} recommendations written to {out}")

@@ -246,6 +246,7 @@ def read_delimited(
         lines = text.splitlines()
         first = 1 if header else 0
         fields = len(next(csv.reader([lines[first]], delimiter=sep))) if len(lines) > first else 0
+        above = header and names is None and len(frame.columns) == 1 and fields > 1
         raise DataError(
             f"{source}, line {first + 1}: {fields} fields, but the "
             + (
@@ -253,6 +254,7 @@ def read_delimited(
                 if header and names is None
                 else f"{len(frame.columns)} column names were given"
             )
+            + (" (is line 1 a title or comment above the header? the header must be the first line)" if above else "")
         )
     for w in caught:  # any other warning goes on as it came
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
