@@ -18,9 +18,10 @@ headers = st.sampled_from(["user,item,rating", "user,item,rating,timestamp", "us
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(header=headers, body=rows, delimiter=st.sampled_from([",", ";", "\t"]))
-def test_csv_text_parses_or_raises_data_error(tmp_path, header, body, delimiter):
-    text = header + "\n" + "\n".join(delimiter.join(row) for row in body)
+@given(header=headers, body=rows, delimiter=st.sampled_from([",", ";", "\t"]),
+       end=st.sampled_from(["\n", "\r\n", "\r"]))
+def test_csv_text_parses_or_raises_data_error(tmp_path, header, body, delimiter, end):
+    text = header + end + end.join(delimiter.join(row) for row in body)
     path = tmp_path / "fuzz.csv"
     path.write_bytes(text.encode("utf-8", "surrogatepass"))  # lone surrogates become invalid UTF-8
     try:

@@ -250,3 +250,15 @@ def test_a_title_or_comment_line_above_the_header_is_named(tmp_path):
         with pytest.raises(DataError, match=r"line 2: 4 fields, but the header names 1 columns \(is line 1 a title "
                                              r"or comment above the header\?"):  # fmt: skip
             read_ratings(write(tmp_path, f"{first}\n{PLAIN}"), columns=COLS)
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+def test_any_line_end_reads_alike_and_a_repeated_header_name_is_still_found(tmp_path, end):
+    text = PLAIN.replace("\n", end)
+    path = tmp_path / "ends.csv"
+    path.write_bytes(text.encode())  # the bytes as written, with no newline translation
+    assert read_ratings(path, columns=COLS).to_frame().equals(
+        read_ratings(write(tmp_path, PLAIN, name="plain.csv"), columns=COLS).to_frame())  # fmt: skip
+    with pytest.raises(DataError, match="the header names 'u' twice"):
+        path.write_bytes(text.replace("u,i,r,t", "u,u,i,r,t").encode())
+        read_ratings(path, columns=COLS)

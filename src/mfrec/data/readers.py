@@ -265,7 +265,10 @@ def read_delimited(
 
 def _check_unique_header(text: str, sep: str, quoting: int, source: str) -> None:
     """A header that names a column twice is a :class:`DataError` (pandas would rename the second ``name.1``)."""
-    first = next(csv.reader(io.StringIO(text), delimiter=sep, quoting=quoting), [])
+    try:  # newline="": the csv module then reads \r, \n and \r\n line ends alike, as pandas did
+        first = next(csv.reader(io.StringIO(text, newline=""), delimiter=sep, quoting=quoting), [])
+    except csv.Error:  # pandas read the header already; its own checks stand
+        return
     seen: dict[str, int] = {}
     for position, name in enumerate(first, 1):
         if name in seen and name != "":
