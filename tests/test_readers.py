@@ -262,3 +262,23 @@ def test_any_line_end_reads_alike_and_a_repeated_header_name_is_still_found(tmp_
     with pytest.raises(DataError, match="the header names 'u' twice"):
         path.write_bytes(text.replace("u,i,r,t", "u,u,i,r,t").encode())
         read_ratings(path, columns=COLS)
+
+
+def test_pandas_tables_odd_shapes_are_read_or_named():
+    frame = pd.DataFrame({"user": [1, 2, 1], "item": [1, 2, 2], "rating": [3.0, 4.0, 5.0]})
+    expected = read_ratings(frame).to_frame()
+    for form in (frame.set_index("user"), frame.set_index(["user", "item"]), frame.rename_axis("row")):
+        assert read_ratings(form).to_frame().equals(expected)  # a named index level is a column
+    twice = pd.DataFrame([[1, 9, 2, 3.0], [2, 8, 3, 4.0]], columns=["user", "user", "item", "rating"])
+    with pytest.raises(DataError, match=r"^pandas DataFrame: the table has 2 columns named 'user'; keep one$"):
+        read_ratings(twice)
+    nested = pd.DataFrame({("a", "user"): [1, 2], ("a", "item"): [1, 2], ("a", "rating"): [3, 4]})
+    with pytest.raises(DataError, match=r"missing column\(s\) 'user', 'item', 'rating'; found .*\)\"$"):
+        read_ratings(nested)  # no flag is offered for a name that cannot be typed
+    # pandas 3 keeps NaN, None and <NA> through astype(str): each is "missing", never a crash
+    stamps = Columns("user", "item", "rating", "ts")
+    for ts in (pd.array([1, None], dtype="Int64"), [1.0, np.nan], ["2020-01-01", None]):
+        with pytest.raises(DataError, match="row 2: timestamp is missing"):
+            read_ratings(pd.DataFrame({"user": [1, 2], "item": [1, 2], "rating": [3, 4], "ts": ts}), columns=stamps)
+    with pytest.raises(DataError, match="row 2: rating is missing"):
+        read_ratings(pd.DataFrame({"user": [1, 2], "item": [1, 2], "rating": ["3", None]}))

@@ -311,7 +311,7 @@ def _column_hint(columns: Columns, frame: pd.DataFrame) -> str:
     ``userId`` for ``user``, ``movie_id`` for ``item``: ``"; name them: --user-col userId
     (Columns(user='userId') in Python)"``, or ``""`` where no found name fits.
     """
-    found = [str(c) for c in frame.columns]
+    found = [c for c in frame.columns if isinstance(c, str)]  # a tuple or number cannot be typed as a flag
     taken = {getattr(columns, role) for role in _ROLE_WORDS} & set(found)
     chosen: dict[str, str] = {}
     for role, words in _ROLE_WORDS.items():
@@ -361,6 +361,10 @@ def validate_frame(
     if on_duplicates not in DUPLICATE_POLICIES:
         raise DataError(f"on_duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, not {on_duplicates!r}")
     wanted = [c for c in (columns.user, columns.item, columns.rating, columns.timestamp) if c]
+    twice = [c for c in wanted if (frame.columns == c).sum() > 1]  # a DataFrame may hold one name twice
+    if twice:
+        raise DataError(f"{source}: the table has {len(np.flatnonzero(frame.columns == twice[0]))} columns named "
+                        f"{twice[0]!r}; keep one")  # fmt: skip
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
         found = ", ".join(map(repr, map(str, frame.columns))) or "nothing"  # repr: a name may hold a newline
@@ -562,10 +566,12 @@ def _read_ratings(source, columns: Columns, sep, scale, on_duplicates: str, impl
 def table_frame(source: Any) -> pd.DataFrame | None:
     """``source`` as a pandas DataFrame when it is a table in memory (pandas, polars, pyarrow), else None.
 
-    polars and pyarrow tables are converted through Arrow; neither library is imported here.
+    polars and pyarrow tables are converted through Arrow; neither library is imported here. A pandas
+    index level with a name (``frame.set_index("user")``) is a column, unless a column has that name.
     """
     if isinstance(source, pd.DataFrame):
-        return source.reset_index(drop=True)
+        named = [name for name in source.index.names if name is not None and name not in source.columns]
+        return (source.reset_index(level=named) if named else source).reset_index(drop=True)
     module = type(source).__module__.split(".")[0]
     if module in ("polars", "pyarrow") and hasattr(source, "to_pandas"):
         try:
@@ -703,11 +709,22 @@ def _iso_seconds(text: pd.Series, source: str, row_of) -> np.ndarray:
     if len(bad):
         k = int(bad[0])
         more = f" ({len(bad)} such rows)" if len(bad) > 1 else ""
-        if text.iloc[k].lower() in ("", "nan", "na", "n/a", "null", "none", "nat"):
+        shown = _cell_text(text.iloc[k])
+        if shown.lower() in MISSING_TEXT:
             raise DataError(f"{source}, row {row_of(k)}: timestamp is missing{more}")
-        raise DataError(f"{source}, row {row_of(k)}: timestamp {text.iloc[k]!r} is neither a whole number (Unix "
+        raise DataError(f"{source}, row {row_of(k)}: timestamp {shown!r} is neither a whole number (Unix "
                         f"seconds) nor an ISO 8601 date or date-time such as 2024-05-31T17:45:00{more}")  # fmt: skip
     return parsed.dt.tz_convert(None).to_numpy().astype("datetime64[s]").astype(np.int64)  # numpy floors
+
+
+#: How a missing cell reads as text (pandas writes NaN, <NA> and NaT; files write the rest).
+MISSING_TEXT = ("", "nan", "na", "n/a", "null", "none", "<na>", "nat")
+
+
+def _cell_text(value: Any) -> str:
+    """A cell as the text a message shows; a missing one (NaN, None, pd.NA: pandas 3 keeps them through
+    ``astype(str)``) as ``""``."""
+    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value).strip()
 
 
 def _numbers(column: pd.Series, what: str, source: str, row_of) -> np.ndarray:
@@ -718,10 +735,10 @@ def _numbers(column: pd.Series, what: str, source: str, row_of) -> np.ndarray:
     if len(bad) == 0:
         return values
     k = bad[0]
-    shown = str(column.iloc[k]).strip() if text is None else text.iloc[k]
+    shown = _cell_text((column if text is None else text).iloc[k])
     if np.isinf(values[k]):
         problem = f"{what} {shown!r} is not finite"
-    elif shown.lower() in ("", "nan", "na", "n/a", "null", "none"):
+    elif shown.lower() in MISSING_TEXT:
         problem = f"{what} is missing"
     else:
         problem = f"{what} {shown!r} is not a number"
