@@ -282,3 +282,5 @@ def test_pandas_tables_odd_shapes_are_read_or_named():
             read_ratings(pd.DataFrame({"user": [1, 2], "item": [1, 2], "rating": [3, 4], "ts": ts}), columns=stamps)
     with pytest.raises(DataError, match="row 2: rating is missing"):
         read_ratings(pd.DataFrame({"user": [1, 2], "item": [1, 2], "rating": ["3", None]}))
+    with pytest.raises(DataError, match=r"row 2: rating '\[1, 2\]' is not a number"):  # a list in a cell
+        read_ratings(pd.DataFrame({"user": [1, 2], "item": [1, 2], "rating": pd.Series([3, [1, 2]], dtype=object)}))

@@ -724,7 +724,8 @@ MISSING_TEXT = ("", "nan", "na", "n/a", "null", "none", "<na>", "nat")
 def _cell_text(value: Any) -> str:
     """A cell as the text a message shows; a missing one (NaN, None, pd.NA: pandas 3 keeps them through
     ``astype(str)``) as ``""``."""
-    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value).strip()
+    missing = value is None or (pd.api.types.is_scalar(value) and not isinstance(value, str) and pd.isna(value))
+    return "" if missing else str(value).strip()
 
 
 def _numbers(column: pd.Series, what: str, source: str, row_of) -> np.ndarray:
