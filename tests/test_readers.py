@@ -284,3 +284,14 @@ def test_pandas_tables_odd_shapes_are_read_or_named():
         read_ratings(pd.DataFrame({"user": [1, 2], "item": [1, 2], "rating": ["3", None]}))
     with pytest.raises(DataError, match=r"row 2: rating '\[1, 2\]' is not a number"):  # a list in a cell
         read_ratings(pd.DataFrame({"user": [1, 2], "item": [1, 2], "rating": pd.Series([3, [1, 2]], dtype=object)}))
+
+
+def test_id_cells_of_a_table_in_memory_are_text_or_numbers():
+    # a DataFrame can hold anything in a cell; a list or a bool as an id is named, not turned into text
+    for cells, shown in [([1, [1, 2]], r"\[1, 2\]"), ([1, {"a": 1}], r"\{'a': 1\}"), ([True, 1], "True")]:
+        frame = pd.DataFrame({"user": pd.Series(cells, dtype=object), "item": [1, 2], "rating": [3.0, 4.0]})
+        with pytest.raises(DataError, match=f"user id {shown} is not text or a number"):
+            read_ratings(frame)
+    for cells, ids in [([1.0, 2.0], ["1.0", "2.0"]), (["a", 2], ["a", "2"]), ([b"a", "b"], ["a", "b"])]:
+        frame = pd.DataFrame({"user": pd.Series(cells, dtype=object), "item": [1, 2], "rating": [3.0, 4.0]})
+        assert read_ratings(frame).user_map.ids.tolist() == ids

@@ -601,6 +601,12 @@ def _ids(column: pd.Series, what: str, source: str, row_of, integer: bool = Fals
         raise DataError(f"{source}, row {row_of(empty[0])}: {what} id is missing")
     if (typed := _typed_int64(values)) is not None:
         return typed
+    if values.dtype == object and pd.api.types.infer_dtype(values) not in ("string", "integer"):
+        # a table in memory may hold lists, dicts or other objects in a cell; files never do, so this is rare
+        plain = (str, bytes, int, float, np.integer, np.floating)
+        odd = [k for k, v in enumerate(values) if not isinstance(v, plain) or isinstance(v, bool | np.bool_)]
+        if odd:
+            raise DataError(f"{source}, row {row_of(odd[0])}: {what} id {values[odd[0]]!r} is not text or a number")
     if values.dtype.kind == "f" and (np.abs(values) < 2**53).all() and (values == np.floor(values)).all():
         return values.astype(np.int64)
     # typed values: the exact decimal text of each; text: as written, without surrounding spaces
