@@ -35,13 +35,15 @@ def _registry():
     return registry
 
 
+def _every_field() -> list[dataclasses.Field]:
+    """The fields of every registered model's Config, then those of :class:`TrainOptions`."""
+    return [f for spec in _registry().SPECS.values() for f in fields(spec.config)] + list(fields(TrainOptions))
+
+
 def option_fields() -> dict[str, dataclasses.Field]:
     """Every option name of every model's Config and of :class:`TrainOptions`, with its field (first wins)."""
     found: dict[str, dataclasses.Field] = {}
-    for spec in _registry().SPECS.values():
-        for f in fields(spec.config):
-            found.setdefault(f.name, f)
-    for f in fields(TrainOptions):
+    for f in _every_field():
         found.setdefault(f.name, f)
     return found
 
@@ -49,8 +51,7 @@ def option_fields() -> dict[str, dataclasses.Field]:
 def option_choices() -> dict[str, list[str]]:
     """The allowed values of each option with choices, over every model (each model checks its own)."""
     found: dict[str, list[str]] = {}
-    every = [f for spec in _registry().SPECS.values() for f in fields(spec.config)] + list(fields(TrainOptions))
-    for f in every:
+    for f in _every_field():
         for value in f.metadata.get("choices") or ():
             if value not in found.setdefault(f.name, []):
                 found[f.name].append(value)
@@ -104,7 +105,7 @@ class TrainConfig:
         try:
             params = self.params.replace(**{k: v for k, v in values.items() if k in own})
         except ConfigError as exc:  # a model's own option: say whose, as allowed values differ by model
-            if str(exc).split(" ", 1)[0] not in own:
+            if getattr(exc, "option", None) not in own:
                 raise
             raise ConfigError(f"the {self.model!r} model's {exc}") from None
         options = self.options.replace(**{k: v for k, v in values.items() if k in shared})

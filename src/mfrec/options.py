@@ -65,6 +65,13 @@ def option(
     return field(default=default, metadata=metadata)
 
 
+def _field_error(name: str, wanted: str, value: Any) -> ConfigError:
+    """``name must be WANTED, not VALUE``, with ``.option`` naming the field (so a caller can say whose it is)."""
+    error = ConfigError(f"{name} must be {wanted}, not {value!r}")
+    error.option = name
+    return error
+
+
 @dataclass(frozen=True)
 class Options:
     """Base of the option dataclasses: validates every field on construction."""
@@ -76,12 +83,12 @@ class Options:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.metadata.get("choices") is not None and value not in f.metadata["choices"]:
-                raise ConfigError(f"{f.name} must be one of {', '.join(f.metadata['choices'])}, not {value!r}")
+                raise _field_error(f.name, f"one of {', '.join(f.metadata['choices'])}", value)
             check = f.metadata.get("check")
             if check is not None:
                 accept, wanted, _ = CHECKS[check]
                 if not accept(value):
-                    raise ConfigError(f"{f.name} must be {wanted}, not {value!r}")
+                    raise _field_error(f.name, wanted, value)
                 if check in ("positive", "nonneg") and isinstance(value, int):
                     object.__setattr__(self, f.name, float(value))  # 1 and 1.0 are one setting
         self.validate()

@@ -81,21 +81,28 @@ def read_ids(path: str | Path, column: str = "user") -> list[str]:
         return _column_ids(read_table(path), column, path)
     try:
         data, name = _unpacked(path)
-        text = data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path}, line {line}: bytes that are not valid utf-8 text") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot be read: {_one_line(exc)}") from None
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line.strip() for line in _decoded(data, str(path)).splitlines() if line.strip()]
     if not lines:
         raise DataError(f"{path}: no {column} ids (the file is empty)")
-    if default_separator(name) in lines[0]:
-        return _column_ids(read_table(path), column, path)  # a table: its header names the columns
+    sep = default_separator(name)
+    if sep in lines[0]:  # a table: its header names the columns (parsed from the bytes already read)
+        return _column_ids(read_delimited(io.BytesIO(data), source=str(path), sep=sep), column, path)
     ids = lines[1:] if lines[0].lower() == column else lines
     if not ids:
         raise DataError(f"{path}: no {column} ids (a header only)")
     return ids
+
+
+def _decoded(data: bytes, source: str, encoding: str = "utf-8") -> str:
+    """``data`` as text, without a UTF-8 byte-order mark; bytes that do not decode are a :class:`DataError`."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(f"{source}, line {line}: bytes that are not valid {encoding} text") from None
 
 
 def _column_ids(frame: pd.DataFrame, column: str, path: Path) -> list[str]:
@@ -214,13 +221,7 @@ def read_delimited(
     if sep == "::":  # the C parser takes one-byte separators only
         data = data.replace(b"::", b"\x1f")
         sep = "\x1f"
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DataError(f"{source}, line {line}: bytes that are not valid {encoding} text") from None
+    text = _decoded(data, source, encoding)
     if not text.strip():
         raise DataError(f"{source}: the file is empty")
     try:

@@ -64,7 +64,10 @@ class Checkpoint:
                 raise ValueError("checksum mismatch")
             written = meta.get("engine")
             if written and self.engine and written != self.engine:
-                raise _OtherEngine(written)
+                raise ModelFileError(
+                    f"{self.path}: the run trained with the {written} engine, and here it would go on with the "
+                    f"{self.engine} engine (engine auto picks by device); resume it on the kind of device it started on"
+                )
             history = [EpochRecord(**r) for r in meta["history"]]
             device = next(iter(trainer.module.state_dict().values())).device
             trainer.module.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("module.")})
@@ -76,17 +79,10 @@ class Checkpoint:
             stopper.best_epoch = int(counters["best_epoch"])
             stopper.stale = int(counters["stale"])
             return int(meta["epoch"]), history, bool(meta["finished"])
-        except _OtherEngine as exc:
-            raise ModelFileError(
-                f"{self.path}: the run trained with the {exc} engine, and here it would go on with the {self.engine} "
-                "engine (engine auto picks by device); resume it on the kind of device it started on"
-            ) from None
+        except ModelFileError:
+            raise
         except Exception as exc:  # safetensors raises its own type; a damaged file can fail anywhere here
             raise ModelFileError(
                 f"{self.path}: damaged checkpoint ({' '.join(str(exc).split())[:160] or type(exc).__name__}); "
                 "start over with --overwrite"
             ) from None
-
-
-class _OtherEngine(Exception):
-    """A checkpoint written by another engine than the one about to resume (its name is the message)."""
