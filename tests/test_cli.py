@@ -211,6 +211,27 @@ def test_unknown_user_item_and_bad_n(trained_run, capsys):
     assert_one_line_error(code, err, r"n must be an integer from 1")
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["recommend", "--user", "100", "-n", "3"], ["similar", "--item", "1000", "-n", "3"],
+     ["predict", "--user", "100", "--item", "1000"], ["evaluate", "--json"]],
+)
+def test_the_model_as_an_argument_or_an_option(trained_run, capsys, command):
+    """``mfrec recommend RUN`` answers as ``mfrec recommend --model RUN`` (and as ``mfrec serve RUN`` reads it)."""
+    name, *rest = command
+    code, as_option, _ = run(capsys, name, "--model", str(trained_run), *rest)
+    assert code == 0 and as_option.strip()
+    code, as_argument, _ = run(capsys, name, str(trained_run), *rest)
+    assert code == 0
+    assert as_argument == as_option
+    code, _, err = run(capsys, name, *rest)
+    assert code == 2
+    assert_one_line_error(code, err, r"which model\? give a model file or run folder")
+    code, _, err = run(capsys, name, str(trained_run), "--model", str(trained_run.parent), *rest)
+    assert code == 2
+    assert_one_line_error(code, err, r"two models given")
+
+
 def test_offline_without_a_copy(tmp_path, capsys, monkeypatch):
     import urllib.error
 

@@ -9,12 +9,12 @@ from typing import Any
 import click
 
 from mfrec._io import json_text
-from mfrec.cli.options import ratings_file_options
+from mfrec.cli.options import model_input, ratings_file_options
 from mfrec.cli.render import K_OPTION, nothing_to_rank, ranking_columns
 
 
 @click.command()
-@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path), help="model file or run folder")
+@model_input
 @click.option(
     "--split",
     "split_file",

@@ -7,6 +7,7 @@ hyperparameters appear on the command line without touching the CLI.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,8 @@ def echo_table(frame, fmt: str) -> None:
         click.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
+TOP_N = click.option("-n", "n", type=int, default=10, show_default=True, help="how many items to list")
+
 FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
                       show_default=True, help="output format")  # fmt: skip
 
@@ -179,3 +182,24 @@ def filters(kw: dict[str, Any]) -> dict[str, Any]:
 
     return {"genres": list(kw["genres"]) or None, "years": parse_year_range(kw["years"]) if kw["years"] else None,
             "min_ratings": kw["min_ratings"]}  # fmt: skip
+
+
+def model_input(func):
+    """The model a command reads, as the first argument or as ``--model`` (a model file or run folder).
+
+    Both spellings name one thing, so ``mfrec recommend RUN --user 1`` works as ``mfrec serve RUN`` does;
+    the command receives it as ``model_path``.
+    """
+
+    @functools.wraps(func)
+    def command(*args: Any, model_arg: Path | None, model_option: Path | None, **kw: Any):
+        if model_arg is not None and model_option is not None and model_arg != model_option:
+            raise click.UsageError(f"two models given ({model_arg} and --model {model_option}); give one")
+        path = model_arg if model_arg is not None else model_option
+        if path is None:
+            raise click.UsageError("which model? give a model file or run folder: MODEL or --model PATH")
+        return func(*args, model_path=path, **kw)
+
+    command = click.option("--model", "model_option", type=click.Path(path_type=Path), default=None,
+                           metavar="PATH", help="model file or run folder (or give it as MODEL)")(command)  # fmt: skip
+    return click.argument("model_arg", metavar="[MODEL]", required=False, type=click.Path(path_type=Path))(command)

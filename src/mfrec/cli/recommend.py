@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from mfrec.cli.options import FORMAT, echo_table, filter_options, filters
+from mfrec.cli.options import FORMAT, TOP_N, echo_table, filter_options, filters, model_input
 from mfrec.options import SIMILARITIES
 
 
 @click.command()
-@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path))
+@model_input
 @click.option("--user", default=None, help="raw user id")
 @click.option(
     "--ratings",
@@ -34,7 +34,7 @@ from mfrec.options import SIMILARITIES
     default=None,
     help="write user, rank, item, stars (rating models) or score, title to this .parquet or .csv",
 )
-@click.option("-n", "n", type=int, default=10, show_default=True)
+@TOP_N
 @click.option("--include-seen", is_flag=True, help="do not exclude the items the user rated")
 @click.option("--exclude", default=None, metavar="ITEM,...", help="item ids never to recommend")
 @filter_options
@@ -118,9 +118,9 @@ def _parse_pairs(text: str) -> list[tuple[str, float]]:
 
 
 @click.command()
-@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path))
+@model_input
 @click.option("--item", required=True, help="raw item id")
-@click.option("-n", "n", type=int, default=10, show_default=True)
+@TOP_N
 @click.option(
     "--shrinkage",
     type=float,
@@ -149,7 +149,7 @@ def similar(model_path: Path, item: str, n: int, shrinkage: float, similar_by: s
 
 
 @click.command()
-@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path))
+@model_input
 @click.option("--user", required=True, help="raw user id")
 @click.option("--item", required=True, help="raw item id")
 @click.option("--fallback", is_flag=True, help="predict unknown ids from biases and the global mean")

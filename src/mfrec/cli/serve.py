@@ -20,12 +20,14 @@ from pathlib import Path
 
 import click
 
+from mfrec.cli.options import model_input
+
 #: The variables that carry secrets to workers (never on a command line, which other local users can read).
 ADMIN_ENV, DB_ENV = "MFREC_ADMIN_TOKEN", "MFREC_DB"
 
 
 @click.command()
-@click.argument("model_path", type=click.Path(path_type=Path))
+@model_input
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to bind (loopback unless told)")
 @click.option("--port", default=8000, type=click.IntRange(1, 65535), show_default=True)
 @click.option("--threads", default=1, type=click.IntRange(1, 1024), show_default=True,
