@@ -55,12 +55,29 @@ def test_read_items_from_a_file_with_a_year_column(tmp_path):
     ("item,year\n1,19x5\n", "row 2: year '19x5' is not a whole number"),
     ("item,year\n1,1995.5\n", "row 2: year '1995.5' is not a whole number"),
     ("movie,title\n1,A\n", "missing item id column 'item'; found 'movie', 'title'"),
+    ("item,year\n1,99999999999999999999\n", "row 2: year '99999999999999999999' is not a year"),
+    ("item,year\n1,1995\n2,-10000\n", "row 3: year '-10000' is not a year"),
+    ("item,name\n1,A\n", "no 'title', 'genres' or 'year' column (found 'item', 'name')"),
+    ("user,item,rating\n1,2,4\n", "no 'title', 'genres' or 'year' column (found 'user', 'item', 'rating')"),
 ])  # fmt: skip
 def test_a_bad_items_file_names_the_row_and_value(tmp_path, text, message):
     path = tmp_path / "items.csv"
     path.write_text(text)
     with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
         read_items(path)
+
+
+@pytest.mark.parametrize("sep", ["\t", ";", "|"])
+def test_an_items_file_takes_the_separator_its_header_uses(tmp_path, sep):
+    """An items file has no ``--sep``: one read as a single column is read again with its header's separator."""
+    path = tmp_path / "items.csv"
+    path.write_text(sep.join(["item", "title", "genres"]) + "\n" + sep.join(["7", "Seven, the film (1995)", "Crime"])
+                    + "\n")  # fmt: skip
+    table = read_items(path)
+    assert table.loc[7].tolist() == ["Seven, the film (1995)", "Crime", 1995.0]
+    ratings = tmp_path / "ratings.csv"
+    ratings.write_text("user,item,rating\n1,7,4\n")
+    assert read_ratings(ratings, items=path).titles.tolist() == ["Seven, the film (1995)"]
 
 
 def test_items_that_match_no_rated_item_are_refused(tmp_path):

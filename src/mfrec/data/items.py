@@ -25,6 +25,8 @@ GENRE_SEP = "|"
 NO_GENRES = "(no genres listed)"
 #: a year in parentheses at the end of a title: "Heat (1995)", "Cosmos (1980-1981)"
 TITLE_YEAR = re.compile(r"\((\d{4})(?:\s*[-\u2013]\s*\d{0,4})?\)\s*$")
+#: the largest year, either side of 0, an items table may hold
+MAX_YEAR = 9999
 #: the item-table columns, in order
 COLUMNS = ("title", "genres", "year")
 
@@ -74,12 +76,19 @@ def parse_items(
 
     Raises:
         DataError: naming the table and the first row whose id is missing or repeated, or
-            whose year is not a whole number.
+            whose year is not a whole number from -9999 to 9999; or naming the columns found
+            when none of ``title``, ``genres`` and ``year`` is there.
     """
     frame = frame.replace(r"^\s*$", None, regex=True) if len(frame) else frame  # blank cells are missing
     if item not in frame.columns:
         found = ", ".join(repr(str(c)) for c in frame.columns) or "nothing"
         raise DataError(f"{where}: missing item id column {item!r}; found {found}")
+    wanted = [name for name in (title, genres, year) if name]
+    if wanted and not any(name in frame.columns for name in wanted):
+        found = ", ".join(repr(str(c)) for c in frame.columns)
+        named = ", ".join(map(repr, wanted[:-1])) + (" or " if len(wanted) > 1 else "") + repr(wanted[-1])
+        raise DataError(f"{where}: no {named} column (found {found}); an items file gives each item id "
+                        f"a title, genres or a year")  # fmt: skip
     ids = frame[item]
     missing = np.flatnonzero(ids.isna().to_numpy() | (ids.astype(str).str.strip() == "").to_numpy())
     if len(missing):
@@ -95,6 +104,10 @@ def parse_items(
         if len(bad):
             raise DataError(f"{where}, row {bad[0] + first_row}: year {frame[year].iloc[bad[0]]!r} "
                             f"is not a whole number")  # fmt: skip
+        bad = np.flatnonzero((values.abs() > MAX_YEAR).to_numpy())
+        if len(bad):
+            raise DataError(f"{where}, row {bad[0] + first_row}: year {frame[year].iloc[bad[0]]!r} "
+                            f"is not a year (at most {MAX_YEAR} either side of year 0)")  # fmt: skip
         years = values.to_numpy()
     column = (lambda name: frame[name].to_numpy(dtype=object) if name and name in frame.columns else None)  # noqa: E731
     return item_table(ids, column(title), column(genres), years)

@@ -277,12 +277,32 @@ def _check_unique_header(text: str, sep: str, quoting: int, source: str) -> None
         seen.setdefault(name, position)
 
 
+#: field separators a header may show, with how each is typed as a flag
+_SEPARATORS = (("\t", "'\\t'"), (";", "';'"), ("|", "'|'"), ("::", "'::'"), (",", "','"))
+
+
+def _header_separator(header: str) -> str | None:
+    """The first of :data:`_SEPARATORS` that a header read as one column holds, if any."""
+    return next((sep for sep, _ in _SEPARATORS if sep in header), None)
+
+
+def _header_separator_of(path: Path) -> str | None:
+    """The separator of a file whose header lacks the one its name implies and holds another; else ``None``."""
+    try:
+        data, name = _unpacked(path)
+    except (DataError, OSError, ValueError):  # read_table names the problem
+        return None
+    header = data.split(b"\n", 1)[0].decode("utf-8", "replace")
+    return None if default_separator(name) in header else _header_separator(header)
+
+
 def _separator_hint(header: str) -> str:
     """For a table read as one column: the separator its header seems to use, as a flag to try."""
-    for sep, flag in (("\t", "'\\t'"), (";", "';'"), ("|", "'|'"), ("::", "'::'"), (",", "','")):
-        if sep in header:
-            return f" (one column: the header holds {flag}, so try --sep {flag}, or sep={sep!r} in Python)"
-    return " (one column: is the field separator right?)"
+    sep = _header_separator(header)
+    if sep is None:
+        return " (one column: is the field separator right?)"
+    flag = dict(_SEPARATORS)[sep]
+    return f" (one column: the header holds {flag}, so try --sep {flag}, or sep={sep!r} in Python)"
 
 
 def _check_separator(sep: str | None) -> str | None:
@@ -537,6 +557,8 @@ def _items_source(source: Any, sep: str | None = None) -> tuple[pd.DataFrame, st
     if frame is not None:
         return frame, f"{type(source).__module__.split('.')[0]} {type(source).__name__}", 1
     if isinstance(source, str | Path):
+        if sep is None and not is_parquet(source):  # no --sep for items: take the separator its header uses
+            sep = _header_separator_of(Path(source))
         return read_table(source, sep=sep), str(source), 1 if is_parquet(source, sep) else 2
     raise DataError(f"an items table is a file path or a pandas/polars DataFrame or pyarrow Table, "
                     f"not {type(source).__name__}")  # fmt: skip
