@@ -414,3 +414,82 @@ def test_every_public_callable_that_takes_ratings_names_a_wrong_type(lowrank, tm
             assert caught.value.args[0].rsplit("not ", 1)[1] in shown, (label, caught.value)
     with pytest.raises(errors.ConfigError, match=r"mfrec\.read_ratings\(table\) makes them from this table"):
         mfrec.split_ratings(frame, "random")
+
+
+@pytest.mark.parametrize(("arrays", "pattern"), [
+    (([1, 2], [1], [4.0, 3.0]), r"the arrays differ in length \(users 2, items 1, ratings 2\)"),
+    (([[1, 2]], [[1, 2]], [[4.0, 3.0]]), "users must be a one-dimensional array or list, not 2 dimensions"),
+    (([1, 2], [1, 2], None), "ratings must be a one-dimensional array or list, not None"),
+    (([1, 2], [1, 2], [4.0, float("nan")]), "row 2: rating is missing"),
+    (([1, 2], [1, 2], [4.0, float("inf")]), "row 2: rating inf is not a finite number|row 2: rating"),
+    (([1, 2], [1, 2], [4.0, 9.0]), r"row 2: rating 9 is outside the rating scale \[0.5, 5\]"),
+    (([1, 2], [1, 2], ["4", "x"]), "row 2: rating 'x' is not a number"),
+    (([1, 1], [3, 3], [4.0, 2.0]), "row 2: duplicate rating for user 1 and item 3"),
+    (([1, None], [3, 4], [4.0, 2.0]), "row 2: user id is missing|row 2: the user id is missing"),
+])  # fmt: skip
+def test_ratings_from_arrays_are_checked_as_a_file_is(arrays, pattern):
+    """``Ratings.from_arrays`` (shown in the README) built NaN, out-of-scale and repeated ratings silently."""
+    from mfrec import Ratings
+    from mfrec.errors import DataError
+
+    with pytest.raises(DataError, match=pattern):
+        Ratings.from_arrays(*arrays)
+
+
+def test_ratings_from_arrays_keep_the_file_rules_for_ids_and_kinds():
+    from mfrec import Ratings
+
+    data = Ratings.from_arrays(np.array(["10", "7"], dtype=object), ["a", "b"], [4.0, 3.0])
+    assert data.user_map.ids.dtype == np.int64  # text that is all plain integers becomes integers, as in a file
+    weights = Ratings.from_arrays([1, 2], [1, 2], [0.0, 12.0], kind="implicit")
+    assert weights.kind == "implicit" and weights.scale == (0.0, 12.0)
+    assert len(Ratings.from_arrays([], [], [])) == 0  # nothing to check; fitting on it is refused later
+
+
+def _path_parameters() -> set[tuple[str, str]]:
+    """(callable, parameter) for every public callable of the Python API that takes a file path."""
+    import inspect
+
+    import mfrec
+
+    targets = {name: getattr(mfrec, name) for name in mfrec.__all__ if inspect.isfunction(getattr(mfrec, name))}
+    for name in dir(MatrixFactorization):
+        if not name.startswith("_") and callable(getattr(MatrixFactorization, name)):
+            targets[f"MatrixFactorization.{name}"] = getattr(MatrixFactorization, name)
+    found = set()
+    for label, function in targets.items():
+        try:
+            parameters = inspect.signature(function).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        found |= {(label, p.name) for p in parameters if str(p.annotation).startswith("str | Path")}
+    return found
+
+
+def test_every_public_path_parameter_names_a_value_that_is_not_a_path(lowrank, tmp_path):
+    """An int, bytes or None where a path belongs was a TypeError from pathlib (a bug, exit 3)."""
+    import mfrec
+
+    model = MatrixFactorization(embedding_dim=2, epochs=1, patience=0, device="cpu").fit(lowrank)
+    calls = {
+        ("load_dataset", "path"): lambda bad: mfrec.load_dataset("ml-latest-small", bad or 3, download=False),
+        ("load_model", "path"): lambda bad: mfrec.load_model(bad),
+        ("load_split", "path"): lambda bad: mfrec.load_split(bad),
+        ("read_items", "source"): lambda bad: mfrec.read_items(bad),
+        ("read_ratings", "source"): lambda bad: mfrec.read_ratings(bad),
+        ("read_ratings", "items"): lambda bad: mfrec.read_ratings(lowrank.to_frame(), items=bad or 3),
+        ("train_run", "out"): lambda bad: mfrec.train_run(mfrec.RunConfig(dataset="ml-latest-small"), bad),
+        ("train_run", "data_path"): lambda bad: mfrec.train_run(mfrec.RunConfig(dataset="ml-latest-small"),
+                                                                tmp_path / "run", data_path=bad or 3),
+        ("MatrixFactorization.fit", "checkpoint"): lambda bad: MatrixFactorization(epochs=1).fit(
+            lowrank, checkpoint=bad or 3),
+        ("MatrixFactorization.load", "path"): lambda bad: MatrixFactorization.load(bad),
+        ("MatrixFactorization.save", "path"): lambda bad: model.save(bad),
+    }  # fmt: skip
+    assert set(calls) == _path_parameters()  # a new path parameter must be added here
+    for (label, name), call in calls.items():
+        for bad in (3, b"model", None, ""):
+            with pytest.raises(mfrec.MfrecError) as caught:
+                call(bad)
+            assert "Traceback" not in str(caught.value), (label, name, bad)
+    assert not (tmp_path / "run").exists()

@@ -131,7 +131,8 @@ def test_fold_in_errors(fitted):
         model.recommend_for_ratings({1000: float("nan")})
     for bad, pattern in [([1000, 1001], "not list"), (4.0, "not float"), (np.array([1000]), "not ndarray"),
                          ({1000: True}, "must be a number, not True"), ({1000: "good"}, "not 'good'"),
-                         ({1000: None}, "not None")]:  # fmt: skip
+                         ({1000: None}, "not None"), ({1000: "4"}, "must be a number, not '4'"),
+                         ({1000: 10**400}, "rating inf for item 1000 is not a finite number")]:  # fmt: skip
         with pytest.raises(ConfigError, match=pattern):
             model.recommend_for_ratings(bad)
     # one item twice is refused, not silently the last: pairs, a Series, or keys that name one item
@@ -175,3 +176,23 @@ def test_stars_are_clipped_where_the_raw_prediction_passes_the_scale(fitted):
     recs = model.recommend(user, n=3, exclude_seen=False)
     assert recs.items[0][0] == model.trained_items()[-1]
     assert recs.scores[0][0] == 5.0 and float(model.module_.score_users(torch.tensor([u]))[0].max()) > 50
+
+
+def test_ids_come_one_at_a_time_or_as_one_dimensional_lists(fitted):
+    """A set, a generator or a nested list of ids is named, never read as one strange id or flattened."""
+    model, _ = fitted
+    user = model.trained_users()[0]
+    for bad, pattern in [({user}, "users must be one id or a list or array of ids, not set"),
+                         ((u for u in [user]), "not generator"),
+                         ([[user, user]], r"one-dimensional list of ids, not an array of shape \(1, 2\)")]:  # fmt: skip
+        with pytest.raises(ConfigError, match=pattern):
+            model.recommend(bad)
+    with pytest.raises(ConfigError, match="items must be one id or a one-dimensional"):
+        model.similar_items([[1000]])
+    with pytest.raises(ConfigError, match="exclude must be one id or a list or array of ids, not dict"):
+        model.recommend(user, exclude={1000: 1})
+    with pytest.raises(ConfigError, match="unknown must be 'fallback' or 'error', not 'zero'"):
+        model.predict([user], [1000], unknown="zero")
+    with pytest.raises(ConfigError, match="genres must be one or more genre names, not 3"):
+        model.recommend(user, genres=3)
+    assert model.recommend(np.array([user, user])).items.shape[0] == 2  # a 1-d array of repeats is fine

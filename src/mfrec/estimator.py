@@ -20,7 +20,7 @@ import torch
 
 from mfrec.config import TrainConfig, preset, starting_config
 from mfrec.data.csr import csr_order, csr_pairs
-from mfrec.data.idmap import IdMap
+from mfrec.data.idmap import IdMap, raw_ids
 from mfrec.data.items import ItemFilter
 from mfrec.data.ratings import Ratings, require_ratings
 from mfrec.errors import ConfigError, DataError, MfrecError, UnknownIdError
@@ -280,7 +280,7 @@ class MatrixFactorization:
     def user_indices(self, users: Any) -> np.ndarray:
         """Indices of raw user ids; :class:`UnknownIdError` names the first unknown one."""
         self._check_fitted()
-        return self.user_map_.index(np.atleast_1d(np.asarray(users, dtype=object)))
+        return self.user_map_.index(raw_ids(users, "users"))
 
     def trained_users(self) -> np.ndarray:
         """Raw ids of the users with training data, in index order."""
@@ -397,8 +397,10 @@ class MatrixFactorization:
         global mean); ``unknown="error"`` raises :class:`UnknownIdError` instead.
         """
         self._check_rating_model("predicting ratings")
-        users = np.atleast_1d(np.asarray(users))
-        items = np.atleast_1d(np.asarray(items))
+        if unknown not in ("fallback", "error"):
+            raise ConfigError(f"unknown must be 'fallback' or 'error', not {unknown!r}")
+        users = raw_ids(users, "users", dtype=None)
+        items = raw_ids(items, "items", dtype=None)
         if len(users) != len(items):
             raise ConfigError(f"users and items differ in length ({len(users)} vs {len(items)})")
         if unknown == "error":
@@ -520,7 +522,7 @@ class MatrixFactorization:
         """
         self._check_fitted()
         n = _check_n(n)
-        idx = self.user_map_.index(np.atleast_1d(np.asarray(users, dtype=object)))
+        idx = self.user_map_.index(raw_ids(users, "users"))
         base_mask = self._item_mask(items, exclude, genres, years, min_ratings)
         positions, scores = self.top_positions(idx, n, mask=base_mask, exclude_seen=exclude_seen,
                                                chunk_size=chunk_size)  # fmt: skip
@@ -595,7 +597,7 @@ class MatrixFactorization:
             history = self._remembered(int(self.user_map_.index_one(user)))
             if not len(history[0]):
                 raise ConfigError(f"user {user} has no remembered ratings of trained items to explain with")
-        targets = self.item_map_.index(np.atleast_1d(np.asarray(items, dtype=object)))
+        targets = self.item_map_.index(raw_ids(items, "items"))
         base, rated, parts, total = self._contributions(history, targets)
         width = rated.shape[1]
         return pd.DataFrame({
@@ -657,10 +659,10 @@ class MatrixFactorization:
             mask = mask | ~torch.from_numpy(keep)
         if items is not None:
             allowed = torch.zeros_like(mask)
-            allowed[torch.as_tensor(self.item_map_.index(np.atleast_1d(np.asarray(items, dtype=object))))] = True
+            allowed[torch.as_tensor(self.item_map_.index(raw_ids(items, "items")))] = True
             mask |= ~allowed
         if exclude is not None:
-            mask[torch.as_tensor(self.item_map_.index(np.atleast_1d(np.asarray(exclude, dtype=object))))] = True
+            mask[torch.as_tensor(self.item_map_.index(raw_ids(exclude, "exclude")))] = True
         return mask
 
     def _package(self, users: np.ndarray, positions: np.ndarray, scores: np.ndarray) -> Recommendations:
@@ -820,7 +822,7 @@ class MatrixFactorization:
         n = _check_n(n)
         if similar not in SIMILARITIES:
             raise ConfigError(f"similar must be one of {', '.join(SIMILARITIES)}, not {similar!r}")
-        queries = np.atleast_1d(np.asarray(items, dtype=object))
+        queries = raw_ids(items, "items")
         index = self.item_map_.index(queries)
         untrained = ~self.module_.item_known[torch.as_tensor(index)]
         if bool(untrained.any()):
@@ -1073,15 +1075,14 @@ def _rating_pairs(ratings: Any) -> tuple[list[Any], np.ndarray]:
                           f"(item, rating) pairs, not {type(ratings).__name__}")  # fmt: skip
     if not items:
         raise ConfigError("fold-in needs at least one (item, rating) pair")
-    numbers = []
-    for item, value in zip(items, values, strict=True):
-        if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating | str):
+    for item, value in zip(items, values, strict=True):  # text is not a rating: "4" is refused as HTTP refuses it
+        if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
             raise ConfigError(f"the rating for item {item} must be a number, not {value!r}")
-        try:
-            numbers.append(float(value))
-        except ValueError:
-            raise ConfigError(f"the rating for item {item} must be a number, not {value!r}") from None
-    return items, np.array(numbers, dtype=np.float64)
+    try:
+        return items, np.array(values, dtype=np.float64)
+    except OverflowError:  # an int beyond float64: an infinite rating, refused as such by the caller
+        return items, np.array([float("inf") * np.sign(v) if abs(v) > 2**1023 else v for v in values],
+                               dtype=np.float64)  # fmt: skip
 
 
 def _check_n(n: Any) -> int:

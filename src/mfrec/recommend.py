@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from mfrec._repr import count, html_facts
+from mfrec.data.idmap import raw_ids
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ def write_recommendations(
     if suffix not in (".parquet", ".csv"):
         raise OutputError(f"{path}: recommendations are written as .parquet or .csv")
     users = model.trained_users() if users is None else users
-    users = np.atleast_1d(np.asarray(users, dtype=object))
+    users = raw_ids(users, "users")
     model.user_indices(users)  # fail on an unknown id, genre or bound before writing anything
     model.recommend(users[:1], 1, **options)
     rows = 0

@@ -31,7 +31,16 @@ from typing import Any
 
 import pandas as pd
 
-from mfrec._io import MANIFEST, atomic_write_text, json_text, sealed_json_text, unseal, unseal_text, write_manifest
+from mfrec._io import (
+    MANIFEST,
+    as_path,
+    atomic_write_text,
+    json_text,
+    sealed_json_text,
+    unseal,
+    unseal_text,
+    write_manifest,
+)
 from mfrec.config import RunConfig, SplitConfig, TrainConfig
 from mfrec.data import Columns, Ratings, Split, load_dataset, read_ratings, split_ratings
 from mfrec.data.readers import attach_items
@@ -246,6 +255,11 @@ def train_run(
     """
     from mfrec.training.distributed import current
 
+    if not isinstance(config, RunConfig):
+        raise ConfigError(f"config must be a RunConfig (e.g. mfrec.RunConfig(dataset='ml-latest-small')), "
+                          f"not {type(config).__name__}")  # fmt: skip
+    out = as_path(out, "out")
+    data_path = None if data_path is None else as_path(data_path, "data_path")
     group = current()
     main = group is None or group.is_main
     if group is not None:

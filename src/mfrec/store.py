@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mfrec._io import atomic_write, content_digest, finite, verify_manifest
+from mfrec._io import as_path, atomic_write, content_digest, finite, verify_manifest
 from mfrec._version import __version__
 from mfrec.config import TrainConfig
 from mfrec.data.idmap import IdMap
@@ -39,7 +39,7 @@ MODEL_FILE = "model.safetensors"
 
 def resolve_model_path(path: str | Path) -> Path:
     """Accept a model file or a run folder that holds ``model.safetensors``."""
-    path = Path(path)
+    path = as_path(path, "the model path")
     if path.is_dir():
         verify_manifest(path, error=ModelFileError)  # every file of a run folder, when it lists them
         path = path / MODEL_FILE
@@ -52,6 +52,7 @@ def save_model(model, path: str | Path, *, metrics: dict | None = None) -> Path:
     """Write ``model`` (a fitted :class:`~mfrec.MatrixFactorization`) atomically, through its public state."""
     from safetensors.torch import save_file
 
+    path = as_path(path, "the model path")
     state = model.state()
     tensors = {f"module.{k}": v.detach().cpu().contiguous() for k, v in state.module.state_dict().items()}
     indptr, items, ratings = state.seen

@@ -27,11 +27,12 @@ def load_dataset(
     kept as Parquet in the cache folder and later loads of the same, unchanged
     file read that instead of the text (:mod:`mfrec.data.parsed`).
     """
+    from mfrec._io import as_path
     from mfrec.data import parsed
     from mfrec.data.fetch import cache_dir, locate
     from mfrec.data.movielens import read_movielens
 
-    source = locate(name, path, download=download)
+    source = locate(name, None if path is None else as_path(path, "path"), download=download)
     entry = parsed.entry_for(source.spec.name, source.file, on_duplicates, cache_dir()) if cache else None
     if entry is not None:
         cached = parsed.load(entry)

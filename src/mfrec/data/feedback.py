@@ -46,7 +46,7 @@ def feedback_ratings(url: str, base: Ratings | None = None, *, scale: tuple[floa
         low, high = scale
         _check_scale(frame, low, high, url)
         data = Ratings.from_arrays(frame["user"].to_numpy(dtype=object), items, frame["rating"].to_numpy(np.float32),
-                                   timestamps=timestamps, scale=scale, name="feedback")  # fmt: skip
+                                   timestamps=timestamps, scale=scale, name="feedback", validate=False)  # fmt: skip
         data.info["feedback"] = info
         return data
     low, high = base.scale
@@ -70,7 +70,8 @@ def feedback_ratings(url: str, base: Ratings | None = None, *, scale: tuple[floa
 
     table = item_table(ids, base.titles, base.genres, base.years)
     data = Ratings.from_arrays(users, merged_items, ratings, timestamps=stamps, scale=base.scale,
-                               name=f"{base.name}+feedback", kind=base.kind, item_info=table)  # fmt: skip
+                               name=f"{base.name}+feedback", kind=base.kind, item_info=table,
+                               validate=False)  # fmt: skip
     data.info.update(base.info)
     data.info["feedback"] = info
     return data

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,6 +124,24 @@ class IdMap:
 
     def to_list(self) -> list[Any]:
         return self.ids.tolist()
+
+
+def raw_ids(values: Any, what: str, dtype: Any = object) -> np.ndarray:
+    """One raw id, or a one-dimensional list, array, Series or tensor of them, as a 1-d array.
+
+    Raises:
+        ConfigError: naming ``what`` for a set, mapping or iterator (no order, or read once) and for
+            an array of more than one dimension (a nested list).
+    """
+    from mfrec.errors import ConfigError
+
+    if isinstance(values, set | frozenset | dict | Iterator):
+        raise ConfigError(f"{what} must be one id or a list or array of ids, not {type(values).__name__}")
+    array = np.asarray(values, dtype=dtype)
+    if array.ndim > 1:
+        raise ConfigError(f"{what} must be one id or a one-dimensional list of ids, not an array of shape "
+                          f"{array.shape}")  # fmt: skip
+    return np.atleast_1d(array)
 
 
 def _as_array(raw: Any) -> np.ndarray:

@@ -171,7 +171,10 @@ class ItemFilter:
         """
         keep = None
         if genres is not None:
-            wanted = [genres] if isinstance(genres, str) else list(genres)
+            try:
+                wanted = [genres] if isinstance(genres, str) else list(genres)
+            except TypeError:  # not iterable
+                wanted = []
             if not wanted or not all(isinstance(g, str) for g in wanted):
                 raise ConfigError(f"genres must be one or more genre names, not {genres!r}")
             lower = {name.lower(): k for k, name in enumerate(self.names)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -164,15 +165,29 @@ class Ratings:
         item_map: IdMap | None = None,
         kind: str = "explicit",
         item_info: pd.DataFrame | None = None,
+        validate: bool = True,
     ) -> Ratings:
         """Map raw ids to indices (new maps unless given) and build the container.
 
         ``titles`` is a Series of titles by raw item id; ``item_info`` an items table
         (:func:`mfrec.data.items.read_items`: title, genres, year by raw item id), which wins over ``titles``.
 
-        No validation beyond shapes happens here; readers validate first
-        (:func:`mfrec.data.readers.validate_frame`).
+        The arrays are checked as a ratings file is (:func:`mfrec.data.readers.validate_frame`): one
+        dimension and one length; ids present; ratings finite numbers inside ``scale`` (explicit) or
+        weights >= 0 (``kind="implicit"``); timestamps whole numbers; each (user, item) pair once.
+        Ids keep the file rule (text ids that are all plain integers become integers) only when
+        no map is given. ``validate=False`` is for data mfrec has already checked.
+
+        Raises:
+            DataError: naming the array and position (counted from 1) of the first bad value.
         """
+        if validate:
+            checked = _checked_arrays(users, items, ratings, timestamps, scale, name, kind)
+            if checked is not None and user_map is None and item_map is None:
+                return checked if item_info is None and titles is None else cls.from_codes(
+                    checked.users, checked.items, checked.ratings, user_map=checked.user_map,
+                    item_map=checked.item_map, timestamps=checked.timestamps, scale=checked.scale, titles=titles,
+                    name=name, kind=kind, item_info=item_info)  # fmt: skip
         if user_map is None:
             user_map, user_idx = IdMap.from_values(users, "user")
         else:
@@ -239,3 +254,33 @@ def require_ratings(value: object, name: str) -> Ratings:
     else:
         how = "from mfrec.read_ratings, load_dataset, split_ratings or Ratings.from_arrays"
     raise ConfigError(f"{name} must be Ratings ({how}), not {kind}")
+
+
+def _checked_arrays(users: Any, items: Any, ratings: Any, timestamps: Any, scale: tuple[float, float], name: str,
+                    kind: str) -> Ratings | None:  # fmt: skip
+    """:meth:`Ratings.from_arrays`' arrays checked and mapped by the one ratings check, ``validate_frame``
+    (``None`` for empty arrays: there is nothing to check)."""
+    from mfrec.data.readers import Columns, validate_frame
+    from mfrec.errors import DataError
+
+    if kind not in ("explicit", "implicit"):
+        raise DataError(f"kind must be 'explicit' or 'implicit', not {kind!r}")
+    named = {"users": users, "items": items, "ratings": ratings}
+    if timestamps is not None:
+        named["timestamps"] = timestamps
+    lengths = {}
+    for label, values in named.items():
+        if values is None or isinstance(values, str | bytes | dict) or np.ndim(values) != 1:
+            shape = "None" if values is None else type(values).__name__ if np.ndim(values) == 0 else \
+                f"{np.ndim(values)} dimensions"  # fmt: skip
+            raise DataError(f"{name}: {label} must be a one-dimensional array or list, not {shape}")
+        lengths[label] = len(values)
+    if len(set(lengths.values())) > 1:
+        raise DataError(f"{name}: the arrays differ in length ({', '.join(f'{k} {v:,}' for k, v in lengths.items())})")
+    if not lengths["users"]:
+        return None
+    frame = pd.DataFrame({key: pd.Series(np.asarray(value), dtype=object if np.asarray(value).dtype.kind in "OUS"
+                                         else None) for key, value in named.items()})  # fmt: skip
+    columns = Columns("users", "items", "ratings", "timestamps" if timestamps is not None else None)
+    return validate_frame(frame, columns, source=name, scale=scale, header_lines=0, on_duplicates="error",
+                          name=name, implicit=kind == "implicit")  # fmt: skip

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mfrec.data.ratings import Ratings
-from mfrec.errors import DataError
+from mfrec.errors import ConfigError, DataError
 
 DUPLICATE_POLICIES = ("keep-latest", "error")
 
@@ -509,6 +509,9 @@ def read_ratings(
     Raises:
         DataError: naming the file (or table), the row and the value of the first problem.
     """
+    if columns is not None and not isinstance(columns, Columns):
+        raise ConfigError(f"columns must be mfrec.Columns(user=..., item=..., rating=..., timestamp=...), "
+                          f"not {type(columns).__name__}")  # fmt: skip
     columns = columns or Columns()
     ratings = _read_ratings(source, columns, sep, scale, on_duplicates, implicit)
     return ratings if items is None else attach_items(ratings, items, columns.item)

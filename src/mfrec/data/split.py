@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mfrec._io import atomic_write, verify_manifest
+from mfrec._io import as_path, atomic_write, verify_manifest
 from mfrec._repr import html_facts
 from mfrec.data.ratings import Ratings, require_ratings
 from mfrec.errors import ConfigError, DataError
@@ -123,7 +123,7 @@ def load_split(path: str | Path, like: Ratings | None = None) -> Split:
 
     if like is not None:
         require_ratings(like, "like")
-    path = Path(path)
+    path = as_path(path, "the split path")
     if not path.is_file():
         raise DataError(f"{path}: no such split file")
     # a run folder's split: checked against the folder's digests
@@ -147,6 +147,7 @@ def load_split(path: str | Path, like: Ratings | None = None) -> Split:
         name=path.name,
         scale=(low, high),
         kind=meta.get(b"mfrec.split.kind", b"explicit").decode(),
+        validate=False,  # a file mfrec wrote, its digest checked above
     )
     labels = frame["split"].to_numpy()
     rows = {name: np.flatnonzero(labels == name) for name in PARTS}
@@ -257,7 +258,7 @@ def split_from_parts(parts: dict[str, Ratings], name: str = "split files") -> Sp
     data = Ratings.from_arrays(
         frame["user"].to_numpy(), frame["item"].to_numpy(), frame["rating"].to_numpy(),
         timestamps=frame["timestamp"].to_numpy() if stamped else None,
-        name=train.name, scale=train.scale, kind=train.kind,
+        name=train.name, scale=train.scale, kind=train.kind, validate=False,  # each part was read and checked
     )  # fmt: skip
     rows = {p: np.flatnonzero(labels == k).astype(np.int64) for k, p in enumerate(PARTS)}
     return Split(data, rows, "files", None)

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mfrec._io import atomic_write, content_digest, exact_json
+from mfrec._io import as_path, atomic_write, content_digest, exact_json
 from mfrec.errors import ModelFileError
 from mfrec.training.trainer import EarlyStopping, EpochRecord, Trainer
 
@@ -24,7 +24,7 @@ class Checkpoint:
     """Reads and writes the training state at ``path``."""
 
     def __init__(self, path: str | Path, engine: str | None = None) -> None:
-        self.path = Path(path)
+        self.path = as_path(path, "checkpoint")
         self.engine = engine  # the engine that trains, recorded so a resume with another one is refused
 
     def exists(self) -> bool:
