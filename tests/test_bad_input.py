@@ -493,3 +493,13 @@ def test_every_public_path_parameter_names_a_value_that_is_not_a_path(lowrank, t
                 call(bad)
             assert "Traceback" not in str(caught.value), (label, name, bad)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("header", [b"[1, 2]", b"[" * 50_000 + b"]" * 50_000, b'{"a": 1, "a": 2}', b"7"])
+@pytest.mark.parametrize("mmap", [False, True])
+def test_a_model_file_whose_header_is_not_a_json_object_is_refused(tmp_path, header, mmap):
+    """A safetensors header that is a list, nests deeply or repeats a key was an internal error (exit 3)."""
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header)
+    with pytest.raises(errors.ModelFileError, match=r"not a readable model file|not an mfrec model"):
+        load_model(path, mmap=mmap)

@@ -109,7 +109,8 @@ def grouped_ratings(seed=0, n_users=80, n_items=40, per_user=12, in_train=3, new
         items += chosen.tolist()
         values += [4.5 if i % 2 == group else 1.5 for i in chosen]
         train += [j < in_train and i < n_items - new_items for j, i in enumerate(chosen)]
-    data = Ratings.from_arrays(np.array(users), np.array(items), np.clip(np.array(values) + rng.normal(0, 0.2, len(users)), 0.5, 5))
+    noisy = np.clip(np.array(values) + rng.normal(0, 0.2, len(users)), 0.5, 5)
+    data = Ratings.from_arrays(np.array(users), np.array(items), noisy)
     train = np.array(train)
     return data.subset(np.flatnonzero(train)), data.subset(np.flatnonzero(~train))
 

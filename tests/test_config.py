@@ -120,3 +120,31 @@ def test_an_implicit_model_file_without_the_newer_buffers_keeps_its_confidence(l
     history = {lowrank.item_map.raw(lowrank.items[0]): 5.0, lowrank.item_map.raw(lowrank.items[1]): 3.0}
     np.testing.assert_allclose(loaded.recommend_for_ratings(history, 5).scores,
                                model.recommend_for_ratings(history, 5).scores, rtol=1e-6)  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "pattern"), [
+    ('{"epochs": 1, "epochs": 5}', r"not readable JSON \(the key 'epochs' appears more than once\)"),
+    ("[" * 100_000 + "]" * 100_000, r"not readable JSON \(nested too deeply\)"),
+    ('{"epochs": 1 // a comment\n}', r"not readable JSON \(Expecting ',' delimiter"),
+    ("[1, 2]", r"a config must be a JSON object"),
+])  # fmt: skip
+def test_a_config_file_is_read_exactly_or_refused_in_one_line(tmp_path, capsys, text, pattern):
+    """A repeated key kept the last value silently, and deep nesting was a RecursionError (exit 3)."""
+    from mfrec.config import load_config_file
+
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=pattern):
+        load_config_file(path)
+    code = main(["train", "--dataset", "ml-latest-small", "--config", str(path), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err.startswith(f"error: {path}: ") and "\n" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_config_file_may_start_with_a_byte_order_mark(tmp_path):
+    from mfrec.config import load_config_file
+
+    path = tmp_path / "config.json"
+    path.write_bytes(b'\xef\xbb\xbf{"epochs": 3}')  # what some editors save
+    assert load_config_file(path) == {"epochs": 3}

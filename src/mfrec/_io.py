@@ -116,6 +116,25 @@ def content_digest(tensors: dict, meta: dict | None = None) -> str:
     return digest(parts())
 
 
+def parse_json(text: str | bytes):
+    """``json.loads(text)`` that refuses what a dict would not hold as written: an object naming a key
+    twice (json keeps the last silently), and nesting deeper than Python's recursion limit. Both are
+    a ``ValueError``, as any bad JSON is (``json.JSONDecodeError`` derives from it)."""
+    import json
+
+    def unique(pairs: list[tuple[str, object]]) -> dict:
+        value = dict(pairs)
+        if len(value) != len(pairs):
+            twice = next(k for k in value if sum(1 for p, _ in pairs if p == k) > 1)
+            raise ValueError(f"the key {twice!r} appears more than once")
+        return value
+
+    try:
+        return json.loads(text, object_pairs_hook=unique)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def exact_json(raw: str):
     """``json.loads(raw)``, refusing text that ``json.dumps`` of the result would not give back (ValueError).
 
@@ -125,7 +144,7 @@ def exact_json(raw: str):
     """
     import json
 
-    value = json.loads(raw)
+    value = parse_json(raw)
     if json.dumps(value) != raw:
         raise ValueError("the metadata text differs from what was written")
     return value
@@ -222,9 +241,8 @@ def unseal_text(text: str, **options) -> dict:
     """The body of sealed JSON ``text`` written by :func:`sealed_json_text` with ``options``; ValueError when the
     seal is missing or wrong, or when the text is not exactly what that body and seal are written as (a digit
     past a float's precision, or changed whitespace, parses to the same value)."""
-    import json
 
-    body = unseal(json.loads(text))
+    body = unseal(parse_json(text))
     if sealed_json_text(body, **options) != text:
         raise ValueError("checksum mismatch")
     return body

@@ -345,12 +345,14 @@ def __getattr__(name: str) -> Any:
 def read_json(path: str | Path, *, missing: str, hint: str = "") -> Any:
     """The JSON value in ``path``; :class:`ConfigError` with ``missing`` when there is no file, and with the
     reason (plus ``hint``) when it cannot be read or parsed."""
+    from mfrec._io import parse_json
+
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return parse_json(path.read_text(encoding="utf-8-sig"))  # a BOM, as some editors write, is not JSON
     except FileNotFoundError:
         raise ConfigError(missing) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise ConfigError(f"{path}: not readable JSON ({' '.join(str(exc).split())}){hint}") from None
 
 

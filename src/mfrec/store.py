@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mfrec._io import as_path, atomic_write, content_digest, finite, verify_manifest
+from mfrec._io import as_path, atomic_write, content_digest, finite, parse_json, verify_manifest
 from mfrec._version import __version__
 from mfrec.config import TrainConfig
 from mfrec.data.idmap import IdMap
@@ -112,8 +112,8 @@ def _parse_meta(raw: str | None, path: Path) -> dict[str, Any]:
     if raw is None:
         raise ModelFileError(f"{path}: a safetensors file, but not an mfrec model (no 'mfrec' metadata)")
     try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError:
+        meta = parse_json(raw)
+    except ValueError:
         raise ModelFileError(f"{path}: the model metadata is not valid JSON") from None
     if json.dumps(meta) != raw:  # the digest covers the parsed value: a digit past a float's precision would hide
         raise ModelFileError(f"{path}: checksum mismatch; the model metadata was modified or damaged after saving")
@@ -156,7 +156,7 @@ def mapped_tensors(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
         length = int.from_bytes(mapping[:8], "little")
         if not 0 < length <= size - 8:
             raise ValueError(f"header length {length}")
-        header = json.loads(bytes(mapping[8 : 8 + length]))
+        header = parse_json(bytes(mapping[8 : 8 + length]))
         start = 8 + length
         tensors = {}
         for name, entry in header.items():
@@ -171,9 +171,10 @@ def mapped_tensors(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
             flat = torch.frombuffer(mapping, dtype=dtype, count=count, offset=start + first) if count else \
                 torch.empty(0, dtype=dtype)  # fmt: skip
             tensors[name] = flat.reshape(shape)
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        meta = (header.get("__metadata__") or {}).get("mfrec")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a header that is not a JSON object, too
         raise ModelFileError(f"{path}: not a readable model file ({_short(exc)})") from None
-    return tensors, (header.get("__metadata__") or {}).get("mfrec")
+    return tensors, meta
 
 
 def read_model(path: str | Path, *, mmap: bool = False) -> tuple[TrainConfig, FittedState]:

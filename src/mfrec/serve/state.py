@@ -54,17 +54,15 @@ def load_arrays(path: Path, kind: str, model_digest: str, what: str,
     """The arrays :func:`save_arrays` wrote at ``path``, memory-mapped (every process that maps the file
     shares its pages) and verified whole: :class:`~mfrec.errors.ModelFileError` when the file is
     damaged, of another kind, without exactly ``names`` (when given), or of another model."""
-    import json
-
-    from mfrec._io import content_digest
+    from mfrec._io import content_digest, parse_json
     from mfrec.errors import ModelFileError
     from mfrec.store import mapped_tensors
 
     tensors, raw = mapped_tensors(path)
     try:
-        meta = json.loads(raw or "null")
+        meta = parse_json(raw or "null")
         ok = isinstance(meta, dict) and meta.get("format") == kind and (names is None or set(tensors) == names)
-    except json.JSONDecodeError:
+    except ValueError:
         ok = False
     if not ok or content_digest(tensors, meta) != meta.get("sha256"):
         raise ModelFileError(f"{path}: not an intact {what}")
