@@ -4,7 +4,8 @@ import pytest
 
 from mfrec.cli import main
 
-HOSTILE = ["99999999999999999999", "-99999999999999999999", "1_0", "1e3", " 1", "0x10", "١٠"]
+HOSTILE = ["99999999999999999999", "-99999999999999999999", "1_0", "1e3", " 1", "0x10", "١٠", "9" * 5000,
+           "-" + "7" * 5000]  # int() refuses text of 4,300+ digits
 
 
 @pytest.fixture(scope="module")

@@ -209,6 +209,31 @@ def test_a_table_read_as_one_column_names_the_separator_its_header_uses(tmp_path
     assert len(read_ratings(path, columns=COLS, sep=sep)) == 3
 
 
+def test_a_decimal_comma_under_a_semicolon_header_names_the_separator(tmp_path):
+    """``4,5`` under ``u;i;r;t`` made line 2 hold two fields; the hint said "a title line", not the separator."""
+    path = write(tmp_path, "u;i;r;t\n1;a;4,5;1\n", name="r.csv")
+    with pytest.raises(DataError, match=r"line 2: 2 fields, but the header names 1 columns \(one column: the "
+                                        r"header holds ';', so try --sep ';'"):  # fmt: skip
+        read_ratings(path, columns=COLS)
+
+
+def test_utf16_and_other_encodings_say_to_save_as_utf8(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes("u,i,r,t\n1,a,4,1\n".encode("utf-16"))
+    with pytest.raises(DataError, match=r"UTF-16 text .*save it as UTF-8 CSV"):
+        read_ratings(path, columns=COLS)
+    path.write_bytes("u,i,r,t\n1,Am\u00e9lie,4,1\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"line 2: bytes that are not valid utf-8 text \(save the file as UTF-8\)"):
+        read_ratings(path, columns=COLS)
+
+
+def test_an_integer_id_of_any_length_is_read_as_written(tmp_path):
+    """An id of 100,000 digits was an internal error: int() refuses text of more than 4,300 digits."""
+    long_id = "9" * 100_000
+    data = read_ratings(write(tmp_path, f"u,i,r,t\n{long_id},a,4,1\n2,b,3,2\n"), columns=COLS)
+    assert data.user_map.ids.dtype == object and long_id in data.user_map.ids.tolist()  # text: beyond 64 bits
+
+
 def test_a_header_that_names_a_column_twice_is_refused(tmp_path):
     # pandas would read the second as 'user.1' and train on the first without a word
     for text, shown in [("u,u,i,r,t\n1,9,a,4,1\n", "'u' twice (columns 1 and 2)"),

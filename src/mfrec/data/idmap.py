@@ -75,6 +75,8 @@ class IdMap:
         if isinstance(raw, str):
             if not INTEGER.fullmatch(raw):
                 raise UnknownIdError(f"unknown {self.kind} {_show(raw)}: {self.kind} ids are integers")
+            if len(raw) > 20:  # beyond 64 bits (and int() refuses 4,300+ digits)
+                raise UnknownIdError(f"unknown {self.kind} {_show(raw)}")
             raw = int(raw)
         if not isinstance(raw, int | np.integer):
             raise UnknownIdError(f"unknown {self.kind} {_show(raw)}: {self.kind} ids are integers")
@@ -154,6 +156,10 @@ def _as_array(raw: Any) -> np.ndarray:
 
 
 def _show(value: Any) -> str:
+    """An id for a message: text quoted, and anything long cut to its first 40 characters."""
     if isinstance(value, np.generic):
         value = value.item()
-    return repr(value) if isinstance(value, str) else str(value)
+    if isinstance(value, int) and value.bit_length() > 256:  # str() refuses ints of 4,300+ digits
+        return f"(an integer of {value.bit_length()} bits)"
+    shown = repr(value) if isinstance(value, str) else str(value)
+    return shown if len(shown) <= 60 else f"{shown[:40]}... ({len(shown):,} characters)"

@@ -172,7 +172,7 @@ class Ratings:
         ``titles`` is a Series of titles by raw item id; ``item_info`` an items table
         (:func:`mfrec.data.items.read_items`: title, genres, year by raw item id), which wins over ``titles``.
 
-        The arrays are checked as a ratings file is (:func:`mfrec.data.readers.validate_frame`): one
+        The arrays are checked as a ratings file is (:func:`mfrec.data.checks.check_frame`): one
         dimension and one length; ids present; ratings finite numbers inside ``scale`` (explicit) or
         weights >= 0 (``kind="implicit"``); timestamps whole numbers; each (user, item) pair once.
         Ids keep the file rule (text ids that are all plain integers become integers) only when
@@ -258,9 +258,9 @@ def require_ratings(value: object, name: str) -> Ratings:
 
 def _checked_arrays(users: Any, items: Any, ratings: Any, timestamps: Any, scale: tuple[float, float], name: str,
                     kind: str) -> Ratings | None:  # fmt: skip
-    """:meth:`Ratings.from_arrays`' arrays checked and mapped by the one ratings check, ``validate_frame``
+    """:meth:`Ratings.from_arrays`' arrays checked and mapped by the one ratings check, ``check_frame``
     (``None`` for empty arrays: there is nothing to check)."""
-    from mfrec.data.readers import Columns, validate_frame
+    from mfrec.data.checks import Columns, check_frame
     from mfrec.errors import DataError
 
     if kind not in ("explicit", "implicit"):
@@ -282,5 +282,6 @@ def _checked_arrays(users: Any, items: Any, ratings: Any, timestamps: Any, scale
     frame = pd.DataFrame({key: pd.Series(np.asarray(value), dtype=object if np.asarray(value).dtype.kind in "OUS"
                                          else None) for key, value in named.items()})  # fmt: skip
     columns = Columns("users", "items", "ratings", "timestamps" if timestamps is not None else None)
-    return validate_frame(frame, columns, source=name, scale=scale, header_lines=0, on_duplicates="error",
-                          name=name, implicit=kind == "implicit")  # fmt: skip
+    parts, _ = check_frame(frame, columns, source=name, scale=scale, header_lines=0, on_duplicates="error",
+                           implicit=kind == "implicit")  # fmt: skip
+    return Ratings.from_codes(**parts, name=name)
