@@ -74,6 +74,10 @@ def test_serve_reports_a_port_in_use_in_one_line(ratings_csv, tmp_path, capsys):
     finally:
         taken.close()
     one_line_error(capsys, code, "cannot listen on 127.0.0.1")
+    for empty in ("", "  "):  # an empty address (an unset variable, say) would listen on every interface
+        code = main(["serve", str(tmp_path / "run"), "--host", empty, "--port", "1"])
+        assert code == 2
+        one_line_error(capsys, code, "--host: give an address: 127.0.0.1")
 
 
 @pytest.mark.parametrize("content", ['{"train": null}', '{"train": [1, 2]}', '{"train": "fast"}', "[1]"])

@@ -105,6 +105,25 @@ def test_trial_0_is_the_preset_and_a_ranking_metric_is_maximised(ratings_csv):
         assert result.best.to_dict() == base.replace(seed=3).to_dict()
 
 
+def test_trial_0_runs_whatever_the_timeout_and_a_bad_timeout_is_named(ratings_csv, tmp_path, capsys):
+    """A timeout of 0 or less ran no trial at all, and the empty table was an internal error (exit 3)."""
+    from mfrec.config import TrainConfig
+    from mfrec.data import read_ratings, split_ratings
+    from mfrec.errors import ConfigError
+    from mfrec.tune import tune
+
+    split = split_ratings(read_ratings(ratings_csv), "stratified", seed=3)
+    base = TrainConfig("biased", embedding_dim=4, epochs=2, device="cpu")
+    result = tune(split, base=base, trials=5, timeout=1e-9)
+    assert result.table["number"].tolist() == [0] and np.isfinite(result.base_score)
+    for bad in (0, -1, float("nan"), float("inf"), "10", True):
+        with pytest.raises(ConfigError, match="timeout must be a positive number of seconds"):
+            tune(split, base=base, trials=2, timeout=bad)
+    code = main(["tune", "--ratings", str(ratings_csv), "--timeout", "-1", "--out", str(tmp_path / "t")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "--timeout" in err and "\n" not in err and not (tmp_path / "t").exists()
+
+
 def test_rating_metrics_are_refused_for_a_ranking_model(ratings_csv):
     from mfrec.config import TrainConfig
     from mfrec.data import read_ratings, split_ratings

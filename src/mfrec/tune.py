@@ -152,7 +152,8 @@ def tune(
     """Search ``base``'s model on ``split.train`` / ``split.val`` for the best validation ``metric``.
 
     ``base`` (default: the biased model's preset on the CPU) is trial 0 and fixes every
-    option that is not searched. ``trials`` counts trial 0. ``log`` receives one line
+    option that is not searched. ``trials`` counts trial 0. ``timeout`` (seconds) stops starting
+    trials once passed; trial 0 always runs. ``log`` receives one line
     per finished trial (for output that is not a terminal); ``progress`` shows Optuna's bar.
     """
     if not isinstance(split, Split):
@@ -165,6 +166,9 @@ def tune(
 
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ConfigError(f"trials must be a whole number of at least 1, not {trials!r}")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+                                or not 0 < timeout < float("inf")):  # fmt: skip
+        raise ConfigError(f"timeout must be a positive number of seconds, not {timeout!r}")
     metric = metric if isinstance(metric, Metric) else Metric.parse(metric, k)
     base = base or TrainConfig(device="cpu")
     spec = registry.get(base.model)
@@ -215,7 +219,10 @@ def tune(
         log(f"trial {trial.number}/{trials - 1}: {shown}; best {best.value:.4f} (trial {best.number}); "
             f"{time.perf_counter() - started:.0f} s")  # fmt: skip
 
-    study.optimize(objective, n_trials=trials, timeout=timeout, show_progress_bar=progress, callbacks=[tell])
+    study.optimize(objective, n_trials=1, callbacks=[tell])  # trial 0 runs whatever the timeout
+    left = None if timeout is None else timeout - (time.perf_counter() - started)
+    if trials > 1 and (left is None or left > 0):
+        study.optimize(objective, n_trials=trials - 1, timeout=left, show_progress_bar=progress, callbacks=[tell])
     table = study.trials_dataframe(attrs=("number", "value", "state", "duration", "params"))
     table["duration"] = table["duration"].dt.total_seconds()
     table = table.rename(columns={"value": f"val_{metric.label}", "duration": "seconds"})

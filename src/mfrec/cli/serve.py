@@ -69,6 +69,9 @@ def serve(model_path: Path, host: str, port: int, threads: int, workers: int, db
     from mfrec.data.profiles import ProfileStore, database_url
     from mfrec.store import resolve_model_path
 
+    if not host.strip():  # an empty address would listen on every interface
+        raise click.BadParameter("give an address: 127.0.0.1 (this machine), or 0.0.0.0 for every interface",
+                                 param_hint="--host")  # fmt: skip
     if admin_token is not None and len(admin_token) < 16:
         raise click.BadParameter("the admin token needs at least 16 characters", param_hint="--admin-token")
     path = resolve_model_path(model_path)

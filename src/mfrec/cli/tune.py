@@ -24,7 +24,8 @@ from mfrec.cli.render import K_OPTION, nothing_to_rank
 @K_OPTION
 @click.option("--trials", type=click.IntRange(min=1), default=30, show_default=True,
               help="trials in all, trial 0 (the starting config) included")  # fmt: skip
-@click.option("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True, max=1e9), default=None,
+              help="stop starting trials after this many seconds (trial 0 always runs)")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/tune"), show_default=True)
 def tune(preset: str | None, config_file: Path | None, metric: str | None, k: int, trials: int,
          timeout: float | None, out: Path, **kw: Any) -> None:  # fmt: skip
