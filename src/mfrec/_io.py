@@ -21,11 +21,11 @@ from mfrec.errors import ConfigError, OutputError
 def as_path(value: object, what: str) -> Path:
     """``value`` as a :class:`~pathlib.Path` when it is a path (text or ``os.PathLike``); else a
     :class:`~mfrec.errors.ConfigError` naming ``what`` and the type given."""
-    if isinstance(value, str | os.PathLike) and not isinstance(value, bytes):
-        path = Path(value)
-        if str(value) != "" and "\0" not in str(path):
-            return path
-        raise ConfigError(f"{what} must name a file, not {str(value)!r}")
+    text = os.fspath(value) if isinstance(value, str | os.PathLike) else None
+    if isinstance(text, str):
+        if text != "" and "\0" not in text:
+            return Path(text)
+        raise ConfigError(f"{what} must name a file, not {text!r}")
     raise ConfigError(f"{what} must be a file path (text or os.PathLike), not {type(value).__name__}")
 
 
