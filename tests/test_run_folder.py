@@ -80,3 +80,37 @@ def test_run_folders_follow_the_umask(ratings_csv, tmp_path, umask):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "run").stat().st_mode) == 0o777 & ~umask
+
+
+def test_batch_recommendations_and_tuning_never_replace_a_file_mfrec_did_not_write(ratings_csv, tmp_path, capsys):
+    """`recommend --out my.csv` replaced the user's own file, and `tune --out` their best.json."""
+    run = tmp_path / "run"
+    assert main(["train", "--ratings", str(ratings_csv), "--epochs", "2", "-q", "--device", "cpu", "--out",
+                 str(run)]) == 0  # fmt: skip
+    mine = tmp_path / "mine.csv"
+    mine.write_bytes(ratings_csv.read_bytes())
+    recommend = ["recommend", str(run), "--all-users", "-n", "2", "--out"]
+    capsys.readouterr()
+    assert main([*recommend, str(mine)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "is not a recommendations file that mfrec wrote" in err and "\n" not in err
+    assert mine.read_bytes() == ratings_csv.read_bytes() and not (tmp_path / "mine.csv.sha256").exists()
+    ours = tmp_path / "recs.csv"
+    assert main([*recommend, str(ours)]) == 0
+    assert main([*recommend, str(ours)]) == 0  # its own earlier output is replaced
+    with ours.open("a") as handle:  # ... until someone changes it
+        handle.write("edited\n")
+    assert main([*recommend, str(ours)]) == 1
+    assert ours.read_text().endswith("edited\n")
+    tuning = tmp_path / "tuning"
+    tuning.mkdir()
+    (tuning / "best.json").write_text('{"epochs": 3}\n')
+    capsys.readouterr()
+    assert main(["tune", "--ratings", str(ratings_csv), "--trials", "1", "--out", str(tuning)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "best.json: exists and is not a tuning result that mfrec wrote" in err and "trial 0" not in err
+    assert sorted(p.name for p in tuning.iterdir()) == ["best.json"] and "3" in (tuning / "best.json").read_text()
+    (tuning / "best.json").unlink()
+    (tuning / "SHA256SUMS").write_text("not mine\n")
+    assert main(["tune", "--ratings", str(ratings_csv), "--trials", "1", "--out", str(tuning)]) == 1
+    assert (tuning / "SHA256SUMS").read_text() == "not mine\n"

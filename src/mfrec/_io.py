@@ -192,16 +192,8 @@ def verify_manifest(
     manifest = folder / MANIFEST
     if not manifest.is_file():
         return False
-    listed: dict[str, str] = {}
     try:
-        text = manifest.read_text(encoding="utf-8")
-        for line in text.split("\n")[:-1]:  # sha256sum's lines end in "\n" only (splitlines would take others)
-            value, sep, name = line.partition("  ")
-            if not sep or len(value) != 64 or value.strip("0123456789abcdef"):
-                raise ValueError(line)
-            listed[name] = value
-        if "".join(f"{value}  {name}\n" for name, value in sorted(listed.items())) != text:
-            raise ValueError("not the text write_manifest writes")  # any other byte changed is damage too
+        listed = read_sums(manifest)
     except (OSError, ValueError):
         raise error(f"{manifest}: damaged digest list; the folder cannot be trusted") from None
     for name in listed if names is None else names:
@@ -217,6 +209,44 @@ def verify_manifest(
         if actual != listed[name]:
             raise error(f"{path}: checksum mismatch against {MANIFEST} (the file is damaged or was changed)")
     return True
+
+
+def read_sums(path: Path) -> dict[str, str]:
+    """``{name: sha256}`` of a digest list as :func:`write_manifest` and :func:`write_sidecar` write it
+    (``sha256sum`` format, sorted by name); ValueError for any other text."""
+    listed: dict[str, str] = {}
+    text = path.read_text(encoding="utf-8")
+    for line in text.split("\n")[:-1]:  # sha256sum's lines end in "\n" only (splitlines would take others)
+        value, sep, name = line.partition("  ")
+        if not sep or len(value) != 64 or value.strip("0123456789abcdef"):
+            raise ValueError(line)
+        listed[name] = value
+    if "".join(f"{value}  {name}\n" for name, value in sorted(listed.items())) != text:
+        raise ValueError("not the text write_manifest writes")  # any other byte changed is damage too
+    return listed
+
+
+def check_replaceable(folder: Path, names: Iterable[str], digests: str, what: str) -> None:
+    """Before ``names`` and their digest list ``digests`` are written into ``folder``: an
+    :class:`OutputError` if that would replace a file mfrec did not write there, i.e. one that the
+    digest list does not name with its present SHA-256 (a user's own file, or one changed since).
+    Nothing the user owns is ever replaced; mfrec's own earlier output is."""
+    names = set(names)
+    present = sorted(n for n in names if (folder / n).exists() or (folder / n).is_symlink())
+    listing = folder / digests
+    if not present and not listing.exists():
+        return
+    try:
+        listed = read_sums(listing) if listing.is_file() else {}
+    except (OSError, ValueError):
+        listed = None
+    advice = "nothing was written; choose another --out, or move it away"
+    if listing.exists() and (listed is None or not set(listed) <= names):
+        raise OutputError(f"{listing}: a digest list that mfrec did not write; {advice}")
+    for name in present:
+        path = folder / name
+        if not path.is_file() or path.is_symlink() or listed.get(name) != file_digest(path):
+            raise OutputError(f"{path}: exists and is not {what} that mfrec wrote (or was changed since); {advice}")
 
 
 def write_sidecar(path: str | Path) -> Path:

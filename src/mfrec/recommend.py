@@ -170,13 +170,15 @@ def write_recommendations(
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm
 
-    from mfrec._io import atomic_write, write_sidecar
+    from mfrec._io import atomic_write, check_replaceable, write_sidecar
     from mfrec.errors import OutputError
 
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".csv"):
         raise OutputError(f"{path}: recommendations are written as .parquet or .csv")
+    if path.parent.is_dir():
+        check_replaceable(path.parent, [path.name], f"{path.name}.sha256", "a recommendations file")
     users = model.trained_users() if users is None else users
     users = raw_ids(users, "users")
     model.user_indices(users)  # fail on an unknown id, genre or bound before writing anything

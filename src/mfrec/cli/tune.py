@@ -33,9 +33,10 @@ def tune(preset: str | None, config_file: Path | None, metric: str | None, k: in
     writes best.json for `mfrec train --config`."""
     from mfrec.data import split_ratings
     from mfrec.models import registry
-    from mfrec.tune import Metric, save_tuning
+    from mfrec.tune import Metric, check_tuning_output, save_tuning
     from mfrec.tune import tune as search
 
+    check_tuning_output(out)  # before any trial: a folder holding someone else's best.json is refused now
     _, base = assemble_train_config(kw, preset, config_file)
     seed = base.seed  # --seed seeds the split, the sampler and the models
     chosen = Metric.parse(metric or ("rmse" if registry.get(base.model).predicts_ratings else "ndcg"), k)
