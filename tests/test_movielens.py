@@ -82,6 +82,17 @@ def test_explicit_path_that_is_not_a_copy(tmp_path):
         load_dataset("ml-1m", tmp_path / "typo")
 
 
+def test_an_explicit_path_may_name_the_ratings_file_of_a_copy(tmp_path):
+    """``--data-path ml-1m/ratings.dat`` (the file, not its folder) was "not a copy of ml-1m"."""
+    make_copy(tmp_path, "ml-1m")
+    folder = tmp_path / "ml-1m"
+    assert fetch_module.locate("ml-1m", folder / REGISTRY["ml-1m"].ratings_file, download=False).path == folder
+    other = tmp_path / "mine.dat"
+    other.write_text("1::2::3::4\n")
+    with pytest.raises(DatasetNotFoundError, match="not a copy of ml-1m"):
+        fetch_module.locate("ml-1m", other, download=False)
+
+
 def test_unknown_name_lists_choices():
     with pytest.raises(DatasetNotFoundError, match=r"unknown dataset 'ml-2m'.*ml-100k"):
         load_dataset("ml-2m")

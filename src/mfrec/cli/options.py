@@ -85,7 +85,7 @@ def data_options(func):
     func = click.option("--duplicates", type=click.Choice(["keep-latest", "error"]), default="keep-latest",
                         show_default=True, help="what to do with repeated (user, item) pairs")(func)  # fmt: skip
     func = click.option("--data-path", type=click.Path(path_type=Path), default=None,
-                        help="local copy of --dataset: its folder or official zip")(func)  # fmt: skip
+                        help="local copy of --dataset: its folder, official zip or ratings file")(func)  # fmt: skip
     func = ratings_file_options(func)
     func = click.option("--items", "items_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
                         help="item metadata (CSV/Parquet: item id, title, genres joined by |, year) to show "

@@ -62,6 +62,8 @@ def _as_source(path: Path, spec: MovieLensSpec) -> Source | None:
         if (path / spec.folder / spec.ratings_file).is_file():  # parent of the extracted folder
             return Source(path / spec.folder, spec)
         return None
+    if path.is_file() and path.name == spec.ratings_file:  # the ratings file itself: its folder is the copy
+        return Source(path.parent, spec)
     if path.is_file() and zipfile.is_zipfile(path):
         source = Source(path, spec)
         return source if source.has(spec.ratings_file) else None
