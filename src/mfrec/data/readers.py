@@ -302,18 +302,14 @@ def validate_frame(
     columns: Columns,
     *,
     source: str,
-    scale: tuple[float, float] | None,
-    header_lines: int = 1,
-    on_duplicates: str = "keep-latest",
     item_info: pd.DataFrame | None = None,
     name: str | None = None,
-    implicit: bool = False,
-    integer_ids: bool = False,
+    **checks: Any,
 ) -> Ratings:
-    """Check a raw table (:func:`mfrec.data.checks.check_frame`) and turn it into :class:`Ratings`;
+    """Check a raw table (:func:`mfrec.data.checks.check_frame`, which takes ``checks``: ``scale``,
+    ``header_lines``, ``on_duplicates``, ``implicit``, ``integer_ids``) and turn it into :class:`Ratings`;
     how many duplicate rows were dropped is in ``ratings.info["duplicates_dropped"]``."""
-    parts, dropped = check_frame(frame, columns, source=source, scale=scale, header_lines=header_lines,
-                                 on_duplicates=on_duplicates, implicit=implicit, integer_ids=integer_ids)  # fmt: skip
+    parts, dropped = check_frame(frame, columns, source=source, **checks)
     result = Ratings.from_codes(**parts, item_info=item_info, name=name or source)
     result.info["duplicates_dropped"] = dropped
     return result
