@@ -160,3 +160,34 @@ def test_k_sets_the_cut_off_of_the_printed_metrics(ratings_csv, tmp_path, capsys
     assert "ndcg@7" in json.loads(stdout)
     code, _, err = run(capsys, "train", "--ratings", str(ratings_csv), "--k", "0")
     assert code == 2 and "--k" in err
+
+
+SPLIT_OPTION_MISUSE = [
+    (["--split-files", "{p}", "{p}", "{p}", "--split-fractions", "0.5", "0.25", "0.25"],
+     "--split-fractions does not apply to --split-files"),
+    (["--ratings", "{p}", "--split-files", "{p}", "{p}", "{p}"], "--split-files holds the data"),
+    (["--ratings", "{p}", "--split", "none", "--split-seed", "3"], "--split-seed does not apply to --split none"),
+    (["--ratings", "{p}", "--split", "temporal", "--split-seed", "3"],
+     "--split-seed does not apply to --split temporal"),
+    (["--ratings", "{p}", "--holdout", "2"], "--holdout does not apply to --split stratified"),
+    (["--ratings", "{p}", "--split", "temporal-user", "--split-fractions", "0.5", "0.25", "0.25"],
+     "--split-fractions does not apply to --split temporal-user"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "message"), SPLIT_OPTION_MISUSE, ids=[m for _, m in SPLIT_OPTION_MISUSE])
+def test_a_split_option_the_split_does_not_use_is_a_usage_error(ratings_csv, tmp_path, capsys, args, message):  # noqa: F811
+    """Given but not used would be ignored without a word: the run would not be the split that was asked for."""
+    out = tmp_path / "run"
+    code, _, err = run(capsys, "train", *[a.format(p=ratings_csv) for a in args], "--out", str(out), "-q")
+    assert code == 2
+    assert_one_line_error(code, err, message)
+    assert not out.exists()
+
+
+def test_a_refit_refuses_split_options(ratings_csv, tmp_path, capsys):  # noqa: F811
+    run_dir = tmp_path / "run"
+    _train(capsys, "--ratings", str(ratings_csv), "--epochs", "2", "--out", str(run_dir))
+    for option in (["--split-seed", "7"], ["--split-fractions", "0.5", "0.25", "0.25"], ["--holdout", "2"]):
+        code, _, err = run(capsys, "train", "--refit", str(run_dir), *option)
+        assert_one_line_error(code, err, f"leave out {option[0]}")

@@ -152,7 +152,10 @@ def refit_config(run: str | Path) -> tuple[RunConfig, int]:
     if kept < 1:
         raise ConfigError(f"{run}: its metrics record no kept epoch ({kept}); train it again before refitting")
     split = SplitConfig("none", config.split.fractions, config.split.seed, config.split.holdout, config.split.files)
-    train = config.train.replace(epochs=kept, patience=0, target_rmse=0.0)
+    changes = {"patience": 0, "target_rmse": 0.0}
+    if hasattr(config.train, "epochs"):  # a closed-form model (EASE) has no epochs to keep
+        changes["epochs"] = kept
+    train = config.train.replace(**changes)
     return RunConfig(config.preset, config.dataset, config.ratings_file, config.columns, split, train, config.k,
                      config.feedback), kept
 

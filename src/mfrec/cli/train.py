@@ -18,6 +18,9 @@ from mfrec.evaluation.report import REPORT_FILE
 
 #: Training options that say where and how fast to train, not what: a --refit may set them.
 _OPERATIONAL = ("device", "threads")
+#: The split options, by parameter name, and the --split methods that use them (the rest ignore them).
+_SPLIT_USES = {"split_fractions": ("stratified", "random", "user", "temporal"),
+               "split_seed": ("stratified", "random", "user"), "holdout": ("temporal-user",)}  # fmt: skip
 _KEYS = {"preset": "preset", "config": "config_file", "dataset": "dataset", "ratings": "ratings_file",
          "feedback": "feedback"}
 
@@ -97,7 +100,7 @@ def train(**kw: Any) -> None:
         operational = {name: values.pop(name) for name in _OPERATIONAL if name in values and kw["refit"]}
         given = [f"--{name.replace('_', '-')}" for name in values]
         given += [f"--{name}" for name in _KEYS if kw.get(_KEYS[name])]
-        given += split_given
+        given += split_given + [_flag(name) for name in _SPLIT_USES if _given(name)]
         if given:
             verb = "continues the run" if kw["resume"] is not None else "retrains the run"
             raise click.UsageError(f"{flag} {verb} with its own saved config; leave out {', '.join(given)}")
@@ -122,6 +125,10 @@ def train(**kw: Any) -> None:
         method = "files"
     else:
         run_config(kw)  # exactly one data source, before anything else is checked
+    for name, methods in _SPLIT_USES.items():
+        if _given(name) and method not in methods:
+            split = "--split-files" if method == "files" else f"--split {method}"
+            raise click.UsageError(f"{_flag(name)} does not apply to {split}; leave it out")
     preset_name, train_config = assemble_train_config(kw, kw["preset"], kw["config_file"])
     files = tuple(str(f) for f in kw["split_files"]) if kw["split_files"] is not None else None
     split = SplitConfig(method, tuple(kw["split_fractions"]), kw["split_seed"], kw["holdout"], files)
@@ -138,6 +145,17 @@ def train(**kw: Any) -> None:
     name = kw["dataset"] or Path(kw["ratings_file"] or kw["split_files"][0]).stem
     out = kw["out"] or Path("runs") / f"{name}-{preset_name}"
     _train(config, out, kw, resume=False)
+
+
+def _given(name: str) -> bool:
+    """Whether the option ``name`` was given (on the command line or by environment), not left at its default."""
+    from click.core import ParameterSource
+
+    return click.get_current_context().get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+
+
+def _flag(name: str) -> str:
+    return f"--{name.replace('_', '-')}"
 
 
 def _train(config, out: Path, kw: dict[str, Any], *, resume: bool) -> None:
@@ -184,7 +202,7 @@ def _train_one(config, out: Path, kw: dict[str, Any], *, resume: bool) -> None:
     quiet = kw["quiet"]
     log = (lambda _: None) if quiet else (lambda line: click.echo(line, err=True))
     interactive = sys.stderr.isatty()
-    every = max(1, train_config.epochs // 20)
+    every = max(1, getattr(train_config, "epochs", 1) // 20)  # a closed-form model (EASE) has no epochs
 
     def epoch_line(record) -> None:  # a log line per epoch where no progress bar can be drawn
         if record.epoch == 1 or record.epoch % every == 0:
