@@ -83,6 +83,36 @@ def test_report_to_another_file_leaves_the_run_folder_alone(rating_run, tmp_path
     assert main(["report", str(rating_run), "--out", str(out)]) == 0
     assert (rating_run / MANIFEST).read_text() == before
     assert len(images(out.read_text())) == 5
+    assert main(["report", str(rating_run), "--out", str(out)]) == 0  # its own earlier page is replaced
+    assert (tmp_path / "page.html.sha256").read_text().endswith("  page.html\n")
+
+
+@pytest.mark.parametrize("where", ["user-page", "changed-report", "run-config", "run-model", "link"])
+def test_report_never_replaces_a_file_mfrec_did_not_write(rating_run, tmp_path, capsys, where):
+    """--out naming a user's page, a report edited since, or the run's own config or model: refused, unchanged."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(rating_run, run)
+    target = {"user-page": tmp_path / "mine.html", "changed-report": tmp_path / "page.html",
+              "run-config": run / "config.json", "run-model": run / "model.safetensors",
+              "link": tmp_path / "link.html"}[where]  # fmt: skip
+    if where == "changed-report":
+        assert main(["report", str(run), "--out", str(target)]) == 0
+        target.write_text(target.read_text() + "<!-- my note -->")
+    elif where == "user-page":
+        target.write_text("<p>mine</p>")
+    elif where == "link":
+        (tmp_path / "mine.html").write_text("<p>mine</p>")
+        target.symlink_to(tmp_path / "mine.html")
+    capsys.readouterr()
+    before = {p: p.read_bytes() for p in [*run.iterdir(), *tmp_path.glob("*.html")]}
+    code = main(["report", str(run), "--out", str(target)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1
+    assert "is not a report" in err and "nothing was written" in err
+    assert {p: p.read_bytes() for p in before} == before
+    assert verify_manifest(run, error=ModelFileError)
 
 
 def test_a_ranking_model_has_no_predicted_against_true_figure(ratings_file, tmp_path):

@@ -25,7 +25,17 @@ from typing import Any
 
 import numpy as np
 
-from mfrec._io import MANIFEST, atomic_write_text, verify_manifest, write_manifest
+from mfrec._io import (
+    MANIFEST,
+    as_path,
+    atomic_write_text,
+    check_replaceable,
+    file_digest,
+    read_sums,
+    verify_manifest,
+    write_manifest,
+    write_sidecar,
+)
 from mfrec.errors import OutputError
 
 #: The report's file name in a run folder.
@@ -95,29 +105,49 @@ def write_report(run: str | Path, out: str | Path | None = None) -> Path:
     """Write the report of the run folder ``run`` to ``out`` (default ``run/report.html``); returns the path.
 
     The run folder is verified first. A report written into the run folder joins its
-    digest list, so the folder still verifies as a whole.
+    digest list, so the folder still verifies as a whole; one written elsewhere gets a
+    ``<out>.sha256`` beside it. Either way only mfrec's own earlier, unchanged report is
+    replaced: any other file at ``out`` (the run's config, a user's page) is an
+    :class:`OutputError` and stays as it was.
     """
     from mfrec.data.split import load_split
     from mfrec.errors import ModelFileError
 
-    run = Path(run)
+    run = as_path(run, "run")
     if not (run / "split.parquet").is_file():
         raise OutputError(f"{run}: not a run folder (no split.parquet); give the folder `mfrec train` wrote")
     verify_manifest(run, error=ModelFileError)
+    target = run / REPORT_FILE if out is None else as_path(out, "out")
+    in_run = target.resolve().parent == run.resolve()
+    if in_run:
+        _check_report_in_run(run, target)
+    else:
+        check_replaceable(target.parent, [target.name], f"{target.name}.sha256", "a report")
     from mfrec.estimator import MatrixFactorization
 
     model = MatrixFactorization.load(run)
     split = load_split(run / "split.parquet")
     text = build_report(model, split, model.metrics_)
-    target = run / REPORT_FILE if out is None else Path(out)
     try:
         atomic_write_text(target, text)
-        if target.resolve().parent == run.resolve() and (run / MANIFEST).is_file():
-            listed = [line.partition("  ")[2] for line in (run / MANIFEST).read_text().split("\n")[:-1]]
-            write_manifest(run, sorted({*listed, target.name}))
+        if not in_run:
+            write_sidecar(target)
+        elif (run / MANIFEST).is_file():
+            write_manifest(run, sorted({*read_sums(run / MANIFEST), target.name}))
     except OSError as exc:
         raise OutputError(f"cannot write the report {target}: {exc.strerror or exc}") from None
     return target
+
+
+def _check_report_in_run(run: Path, target: Path) -> None:
+    """A report may take the place of an earlier report in the run folder (an ``.html`` file its digest list
+    names, unchanged), never of one of the run's own files or a file mfrec did not write."""
+    if not (target.exists() or target.is_symlink()):
+        return
+    listed = read_sums(run / MANIFEST) if (run / MANIFEST).is_file() else {}
+    if target.suffix != ".html" or target.is_symlink() or listed.get(target.name) != file_digest(target):
+        raise OutputError(f"{target}: exists and is not a report mfrec wrote (or was changed since); "
+                          "nothing was written; choose another --out, or move it away")  # fmt: skip
 
 
 # ------------------------------------------------------------------ pieces
