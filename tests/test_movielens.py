@@ -142,3 +142,42 @@ def test_published_md5_is_used_when_none_is_pinned(monkeypatch, tmp_path):
 
     monkeypatch.setattr(fetch_module.urllib.request, "urlopen", serve)
     assert len(load_dataset("ml-latest-small")) == 3
+
+
+def _damaged_zip(path, how: str, compression: int) -> None:
+    """An ml-latest-small zip whose ratings member (about 1 MB) is cut short or has bytes changed."""
+    rows = "".join(f"{u},{i},{1 + (u * i) % 5}.0,{1000 + u * 50 + i}\n" for u in range(1, 400) for i in range(1, 60))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
+        archive.writestr("ml-latest-small/ratings.csv", "userId,movieId,rating,timestamp\n" + rows)
+        archive.writestr("ml-latest-small/movies.csv", FILES["csv"]["movies.csv"])
+    data = bytearray(buffer.getvalue())
+    if how == "cut":
+        data = data[: len(data) // 2]
+    else:
+        middle = len(data) // 3
+        data[middle : middle + 64] = bytes(64)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["cut", "changed"])
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED], ids=["stored", "deflated"])
+def test_a_damaged_zip_is_named_by_every_reader_and_by_fetch(tmp_path, how, compression):
+    """A zip cut short or with changed bytes is one DataError (never a crash or an abort in Arrow's threads),
+    from loading, `datasets info` and `datasets fetch`, which reads a zip copy through once."""
+    import subprocess
+    import sys
+
+    from mfrec.errors import DataError
+
+    path = tmp_path / "ml-latest-small.zip"
+    _damaged_zip(path, how, compression)
+    with pytest.raises(DataError, match=r"ml-latest-small.zip: a (damaged zip|zip that cannot be read)"):
+        load_dataset("ml-latest-small", path)
+    for verb in ("info", "fetch"):
+        done = subprocess.run([sys.executable, "-m", "mfrec.cli", "datasets", verb, "ml-latest-small", "--data-path",
+                               str(path)], capture_output=True, text=True, env={**__import__("os").environ,
+                               "MFREC_CACHE": str(tmp_path / "cache")})  # fmt: skip
+        assert done.returncode == 1, (verb, done.returncode, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "download it again" in lines[0], done.stderr

@@ -30,10 +30,11 @@ def datasets_list() -> None:
 @click.argument("name")
 @click.option("--data-path", type=click.Path(path_type=Path), default=None)
 def datasets_fetch(name: str, data_path: Path | None) -> None:
-    """Make sure NAME is on this machine (downloading it if needed) and say where."""
+    """Make sure NAME is on this machine (downloading it if needed), readable, and say where."""
     from mfrec.data.fetch import locate
 
     source = locate(name, data_path)
+    source.check()  # a zip copy is read through once: a damaged one is named here, not mid-training
     click.echo(f"{name}: {source.path}")
 
 

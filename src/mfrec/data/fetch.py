@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 
 from mfrec.data.movielens import REGISTRY, MovieLensSpec, Source
-from mfrec.errors import DatasetNotFoundError, DownloadError
+from mfrec.errors import DataError, DatasetNotFoundError, DownloadError
 
 CHUNK = 1 << 20
 
@@ -67,7 +67,18 @@ def _as_source(path: Path, spec: MovieLensSpec) -> Source | None:
     if path.is_file() and zipfile.is_zipfile(path):
         source = Source(path, spec)
         return source if source.has(spec.ratings_file) else None
+    if path.is_file() and _starts_like_a_zip(path):
+        raise DataError(f"{path}: a zip that cannot be read (cut short or damaged: no directory at its end); "
+                        "download it again, or give an unzipped copy")  # fmt: skip
     return None
+
+
+def _starts_like_a_zip(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def locate(name: str, path: str | Path | None = None, *, download: bool = True) -> Source:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
+import lzma
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +21,8 @@ from mfrec.data.readers import Columns, read_delimited, validate_frame
 from mfrec.errors import DataError
 
 BASE_URL = "https://files.grouplens.org/datasets/movielens/"
+#: What reading a damaged zip raises: a bad header or CRC, a broken deflate, bzip2 or lzma stream, an early end.
+ZIP_DAMAGE = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplementedError)
 
 
 @dataclass(frozen=True)
@@ -146,8 +151,11 @@ class Source:
     def has(self, member: str) -> bool:
         if self.path.is_dir():
             return (self.path / member).is_file()
-        with zipfile.ZipFile(self.path) as archive:
-            return f"{self.spec.folder}/{member}" in archive.namelist()
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                return f"{self.spec.folder}/{member}" in archive.namelist()
+        except ZIP_DAMAGE as exc:
+            raise self._damaged(exc) from None
 
     @contextmanager
     def open(self, member: str) -> Iterator[IO[bytes]]:
@@ -155,8 +163,28 @@ class Source:
             with (self.path / member).open("rb") as handle:
                 yield handle
             return
-        with zipfile.ZipFile(self.path) as archive, archive.open(f"{self.spec.folder}/{member}") as handle:
-            yield handle
+        try:  # a damaged member shows only while it is read: a CRC, a zlib stream or an early end
+            with zipfile.ZipFile(self.path) as archive, archive.open(f"{self.spec.folder}/{member}") as handle:
+                yield handle
+        except ZIP_DAMAGE as exc:
+            raise self._damaged(exc) from None
+
+    def check(self) -> None:
+        """Read every member of a zip copy through its CRC (``DataError`` naming the first damaged one);
+        a folder is taken as it is."""
+        if self.path.is_dir():
+            return
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                bad = archive.testzip()
+        except ZIP_DAMAGE as exc:
+            raise self._damaged(exc) from None
+        if bad is not None:
+            raise self._damaged(f"{bad} does not match its CRC")
+
+    def _damaged(self, reason: object) -> DataError:
+        detail = f"{type(reason).__name__}: {reason}" if isinstance(reason, BaseException) else reason
+        return DataError(f"{self.path}: a damaged zip ({detail}); download it again, or give an unzipped copy")
 
     def describe(self, member: str) -> str:
         return str(self.path / member) if self.path.is_dir() else f"{self.path}:{self.spec.folder}/{member}"
@@ -205,6 +233,8 @@ def _typed_csv(handle) -> pd.DataFrame | None:
     import pyarrow.csv as pacsv
 
     types = {"userId": pa.int64(), "movieId": pa.int64(), "rating": pa.float64(), "timestamp": pa.int64()}
+    if not isinstance(handle, io.BufferedReader):  # a zip member: read here, where its damage raises in Python;
+        handle = pa.BufferReader(handle.read())  # raised inside Arrow's reader threads it aborts the process
     try:
         table = pacsv.read_csv(handle, convert_options=pacsv.ConvertOptions(column_types=types))
     except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
