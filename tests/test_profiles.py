@@ -439,3 +439,65 @@ def test_training_reads_a_profile_database_and_never_makes_one(tmp_path, ratings
             err = capsys.readouterr().err.strip()
             assert message in err and len(err.splitlines()) == 1
     assert not missing.exists() and other.read_bytes() == before and not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------------ rows edited by hand
+#: What a row changed outside the service may hold: (column, value, databases that can store it).
+EDITS = [
+    ("rating", "abc", ("sqlite",)),
+    ("rating", b"\x00", ("sqlite",)),
+    ("rating", float("inf"), ("sqlite", "postgresql")),
+    ("rating", 99.0, ("sqlite", "postgresql")),
+    ("updated", 1e300, ("sqlite", "postgresql")),
+    ("updated", "x", ("sqlite",)),
+]
+
+
+def _edit(db_url: str, column: str, value, item: str) -> None:
+    engine = sa.create_engine(db_url)
+    with engine.begin() as db:
+        db.execute(sa.text(f"UPDATE mfrec_ratings SET {column} = :v WHERE item = :i"), {"v": value, "i": item})
+    engine.dispose()
+
+
+EDIT_CASES = [(kind, column, value) for column, value, kinds in EDITS for kind in kinds]
+
+
+@pytest.mark.parametrize(("kind", "column", "value"), EDIT_CASES, ids=[f"{k}-{c}={v!r}" for k, c, v in EDIT_CASES])
+def test_a_row_edited_by_hand_is_left_out_when_serving_and_named_when_training(
+        model, tmp_path, capsys, kind, column, value):  # fmt: skip
+    """Serving: the profile's other ratings still give its recommendations (the row is not the client's error,
+    and it stays in the store). Training on the database: one line naming the profile, item and value."""
+    db_url = f"sqlite:///{tmp_path / 'profiles.sqlite'}" if kind == "sqlite" else _postgres_url()
+    store = ProfileStore(db_url, max_ratings=5)
+    try:
+        _edited_row_checks(model, store, db_url, tmp_path, capsys, column, value)
+    finally:
+        store.close()
+
+
+def _edited_row_checks(model, store, db_url, tmp_path, capsys, column, value) -> None:
+    from mfrec.cli import main
+
+    client = TestClient(create_app(model, profiles=store))
+    created = client.post("/v1/profiles").json()
+    base, auth = f"/v1/profiles/{created['profile']}", bearer(created["token"])
+    for item, rating in (("1000", 5.0), ("1003", 4.5), ("1007", 1.0)):
+        assert client.put(f"{base}/ratings/{item}", json={"rating": rating}, headers=auth).status_code == 200
+    _edit(db_url, column, value, "1007")
+    listed = client.get(f"{base}/ratings", headers=auth)
+    assert listed.status_code == 200
+    kept = {r["item"]: r["rating"] for r in listed.json()["items"]}
+    assert kept == ({1000: 5.0, 1003: 4.5} if column == "rating" else {1000: 5.0, 1003: 4.5, 1007: 1.0})
+    recs = client.get(f"{base}/recommendations?n=5", headers=auth)
+    assert recs.status_code == 200, recs.text
+    assert [r["item"] for r in recs.json()["items"]] == list(model.recommend_for_ratings(kept, 5).items[0])
+    assert store.count() == 3  # left out, never deleted
+    logged = capsys.readouterr().err
+    assert column != "rating" or "1 stored rating(s) left out (item '1007'" in logged
+    code = main(["train", "--ratings", db_url, "--model", "ease", "--split", "none", "-q",
+                 "--out", str(tmp_path / "run")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert f"profile:{created['profile']}" in err and "1007" in err
+    assert ("outside the scale" if value == 99.0 else "correct or delete that row") in err

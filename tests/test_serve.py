@@ -141,6 +141,25 @@ def test_errors_are_json_with_a_message(client, method, path, body, status, patt
     assert payload["status"] == status and pattern in payload["message"]
 
 
+@pytest.mark.parametrize(("method", "path", "body", "named"), [
+    ("get", "/v1/items?q=Movie", None, "'q' for /v1/items; it takes limit, offset, query"),
+    ("get", "/v1/users/100/recommendations?genres=Drama", None, "'genres'"),
+    ("get", "/v1/users/100/recommendations?n=3&year=1999", None, "'year'"),
+    ("get", "/v1/items/1000/similar?min_rating=5", None, "'min_rating'"),
+    ("get", "/v1/genres?x=1", None, "'x' for /v1/genres; it takes none"),
+    ("get", "/v1/items?" + "&".join(f"k{i}=1" for i in range(9)), None, "and 4 more"),
+    ("post", "/v1/recommendations", {"ratings": [{"item": 1000, "rating": 4}], "genre": ["Drama"]}, "body.genre"),
+    ("post", "/v1/recommendations", {"ratings": [{"item": 1000, "rating": 4, "weight": 2}]}, "body.ratings.0.weight"),
+    ("post", "/v1/predict", {"pairs": [{"user": 100, "item": 1000}], "explain": True}, "body.explain"),
+])  # fmt: skip
+def test_a_parameter_or_field_the_endpoint_does_not_take_is_named(client, method, path, body, named):
+    """A misspelt filter would otherwise be dropped without a word and the answer would look filtered."""
+    response = getattr(client, method)(path, **({"json": body} if body is not None else {}))
+    assert response.status_code == 422, response.text
+    assert named in response.json()["message"]
+    assert client.get("/?utm_source=newsletter").status_code == 200  # the page takes what a browser adds
+
+
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
 def test_a_rating_that_is_not_a_finite_number_is_refused_by_name(client, value):
     body = '{"ratings": [{"item": 1000, "rating": VALUE}]}'.replace("VALUE", value)

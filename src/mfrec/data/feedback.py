@@ -34,7 +34,7 @@ def read_feedback(url: str) -> pd.DataFrame:
 
 def feedback_ratings(url: str, base: Ratings | None = None, *, scale: tuple[float, float] = (0.5, 5.0)) -> Ratings:
     """The profiles' ratings at ``url``; merged into ``base`` when given (see the module docstring)."""
-    frame = read_feedback(url)
+    frame = _checked(read_feedback(url), url)
     info = {"ratings": len(frame), "profiles": int(frame["user"].nunique()), "source": _safe_url(url),
             "until": datetime.fromtimestamp(float(frame["timestamp"].max()), UTC).isoformat()}  # fmt: skip
     items = frame["item"].to_numpy(dtype=object)
@@ -75,6 +75,34 @@ def feedback_ratings(url: str, base: Ratings | None = None, *, scale: tuple[floa
     data.info.update(base.info)
     data.info["feedback"] = info
     return data
+
+
+#: The last second of the year 9999 (Unix seconds): a stored time of change beyond it was not written by the service.
+_LAST_TIME = 253_402_300_799
+
+
+def _checked(frame: pd.DataFrame, url: str) -> pd.DataFrame:
+    """The stored rows with float ratings and times; a row edited by hand into something else (text, bytes,
+    NULL, NaN, an item that is not text) is a :class:`DataError` naming the profile, item and value."""
+    from mfrec.data.profiles import stored_number
+
+    for column, what, high in (("rating", "rating, which is not a finite number", np.inf),
+                               ("timestamp", "time of change, which is not Unix seconds up to 9999", _LAST_TIME)):
+        values = frame[column]
+        if values.dtype.kind != "f" or not np.isfinite(values.to_numpy()).all():
+            values = pd.Series([stored_number(v) for v in values], index=frame.index, dtype=np.float64)
+        wrong = values.isna() | ((values < 0) | (values > high) if column == "timestamp" else False)
+        if wrong.any():
+            row = frame[wrong.to_numpy()].iloc[0]
+            raise DataError(f"{_safe_url(url)}: {row['user']} has item {str(row['item'])[:40]!r} with the "
+                            f"value {str(row[column])[:40]!r} as its {what}; correct or delete that row")  # fmt: skip
+        frame = frame.assign(**{column: values.to_numpy(np.float64)})
+    texts = frame["item"].map(lambda v: isinstance(v, str))
+    if not texts.all():
+        row = frame[~texts].iloc[0]
+        raise DataError(f"{_safe_url(url)}: {row['user']} rated item {str(row['item'])[:40]!r}, which is not text "
+                        "(the service stores item ids as text); correct or delete that row")  # fmt: skip
+    return frame
 
 
 def _check_scale(frame: pd.DataFrame, low: float, high: float, url: str) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -59,6 +60,15 @@ class Profile:
 
     key: int
     id: str
+
+
+def stored_number(value: Any) -> float | None:
+    """A stored rating or time as a finite float; None for what a hand-edited row may hold instead (text, NULL,
+    bytes, NaN or infinity: SQLite keeps any value in any column)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def is_database_url(text: Any) -> bool:

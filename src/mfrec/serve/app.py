@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mfrec._version import __version__
-from mfrec.data.profiles import Profile, ProfileError, ProfileFull, ProfileNotFound
+from mfrec.data.profiles import Profile, ProfileError, ProfileFull, ProfileNotFound, stored_number
 from mfrec.errors import ConfigError, DataError, MfrecError, UnknownIdError
 from mfrec.options import SIMILARITIES
 from mfrec.recommend import TopRequest
@@ -37,9 +37,10 @@ RawId = int | str
 
 
 class Body(BaseModel):
-    """A request body, read strictly: ``true`` is not user 1, ``"4"`` is not a rating, 1.5 is not an id."""
+    """A request body, read strictly: ``true`` is not user 1, ``"4"`` is not a rating, 1.5 is not an id, and a
+    field the endpoint does not take (``"genre"`` for ``"genres"``) is refused by name."""
 
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, extra="forbid")  # a misspelt field is an error, not ignored
 
 
 class Pair(Body):
@@ -101,6 +102,29 @@ class FastJSON(Response):
         import orjson
 
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+
+
+def _query_names(dependant) -> set[str]:
+    """The query parameters an endpoint takes, its dependencies' included (``Filters``)."""
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+async def known_query(request: Request) -> None:
+    """Every endpoint's dependency: a query parameter it does not take (``q`` for ``query``, ``genres`` for
+    ``genre``) is a 422 naming it and the ones it takes, not a filter silently left out."""
+    route = request.scope.get("route")
+    if route is None or not request.query_params or not request.url.path.startswith("/v1/"):
+        return  # the page and its icon take what a browser adds (?utm_source=...)
+    taken = _query_names(route.dependant)  # a walk over a handful of parameters: microseconds
+    unknown = sorted(set(request.query_params) - taken)
+    if unknown:
+        names = ", ".join(repr(name[:40]) for name in unknown[:5])
+        names += f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        offered = f"it takes {', '.join(sorted(taken))}" if taken else "it takes none"
+        raise ConfigError(f"unknown query parameter(s) {names} for {request.url.path[:100]}; {offered}")
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -203,6 +227,7 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES, to
         title="mfrec",
         version=__version__,
         description="Recommendations from a matrix-factorization model. Raw ids in and out.",
+        dependencies=[Depends(known_query)],
     )
     app.state.slot = slot
     batcher = app.state.batcher = MicroBatcher()
@@ -237,7 +262,9 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES, to
         errors = exc.errors()
         first = errors[0] if errors else {}
         where = ".".join(str(part) for part in first.get("loc", ()))
-        message = f"{where}: {first.get('msg', 'invalid input')}" if where else "invalid input"
+        extra = first.get("type") == "extra_forbidden"
+        text = "not a field this request takes (misspelt?)" if extra else first.get("msg", "invalid input")
+        message = f"{where}: {text}" if where else "invalid input"
         return _error(422, message, detail=jsonable(errors))
 
     @app.get("/health")
@@ -421,12 +448,26 @@ def _profile_routes(app: FastAPI, slot: ModelSlot, store) -> None:
         return stored().authenticate(profile_id, token)
 
     def rated(model, profile: Profile) -> dict[Any, float]:
-        ratings = {}
+        """The profile's ratings this model can take. Left out, with a logged line, and kept in the store: an item
+        the model does not know or a rating off its scale (a model swapped since), and a stored value that is not
+        a finite number (a row edited by hand). None of these is the client's error."""
+        state = slot.state
+        ratings, skipped = {}, []
         for item, value in stored().ratings_of(profile):
             try:
-                ratings[model.item_id(item)] = value
-            except UnknownIdError:  # an item this model does not know (a model swapped since): left out
+                key = model.item_id(item)
+                model.item_map_.index_one(key)
+            except UnknownIdError:
+                skipped.append(f"item {str(item)[:40]!r} unknown to the model")
                 continue
+            stars = stored_number(value)
+            if stars is None or not state.low <= stars <= state.high:
+                why = "not a finite number" if stars is None else f"off the {state.low:g}-{state.high:g} scale"
+                skipped.append(f"item {str(item)[:40]!r} rated {str(value)[:40]!r}, {why}")
+                continue
+            ratings[key] = stars
+        if skipped:
+            slot.log(f"profile {profile.id}: {len(skipped)} stored rating(s) left out ({'; '.join(skipped[:3])})")
         return ratings
 
     @app.post("/v1/profiles", status_code=201)
