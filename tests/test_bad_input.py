@@ -503,3 +503,59 @@ def test_a_model_file_whose_header_is_not_a_json_object_is_refused(tmp_path, hea
     path.write_bytes(len(header).to_bytes(8, "little") + header)
     with pytest.raises(errors.ModelFileError, match=r"not a readable model file|not an mfrec model"):
         load_model(path, mmap=mmap)
+
+
+def _flag_parameters() -> set[tuple[str, str]]:
+    """(callable, parameter) for every public callable of the Python API that takes a yes/no flag (``bool``)."""
+    import inspect
+
+    import mfrec
+
+    targets = {name: getattr(mfrec, name) for name in mfrec.__all__ if inspect.isfunction(getattr(mfrec, name))}
+    for cls in (MatrixFactorization, mfrec.Ratings):
+        for name in dir(cls):
+            if not name.startswith("_") and callable(getattr(cls, name)):
+                targets[f"{cls.__name__}.{name}"] = getattr(cls, name)
+    found = set()
+    for label, function in targets.items():
+        try:
+            parameters = inspect.signature(function).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        found |= {(label, p.name) for p in parameters if str(p.annotation) == "bool"}
+    return found
+
+
+def test_every_public_flag_refuses_what_is_not_true_or_false(lowrank, tmp_path):
+    """``exclude_seen="no"`` was truthy, so it excluded what was seen: the opposite of what it says. A flag takes
+    True or False (numpy's too); text, numbers and None are named."""
+    import mfrec
+
+    model = MatrixFactorization(embedding_dim=2, epochs=1, patience=0, device="cpu").fit(lowrank)
+    model_file = model.save(tmp_path / "m.safetensors")
+    config = mfrec.RunConfig(dataset=None, ratings_file=str(tmp_path / "nowhere.csv"))
+    frame = lowrank.to_frame()
+    calls = {
+        ("load_dataset", "download"): lambda bad: mfrec.load_dataset("ml-latest-small", download=bad),
+        ("load_dataset", "cache"): lambda bad: mfrec.load_dataset("ml-latest-small", cache=bad),
+        ("load_model", "mmap"): lambda bad: mfrec.load_model(model_file, mmap=bad),
+        ("read_ratings", "implicit"): lambda bad: mfrec.read_ratings(frame, implicit=bad),
+        ("train_run", "overwrite"): lambda bad: mfrec.train_run(config, tmp_path / "run", overwrite=bad),
+        ("train_run", "progress"): lambda bad: mfrec.train_run(config, tmp_path / "run", progress=bad),
+        ("train_run", "resume"): lambda bad: mfrec.train_run(config, tmp_path / "run", resume=bad),
+        ("MatrixFactorization.fit", "progress"): lambda bad: MatrixFactorization(epochs=1).fit(lowrank, progress=bad),
+        ("MatrixFactorization.load", "mmap"): lambda bad: MatrixFactorization.load(model_file, mmap=bad),
+        ("MatrixFactorization.predict_indices", "clip"): lambda bad: model.predict_indices(
+            np.array([0]), np.array([0]), clip=bad),
+        ("MatrixFactorization.recommend", "exclude_seen"): lambda bad: model.recommend(100, 3, exclude_seen=bad),
+        ("MatrixFactorization.top_positions", "exclude_seen"): lambda bad: model.top_positions(
+            np.array([0]), 3, exclude_seen=bad),
+        ("Ratings.from_arrays", "validate"): lambda bad: mfrec.Ratings.from_arrays([1], [2], [3.0], validate=bad),
+    }  # fmt: skip
+    assert set(calls) == _flag_parameters()  # a new flag must be added here
+    for (_, name), call in calls.items():
+        for bad in ("no", "False", 0, 1, None, 2.0):
+            with pytest.raises(mfrec.ConfigError, match=rf"{name} must be True or False, not {re.escape(repr(bad))}"):
+                call(bad)
+    assert model.recommend(100, 3, exclude_seen=np.bool_(False)).items.shape == (1, 3)
+    assert not (tmp_path / "run").exists()

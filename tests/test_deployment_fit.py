@@ -191,3 +191,12 @@ def test_a_refit_refuses_split_options(ratings_csv, tmp_path, capsys):  # noqa: 
     for option in (["--split-seed", "7"], ["--split-fractions", "0.5", "0.25", "0.25"], ["--holdout", "2"]):
         code, _, err = run(capsys, "train", "--refit", str(run_dir), *option)
         assert_one_line_error(code, err, f"leave out {option[0]}")
+
+
+def test_evaluating_on_the_ratings_a_model_trained_on_has_nothing_to_rank(ratings_csv, tmp_path, capsys):  # noqa: F811
+    """Every pair there is one the lists leave out: no metric, instead of zeros that read as a bad model."""
+    run_dir = tmp_path / "all"
+    _train(capsys, "--ratings", str(ratings_csv), "--split", "none", "--epochs", "2", "--out", str(run_dir))
+    code, out, err = run(capsys, "evaluate", str(run_dir), "--ratings", str(ratings_csv))
+    assert code == 0, err
+    assert "that it did not train on: nothing to rank against" in out and "ndcg 0.0000" not in out

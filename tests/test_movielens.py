@@ -181,3 +181,10 @@ def test_a_damaged_zip_is_named_by_every_reader_and_by_fetch(tmp_path, how, comp
         assert done.returncode == 1, (verb, done.returncode, done.stderr)
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and "download it again" in lines[0], done.stderr
+
+
+def test_the_offline_message_names_an_mfrec_data_that_holds_no_copy(monkeypatch, tmp_path):
+    monkeypatch.setenv("MFREC_DATA", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("MFREC_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(DatasetNotFoundError, match=r"make MFREC_DATA \(now .*elsewhere, which holds no ml-1m/"):
+        load_dataset("ml-1m", download=False)

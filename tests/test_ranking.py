@@ -142,3 +142,41 @@ def test_a_user_sample_is_a_seeded_subset_and_the_whole_when_large_enough():
     assert sampled["users"] == 40 < whole["users"]
     assert evaluate_ranking(score, train, test, k=5, sample_users=40, seed=3) == sampled
     assert evaluate_ranking(score, train, test, k=5, sample_users=40, seed=4)["ndcg"] != sampled["ndcg"]
+
+
+@given(st.integers(0, 10_000), st.floats(0.1, 0.6))
+def test_test_pairs_also_in_train_or_excluded_are_not_relevant(seed, overlap):
+    """A list never holds a user's train or excluded items, so such a test pair could never be a hit: evaluating
+    on ratings that overlap the training data measures exactly the rest (it read as near-zero metrics)."""
+    rng = np.random.default_rng(seed)
+    n_users, n_items = 25, 20
+    users, items = np.nonzero(rng.random((n_users, n_items)) < 0.5)
+    data = Ratings.from_arrays(users, items, rng.choice([1.0, 4.0, 5.0], len(users)))
+    from mfrec.data import split_ratings
+
+    split = split_ratings(data, "random", seed=seed)
+    scores = torch.from_numpy(rng.random((data.n_users, data.n_items)))
+    fn = lambda u: scores[u]  # noqa: E731
+    held = evaluate_ranking(fn, split.train, split.test, exclude=split.val)
+    extra = split.train.subset(np.flatnonzero(rng.random(len(split.train)) < overlap))
+    mixed = Ratings(np.r_[split.test.users, extra.users, split.val.users],
+                    np.r_[split.test.items, extra.items, split.val.items],
+                    np.r_[split.test.ratings, extra.ratings, split.val.ratings], data.user_map, data.item_map)
+    both = evaluate_ranking(fn, split.train, mixed, exclude=split.val)
+    assert both.keys() == held.keys()
+    for name, value in held.items():
+        assert (math.isnan(value) and math.isnan(both[name])) or both[name] == pytest.approx(value), name
+    only_seen = evaluate_ranking(fn, split.train, split.train)
+    assert only_seen["users"] == 0 and all(math.isnan(only_seen[name]) for name in METRICS)
+
+
+def test_the_csr_lookup_finds_exactly_the_stored_pairs():
+    from mfrec.data.csr import build_csr, csr_contains
+
+    rng = np.random.default_rng(1)
+    users, items = rng.integers(0, 50, 400), rng.integers(0, 70, 400)
+    indptr, indices = build_csr(users, items, 50)
+    qu, qi = rng.integers(0, 50, 2000), rng.integers(0, 90, 2000)
+    stored = set(zip(users.tolist(), items.tolist(), strict=True))
+    assert csr_contains(indptr, indices, qu, qi).tolist() == [(u, i) in stored for u, i in zip(qu, qi, strict=True)]
+    assert csr_contains(indptr, indices, [], []).shape == (0,)

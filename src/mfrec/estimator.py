@@ -29,7 +29,7 @@ from mfrec.evaluation.ranking import RankedUsers, evaluate_ranking, rank_users
 from mfrec.fitted import FittedState
 from mfrec.models import registry
 from mfrec.models.base import Model
-from mfrec.options import SIMILARITIES
+from mfrec.options import SIMILARITIES, check_flag
 from mfrec.recommend import Because, Recommendations, TopRequest, masked_topk
 from mfrec.training.options import thread_limit
 from mfrec.training.trainer import EpochRecord, TrainingData, fit, resolve_device
@@ -145,6 +145,7 @@ class MatrixFactorization:
         after every epoch, atomically, and an existing checkpoint is resumed:
         the result is the same as an uninterrupted fit. Returns ``self``.
         """
+        progress = check_flag(progress, "progress")
         config = self.config
         spec = config.spec
         for name, part in (("train", train), ("val", val), ("interactions", interactions)):
@@ -379,6 +380,7 @@ class MatrixFactorization:
     def predict_indices(self, users: np.ndarray, items: np.ndarray, *, clip: bool = True) -> np.ndarray:
         """Predicted ratings in stars for index pairs; index ``-1`` means an unknown id."""
         self._check_rating_model("predicting ratings")
+        clip = check_flag(clip, "clip")
         out = []
         width = self.module_.stored_width
         chunk = max(1024, (1 << 24) // max(width, 1))  # gathers of at most 2^24 numbers (64 MB) per side
@@ -521,7 +523,7 @@ class MatrixFactorization:
         :meth:`explain`'s decomposition of the user's fold-in from their remembered ratings.
         """
         self._check_fitted()
-        n = _check_n(n)
+        n, exclude_seen = _check_n(n), check_flag(exclude_seen, "exclude_seen")
         idx = self.user_map_.index(raw_ids(users, "users"))
         base_mask = self._item_mask(items, exclude, genres, years, min_ratings)
         positions, scores = self.top_positions(idx, n, mask=base_mask, exclude_seen=exclude_seen,
@@ -542,6 +544,7 @@ class MatrixFactorization:
         ``-inf`` padding. Serving precomputes its top-K table with this.
         """
         self._check_fitted()
+        exclude_seen = check_flag(exclude_seen, "exclude_seen")
         mask = ~self.module_.item_known if mask is None else mask
         users = np.asarray(users, dtype=np.int64)
         items_out, scores_out = [], []
@@ -995,7 +998,7 @@ class MatrixFactorization:
         """
         from mfrec.store import read_model
 
-        config, state = read_model(path, mmap=mmap)
+        config, state = read_model(path, mmap=check_flag(mmap, "mmap"))
         return cls(config).restore(state)
 
 

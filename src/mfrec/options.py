@@ -46,6 +46,14 @@ CHECKS = {
 }
 
 
+def check_flag(value: Any, name: str) -> bool:
+    """``value`` as a bool: ``True`` or ``False`` (numpy's too). Anything else (``"no"``, ``0``, ``None``) is a
+    :class:`ConfigError` naming ``name``: a truthy ``"no"`` read as True would do the opposite of what it says."""
+    if isinstance(value, bool) or (type(value).__name__ == "bool" and type(value).__module__ == "numpy"):
+        return bool(value)
+    raise ConfigError(f"{name} must be True or False, not {value!r}")
+
+
 def option(
     default: Any, help: str, *, check: str | None = None, choices: tuple[str, ...] | None = None, probe: Any = None,
     same: bool = False,

@@ -256,6 +256,7 @@ def train_run(
     written after every epoch; ``resume=True`` continues from it (see
     :func:`resume_config`). The work folder is removed once the run folder is complete.
     """
+    from mfrec.options import check_flag
     from mfrec.training.distributed import current
 
     if not isinstance(config, RunConfig):
@@ -263,6 +264,8 @@ def train_run(
                           f"not {type(config).__name__}")  # fmt: skip
     out = as_path(out, "out")
     data_path = None if data_path is None else as_path(data_path, "data_path")
+    overwrite, progress, resume = (check_flag(v, n) for v, n in ((overwrite, "overwrite"), (progress, "progress"),
+                                                                  (resume, "resume")))  # fmt: skip
     group = current()
     main = group is None or group.is_main
     if group is not None:

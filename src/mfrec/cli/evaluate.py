@@ -88,7 +88,7 @@ def evaluate(
         return
     if not metrics["users"]:
         liked = "" if ratings.kind == "implicit" else f" with a rating of at least {ratings.relevance_threshold:g}"
-        click.echo(nothing_to_rank(k, f"user the model knows has an item here{liked}"))
+        click.echo(nothing_to_rank(k, f"user the model knows has an item here{liked} that it did not train on"))
         return
     click.echo(
         f"top-{k}: "

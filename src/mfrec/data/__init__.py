@@ -31,7 +31,9 @@ def load_dataset(
     from mfrec.data import parsed
     from mfrec.data.fetch import cache_dir, locate
     from mfrec.data.movielens import read_movielens
+    from mfrec.options import check_flag
 
+    download, cache = check_flag(download, "download"), check_flag(cache, "cache")
     source = locate(name, None if path is None else as_path(path, "path"), download=download)
     entry = parsed.entry_for(source.spec.name, source.file, on_duplicates, cache_dir()) if cache else None
     if entry is not None:

@@ -23,6 +23,19 @@ def csr_order(users: np.ndarray, items: np.ndarray, n_users: int) -> tuple[np.nd
     return np.r_[0, np.cumsum(counts)].astype(np.int64), order
 
 
+def csr_contains(indptr: np.ndarray, indices: np.ndarray, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Whether each ``(users[j], items[j])`` is in the CSR of :func:`build_csr` (rows sorted), vectorized: the
+    pairs as one sorted key ``row * width + item``, searched with ``searchsorted``."""
+    users, items = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
+    if not len(indices) or not len(users):
+        return np.zeros(len(users), dtype=bool)
+    width = max(int(indices.max()), int(items.max())) + 1
+    keys = np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(indptr)) * width + indices
+    wanted = users * width + items
+    found = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return keys[found] == wanted
+
+
 def csr_pairs(indptr: np.ndarray, indices: np.ndarray, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(row, item)`` pairs for a batch of ``users`` (``row`` = position in the batch), vectorized."""
     starts = indptr[users]

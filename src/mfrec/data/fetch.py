@@ -106,10 +106,12 @@ def locate(name: str, path: str | Path | None = None, *, download: bool = True) 
 def _offline_message(spec: MovieLensSpec, reason: str = "") -> str:
     cached = cache_dir() / spec.name
     why = f" ({reason})" if reason else ""
+    given = os.environ.get("MFREC_DATA")
+    data = (f"or make MFREC_DATA (now {given}, which holds no {spec.name}/ or {spec.name}.zip) a folder that does"
+            if given else f"or set MFREC_DATA to a folder that holds {spec.name}/")  # fmt: skip
     return (
         f"{spec.name} is not on this machine and could not be downloaded{why}: "
-        f"put {spec.name}.zip or its extracted folder at {cached}, "
-        f"or set MFREC_DATA to a folder that holds {spec.name}/, or pass --data-path"
+        f"put {spec.name}.zip or its extracted folder at {cached}, {data}, or pass --data-path"
     )
 
 

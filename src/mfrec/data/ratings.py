@@ -181,7 +181,9 @@ class Ratings:
         Raises:
             DataError: naming the array and position (counted from 1) of the first bad value.
         """
-        if validate:
+        from mfrec.options import check_flag
+
+        if check_flag(validate, "validate"):
             checked = _checked_arrays(users, items, ratings, timestamps, scale, name, kind)
             if checked is not None and user_map is None and item_map is None:
                 return checked if item_info is None and titles is None else cls.from_codes(

@@ -349,8 +349,10 @@ def read_ratings(
     if columns is not None and not isinstance(columns, Columns):
         raise ConfigError(f"columns must be mfrec.Columns(user=..., item=..., rating=..., timestamp=...), "
                           f"not {type(columns).__name__}")  # fmt: skip
+    from mfrec.options import check_flag
+
     columns = columns or Columns()
-    ratings = _read_ratings(source, columns, sep, scale, on_duplicates, implicit)
+    ratings = _read_ratings(source, columns, sep, scale, on_duplicates, check_flag(implicit, "implicit"))
     return ratings if items is None else attach_items(ratings, items, columns.item)
 
 

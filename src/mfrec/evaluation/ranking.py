@@ -2,7 +2,8 @@
 
 Protocol (binary relevance):
 
-* relevant items of a user: their test ratings ``>= threshold`` (default 4.0 stars);
+* relevant items of a user: their test ratings ``>= threshold`` (default 4.0 stars), less any item
+  they also have in train (or in the excluded part): those are masked from every list;
 * candidates: every item with a training rating that the user did not rate in train
   (optionally also minus their validation items);
 * a user counts when they have at least one relevant item; metrics are means over them.
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mfrec.data.csr import build_csr, csr_pairs
+from mfrec.data.csr import build_csr, csr_contains, csr_pairs
 from mfrec.data.ratings import Ratings
 from mfrec.errors import ConfigError
 
@@ -155,6 +156,11 @@ def rank_users(
     if exclude is not None and len(exclude):
         ex_ptr, ex_idx = build_csr(exclude.users, exclude.items, n_users)
     keep = test.ratings >= threshold
+    # a pair the user has in train (or exclude) is masked from every list, so it cannot count as relevant:
+    # evaluating on ratings that overlap the training data measures the rest, not a list that could never hit
+    keep[keep] &= ~csr_contains(seen_ptr, seen_idx, test.users[keep], test.items[keep])
+    if exclude is not None and len(exclude):
+        keep[keep] &= ~csr_contains(ex_ptr, ex_idx, test.users[keep], test.items[keep])
     rel_ptr, rel_idx = build_csr(test.users[keep], test.items[keep], n_users)
     n_relevant = np.diff(rel_ptr)
     users = np.flatnonzero(n_relevant > 0)
