@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -351,6 +352,42 @@ def test_batch_output_for_a_users_file_and_errors(trained_run, tmp_path, capsys)
                        "--out", str(tmp_path / "none.csv"))  # fmt: skip
     assert_one_line_error(code, err, r"unknown user 'id'.*\(line 1 of .*users\.txt; if it is a header, name the "
                                      r"column 'user'\)")  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["user", "ratings", "user-out", "all-users-out"])
+def test_exclude_holds_in_every_way_of_asking(trained_run, tmp_path, capsys, mode):
+    """--exclude was dropped for a new user's ratings and for every --out; an option recommend does not apply
+    in a mode (--include-seen for a new user, --format with --out) is a usage error, not ignored."""
+    import json
+
+    import pandas as pd
+
+    model = ["recommend", str(trained_run), "-n", "1"]
+    asking = {"user": ["--user", "100"], "ratings": ["--ratings", "1000=5,1001=4"],
+              "user-out": ["--user", "100", "--out", str(tmp_path / "a.csv")],
+              "all-users-out": ["--all-users", "--out", str(tmp_path / "b.csv")]}[mode]  # fmt: skip
+
+    def first_items(*extra) -> list:
+        code, stdout, err = run(capsys, *model, *asking, *extra, *(["--format", "json"] if "--out" not in asking
+                                                                     else []))  # fmt: skip
+        assert code == 0, err
+        if "--out" in asking:
+            path = Path(asking[asking.index("--out") + 1])
+            items = pd.read_csv(path).groupby("user")["item"].first().tolist()
+            path.unlink()
+            path.with_name(path.name + ".sha256").unlink()
+            return items
+        return [row["item"] for row in json.loads(stdout)]
+
+    before = first_items()
+    after = first_items("--exclude", str(before[0]))
+    assert before[0] not in after
+    if mode == "ratings":
+        code, _, err = run(capsys, *model, *asking, "--include-seen")
+        assert code == 2 and "--include-seen is for known users" in err
+    if "--out" in asking:
+        code, _, err = run(capsys, *model, *asking, "--format", "csv")
+        assert code == 2 and "--format is for the screen" in err
 
 
 def test_rating_model_refuses_interactions_without_ratings(interactions_csv, tmp_path, capsys):

@@ -157,6 +157,13 @@ def echo_table(frame, fmt: str) -> None:
 
 TOP_N = click.option("-n", "n", type=int, default=10, show_default=True, help="how many items to list")
 
+def option_given(name: str) -> bool:
+    """Whether the current command's option ``name`` was given (command line or environment), not defaulted."""
+    from click.core import ParameterSource
+
+    return click.get_current_context().get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+
+
 FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
                       show_default=True, help="output format")  # fmt: skip
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mfrec.cli.options import FORMAT, TOP_N, echo_table, filter_options, filters, model_input
+from mfrec.cli.options import FORMAT, TOP_N, echo_table, filter_options, filters, model_input, option_given
 from mfrec.options import SIMILARITIES
 
 
@@ -54,14 +54,19 @@ def recommend(model_path: Path, user: str | None, new_ratings: str | None, all_u
         raise click.UsageError("give exactly one of --user ID, --ratings ITEM=RATING,..., --all-users, --users-file")
     if (all_users or users_file) and out is None:
         raise click.UsageError("--all-users and --users-file write to a file: add --out recs.parquet (or .csv)")
+    if new_ratings is not None and include_seen:
+        raise click.UsageError("--include-seen is for known users; a new user's rated items are always left out")
+    if out is not None and option_given("fmt"):
+        raise click.UsageError("--format is for the screen; --out writes .parquet or .csv, by its suffix")
     chosen_filters = filters(kw)
     model = MatrixFactorization.load(model_path)
+    excluded = [model.item_id(x.strip()) for x in exclude.split(",") if x.strip()] if exclude else None
     if new_ratings is not None:
-        recs = model.recommend_for_ratings(_parse_pairs(new_ratings), n, explain=explain, **chosen_filters)
+        recs = model.recommend_for_ratings(_parse_pairs(new_ratings), n, exclude=excluded, explain=explain,
+                                           **chosen_filters)  # fmt: skip
         echo_table(recs.to_frame(), fmt)
         return _rating_model_note(model)
     if user is not None and out is None:
-        excluded = [model.item_id(x.strip()) for x in exclude.split(",") if x.strip()] if exclude else None
         recs = model.recommend(model.user_id(user), n, exclude_seen=not include_seen, exclude=excluded,
                                explain=explain, **chosen_filters)  # fmt: skip
         echo_table(recs.to_frame().drop(columns=["user"]), fmt)
@@ -83,7 +88,7 @@ def recommend(model_path: Path, user: str | None, new_ratings: str | None, all_u
                 raise UnknownIdError(f"{exc} (line 1 of {users_file}; if it is a header, name the column "
                                      "'user')") from None  # fmt: skip
             raise
-    rows = write_recommendations(model, out, users=users, n=n, exclude_seen=not include_seen,
+    rows = write_recommendations(model, out, users=users, n=n, exclude_seen=not include_seen, exclude=excluded,
                                  progress=sys.stderr.isatty(), explain=explain, **chosen_filters)  # fmt: skip
     click.echo(f"{rows:,} recommendations written to {out}")
     _rating_model_note(model)

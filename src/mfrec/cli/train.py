@@ -11,7 +11,14 @@ from typing import Any
 import click
 
 from mfrec._io import json_text
-from mfrec.cli.options import assemble_train_config, data_options, given_train_values, run_config, train_options
+from mfrec.cli.options import (
+    assemble_train_config,
+    data_options,
+    given_train_values,
+    option_given,
+    run_config,
+    train_options,
+)
 from mfrec.cli.render import K_OPTION, metrics_table
 from mfrec.errors import MfrecError
 from mfrec.evaluation.report import REPORT_FILE
@@ -100,7 +107,7 @@ def train(**kw: Any) -> None:
         operational = {name: values.pop(name) for name in _OPERATIONAL if name in values and kw["refit"]}
         given = [f"--{name.replace('_', '-')}" for name in values]
         given += [f"--{name}" for name in _KEYS if kw.get(_KEYS[name])]
-        given += split_given + [_flag(name) for name in _SPLIT_USES if _given(name)]
+        given += split_given + [_flag(name) for name in _SPLIT_USES if option_given(name)]
         if given:
             verb = "continues the run" if kw["resume"] is not None else "retrains the run"
             raise click.UsageError(f"{flag} {verb} with its own saved config; leave out {', '.join(given)}")
@@ -126,7 +133,7 @@ def train(**kw: Any) -> None:
     else:
         run_config(kw)  # exactly one data source, before anything else is checked
     for name, methods in _SPLIT_USES.items():
-        if _given(name) and method not in methods:
+        if option_given(name) and method not in methods:
             split = "--split-files" if method == "files" else f"--split {method}"
             raise click.UsageError(f"{_flag(name)} does not apply to {split}; leave it out")
     preset_name, train_config = assemble_train_config(kw, kw["preset"], kw["config_file"])
@@ -145,13 +152,6 @@ def train(**kw: Any) -> None:
     name = kw["dataset"] or Path(kw["ratings_file"] or kw["split_files"][0]).stem
     out = kw["out"] or Path("runs") / f"{name}-{preset_name}"
     _train(config, out, kw, resume=False)
-
-
-def _given(name: str) -> bool:
-    """Whether the option ``name`` was given (on the command line or by environment), not left at its default."""
-    from click.core import ParameterSource
-
-    return click.get_current_context().get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
 
 
 def _flag(name: str) -> str:
