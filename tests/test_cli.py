@@ -1,5 +1,6 @@
 """The command line: one clear line and a non-zero exit for every user error, no traceback."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -388,6 +389,29 @@ def test_exclude_holds_in_every_way_of_asking(trained_run, tmp_path, capsys, mod
     if "--out" in asking:
         code, _, err = run(capsys, *model, *asking, "--format", "csv")
         assert code == 2 and "--format is for the screen" in err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["train", "--dataset", "ml-latest-small", "--user-col", "userId"], "--user-col describes a --ratings file"),
+    (["train", "--dataset", "ml-latest-small", "--scale", "1", "10"], "--scale describes a --ratings file"),
+    (["train", "--ratings", "{csv}", "--data-path", "{csv}"], "--data-path is a local copy of a --dataset"),
+    (["cv", "--ratings", "{csv}", "--data-path", "{csv}"], "--data-path is a local copy of a --dataset"),
+    (["tune", "--ratings", "{csv}", "--data-path", "{csv}"], "--data-path is a local copy of a --dataset"),
+    (["train", "--ratings", "sqlite:///{tmp}/p.sqlite", "--item-col", "movie"], "a profile database has its own"),
+    (["evaluate", "{run}", "--ratings", "{csv}", "--part", "val"], "--ratings evaluates on that file instead"),
+    (["evaluate", "{run}", "--ratings", "{csv}", "--split", "{run}/split.parquet"], "--split and --part choose"),
+    (["evaluate", "{run}", "--user-col", "uid"], "without one it has nothing to read"),
+    (["evaluate", "{run}", "--implicit"], "without one it has nothing to read"),
+    (["train", "--refit", "{run}", "--sep", ";"], "leave out --sep"),
+])  # fmt: skip
+def test_a_data_option_the_source_does_not_read_is_a_usage_error(trained_run, ratings_csv, tmp_path, capsys, args,
+                                                                  message):  # fmt: skip
+    """Each of these was read by nothing: the run used other columns or another copy than the line said."""
+    filled = [a.format(csv=ratings_csv, run=trained_run, tmp=tmp_path) for a in args]
+    code, _, err = run(capsys, *filled, *([] if filled[0] in ("evaluate", "cv") else ["--out", str(tmp_path / "o")]))
+    assert code == 2
+    assert_one_line_error(code, err, re.escape(message))
+    assert not (tmp_path / "o").exists() and not (tmp_path / "p.sqlite").exists()
 
 
 def test_rating_model_refuses_interactions_without_ratings(interactions_csv, tmp_path, capsys):

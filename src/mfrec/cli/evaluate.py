@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from mfrec._io import json_text
-from mfrec.cli.options import model_input, ratings_file_options
+from mfrec.cli.options import FILE_OPTIONS, flag_of, model_input, option_given, ratings_file_options
 from mfrec.cli.render import K_OPTION, nothing_to_rank, ranking_columns
 
 
@@ -42,6 +42,10 @@ def evaluate(
     from mfrec.estimator import MatrixFactorization
     from mfrec.evaluation.ranking import named_metrics
 
+    if ratings_file is not None and (split_file is not None or option_given("part")):
+        raise click.UsageError("--split and --part choose a split's part; --ratings evaluates on that file instead")
+    if ratings_file is None and (given := [name for name in FILE_OPTIONS if option_given(name)]):
+        raise click.UsageError(f"{flag_of(given[0])} describes a --ratings file; without one it has nothing to read")
     model = MatrixFactorization.load(model_path)
     train = None
     if ratings_file is not None:

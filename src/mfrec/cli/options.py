@@ -113,12 +113,39 @@ def columns(kw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: The options that describe a ratings file (its columns, separator and scale); a registered dataset has its own.
+FILE_OPTIONS = ("user_col", "item_col", "rating_col", "implicit", "timestamp_col", "sep", "scale")
+
+
+def flag_of(name: str) -> str:
+    """The command-line flag of the parameter ``name`` (``user_col`` -> ``--user-col``)."""
+    return f"--{name.replace('_', '-')}"
+
+
+def check_data_options(kw: dict[str, Any]) -> None:
+    """A data option that the chosen source does not read is a usage error, never ignored: the columns of a
+    file with --dataset (it has its own), --data-path without --dataset, a file's columns for a database."""
+    from mfrec.data.profiles import is_database_url
+
+    given = [name for name in FILE_OPTIONS if option_given(name)]
+    if kw.get("dataset") and given:
+        raise click.UsageError(f"{flag_of(given[0])} describes a --ratings file; --dataset {kw['dataset']} has its "
+                               "own columns and scale")  # fmt: skip
+    if not kw.get("dataset") and option_given("data_path"):
+        raise click.UsageError("--data-path is a local copy of a --dataset; leave it out with a ratings file")
+    columns_given = [name for name in given if name != "scale"]
+    if is_database_url(str(kw.get("ratings_file") or "")) and columns_given:
+        raise click.UsageError(f"{flag_of(columns_given[0])} describes a ratings file; a profile database has "
+                               "its own columns")  # fmt: skip
+
+
 def run_config(kw: dict[str, Any], need_source: bool = True, **fields: Any):
     """A :class:`~mfrec.config.RunConfig` of the data options in ``kw`` (exactly one source, if ``need_source``)."""
     from mfrec.config import RunConfig
 
     if need_source and bool(kw["dataset"]) == bool(kw["ratings_file"]):
         raise click.UsageError("give exactly one of --dataset NAME or --ratings FILE")
+    check_data_options(kw)
     return RunConfig(dataset=kw["dataset"], ratings_file=str(kw["ratings_file"]) if kw["ratings_file"] else None,
                      columns=columns(kw), **fields)  # fmt: skip
 
@@ -161,7 +188,8 @@ def option_given(name: str) -> bool:
     """Whether the current command's option ``name`` was given (command line or environment), not defaulted."""
     from click.core import ParameterSource
 
-    return click.get_current_context().get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+    context = click.get_current_context(silent=True)
+    return context is not None and context.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
 
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",

@@ -12,8 +12,10 @@ import click
 
 from mfrec._io import json_text
 from mfrec.cli.options import (
+    FILE_OPTIONS,
     assemble_train_config,
     data_options,
+    flag_of,
     given_train_values,
     option_given,
     run_config,
@@ -107,7 +109,8 @@ def train(**kw: Any) -> None:
         operational = {name: values.pop(name) for name in _OPERATIONAL if name in values and kw["refit"]}
         given = [f"--{name.replace('_', '-')}" for name in values]
         given += [f"--{name}" for name in _KEYS if kw.get(_KEYS[name])]
-        given += split_given + [_flag(name) for name in _SPLIT_USES if option_given(name)]
+        given += split_given + [flag_of(name) for name in (*_SPLIT_USES, *FILE_OPTIONS, "duplicates")
+                                if option_given(name)]  # fmt: skip
         if given:
             verb = "continues the run" if kw["resume"] is not None else "retrains the run"
             raise click.UsageError(f"{flag} {verb} with its own saved config; leave out {', '.join(given)}")
@@ -135,7 +138,7 @@ def train(**kw: Any) -> None:
     for name, methods in _SPLIT_USES.items():
         if option_given(name) and method not in methods:
             split = "--split-files" if method == "files" else f"--split {method}"
-            raise click.UsageError(f"{_flag(name)} does not apply to {split}; leave it out")
+            raise click.UsageError(f"{flag_of(name)} does not apply to {split}; leave it out")
     preset_name, train_config = assemble_train_config(kw, kw["preset"], kw["config_file"])
     files = tuple(str(f) for f in kw["split_files"]) if kw["split_files"] is not None else None
     split = SplitConfig(method, tuple(kw["split_fractions"]), kw["split_seed"], kw["holdout"], files)
@@ -152,10 +155,6 @@ def train(**kw: Any) -> None:
     name = kw["dataset"] or Path(kw["ratings_file"] or kw["split_files"][0]).stem
     out = kw["out"] or Path("runs") / f"{name}-{preset_name}"
     _train(config, out, kw, resume=False)
-
-
-def _flag(name: str) -> str:
-    return f"--{name.replace('_', '-')}"
 
 
 def _train(config, out: Path, kw: dict[str, Any], *, resume: bool) -> None:
