@@ -138,3 +138,13 @@ def test_cli_refuses_an_embedding_dim_too_large_for_memory(ratings_csv, tmp_path
                  str(tmp_path / "run")])  # fmt: skip
     one_line_error(capsys, code, "GiB")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_process_count_beyond_any_machine_is_a_usage_line(tmp_path, capsys):
+    """--nproc of 30 digits reached the process launcher, whose OverflowError was exit 3."""
+    from mfrec.cli import main
+
+    out = tmp_path / "run"
+    code = main(["train", "--ratings", str(tmp_path / "r.csv"), "--nproc", "9" * 30, "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "--nproc" in err and not out.exists()

@@ -24,6 +24,7 @@ from mfrec.cli.options import (
 from mfrec.cli.render import K_OPTION, metrics_table
 from mfrec.errors import MfrecError
 from mfrec.evaluation.report import REPORT_FILE
+from mfrec.options import MAX_THREADS
 
 #: Training options that say where and how fast to train, not what: a --refit may set them.
 _OPERATIONAL = ("device", "threads")
@@ -87,7 +88,7 @@ _KEYS = {"preset": "preset", "config": "config_file", "dataset": "dataset", "rat
 )
 @click.option(
     "--nproc",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_THREADS),  # 2^63 processes was an OverflowError in the launcher (exit 3)
     default=1,
     show_default=True,
     help="data-parallel processes on this machine (torch.distributed; dot/biased, torch engine)",
