@@ -446,24 +446,31 @@ def test_ratings_from_arrays_keep_the_file_rules_for_ids_and_kinds():
     assert len(Ratings.from_arrays([], [], [])) == 0  # nothing to check; fitting on it is refused later
 
 
-def _path_parameters() -> set[tuple[str, str]]:
-    """(callable, parameter) for every public callable of the Python API that takes a file path."""
+def _public_parameters(wanted, classes=(MatrixFactorization,)) -> set[tuple[str, str]]:
+    """(callable, parameter) for every public function of the Python API and public method of ``classes`` whose
+    parameter annotation (as text) ``wanted`` accepts."""
     import inspect
 
     import mfrec
 
     targets = {name: getattr(mfrec, name) for name in mfrec.__all__ if inspect.isfunction(getattr(mfrec, name))}
-    for name in dir(MatrixFactorization):
-        if not name.startswith("_") and callable(getattr(MatrixFactorization, name)):
-            targets[f"MatrixFactorization.{name}"] = getattr(MatrixFactorization, name)
+    for cls in classes:
+        for name in dir(cls):
+            if not name.startswith("_") and callable(getattr(cls, name)):
+                targets[f"{cls.__name__}.{name}"] = getattr(cls, name)
     found = set()
     for label, function in targets.items():
         try:
             parameters = inspect.signature(function).parameters.values()
         except (TypeError, ValueError):
             continue
-        found |= {(label, p.name) for p in parameters if str(p.annotation).startswith("str | Path")}
+        found |= {(label, p.name) for p in parameters if wanted(str(p.annotation))}
     return found
+
+
+def _path_parameters() -> set[tuple[str, str]]:
+    """(callable, parameter) for every public callable of the Python API that takes a file path."""
+    return _public_parameters(lambda annotation: annotation.startswith("str | Path"))
 
 
 def test_every_public_path_parameter_names_a_value_that_is_not_a_path(lowrank, tmp_path):
@@ -507,23 +514,9 @@ def test_a_model_file_whose_header_is_not_a_json_object_is_refused(tmp_path, hea
 
 def _flag_parameters() -> set[tuple[str, str]]:
     """(callable, parameter) for every public callable of the Python API that takes a yes/no flag (``bool``)."""
-    import inspect
+    from mfrec import Ratings
 
-    import mfrec
-
-    targets = {name: getattr(mfrec, name) for name in mfrec.__all__ if inspect.isfunction(getattr(mfrec, name))}
-    for cls in (MatrixFactorization, mfrec.Ratings):
-        for name in dir(cls):
-            if not name.startswith("_") and callable(getattr(cls, name)):
-                targets[f"{cls.__name__}.{name}"] = getattr(cls, name)
-    found = set()
-    for label, function in targets.items():
-        try:
-            parameters = inspect.signature(function).parameters.values()
-        except (TypeError, ValueError):
-            continue
-        found |= {(label, p.name) for p in parameters if str(p.annotation) == "bool"}
-    return found
+    return _public_parameters(lambda annotation: annotation == "bool", (MatrixFactorization, Ratings))
 
 
 def test_every_public_flag_refuses_what_is_not_true_or_false(lowrank, tmp_path):

@@ -184,6 +184,7 @@ def echo_table(frame, fmt: str) -> None:
 
 TOP_N = click.option("-n", "n", type=int, default=10, show_default=True, help="how many items to list")
 
+
 def option_given(name: str) -> bool:
     """Whether the current command's option ``name`` was given (command line or environment), not defaulted."""
     from click.core import ParameterSource
