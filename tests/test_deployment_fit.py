@@ -172,6 +172,10 @@ SPLIT_OPTION_MISUSE = [
     (["--ratings", "{p}", "--holdout", "2"], "--holdout does not apply to --split stratified"),
     (["--ratings", "{p}", "--split", "temporal-user", "--split-fractions", "0.5", "0.25", "0.25"],
      "--split-fractions does not apply to --split temporal-user"),
+    # what stops on or measures held-out ratings has none under --split none
+    (["--ratings", "{p}", "--split", "none", "--patience", "2"], "--patience needs validation ratings"),
+    (["--ratings", "{p}", "--split", "none", "--target-rmse", "0.9"], "--target-rmse needs validation ratings"),
+    (["--ratings", "{p}", "--split", "none", "--k", "5"], "--k does not apply to --split none"),
 ]  # fmt: skip
 
 
@@ -188,7 +192,8 @@ def test_a_split_option_the_split_does_not_use_is_a_usage_error(ratings_csv, tmp
 def test_a_refit_refuses_split_options(ratings_csv, tmp_path, capsys):  # noqa: F811
     run_dir = tmp_path / "run"
     _train(capsys, "--ratings", str(ratings_csv), "--epochs", "2", "--out", str(run_dir))
-    for option in (["--split-seed", "7"], ["--split-fractions", "0.5", "0.25", "0.25"], ["--holdout", "2"]):
+    for option in (["--split-seed", "7"], ["--split-fractions", "0.5", "0.25", "0.25"], ["--holdout", "2"],
+                   ["--k", "5"]):  # fmt: skip
         code, _, err = run(capsys, "train", "--refit", str(run_dir), *option)
         assert_one_line_error(code, err, f"leave out {option[0]}")
 

@@ -62,6 +62,13 @@ def test_serve_refuses_a_port_out_of_range(tmp_path, capsys, port):
     one_line_error(capsys, code, "--port")
 
 
+def test_serve_refuses_a_list_memory_without_lists(tmp_path, capsys):
+    """--top-k 0 precomputes nothing, so a --top-k-memory given beside it would be ignored without a word."""
+    code = main(["serve", str(tmp_path / "model.safetensors"), "--top-k", "0", "--top-k-memory", "64"])
+    assert code == 2
+    one_line_error(capsys, code, "--top-k-memory does not apply to --top-k 0")
+
+
 def test_serve_reports_a_port_in_use_in_one_line(ratings_csv, tmp_path, capsys):
     assert main(["train", "--ratings", str(ratings_csv), "--epochs", "2", "-q", "--device", "cpu", "--out",
                  str(tmp_path / "run")]) == 0  # fmt: skip

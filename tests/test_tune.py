@@ -70,15 +70,41 @@ def test_every_model_has_a_search_space_of_its_own_options():
 
 
 @pytest.mark.parametrize(
-    ("text", "label"), [("rmse", "rmse"), ("MAE", "mae"), ("ndcg", "ndcg@7"), ("recall@20", "recall@20")]
-)
-def test_metric_names(text, label):
+    ("text", "k", "label"),
+    [("rmse", None, "rmse"), ("MAE", None, "mae"), ("ndcg", 7, "ndcg@7"), ("ndcg", None, "ndcg@10"),
+     ("recall@20", None, "recall@20"), ("recall@20", 20, "recall@20")],
+)  # fmt: skip
+def test_metric_names(text, k, label):
     from mfrec.tune import Metric
 
-    assert Metric.parse(text, k=7).label == label
+    assert Metric.parse(text, k=k).label == label
 
 
-@pytest.mark.parametrize("text", ["auc", "ndcg@0", "ndcg@x", "rmse@10", ""])
+@pytest.mark.parametrize(("text", "k"), [("rmse", 7), ("recall@20", 7)])
+def test_a_cut_off_that_the_metric_does_not_take_is_a_config_error(text, k):
+    """A rating metric has no cut-off, and a ranking metric that names one is not measured at another."""
+    from mfrec.errors import ConfigError
+    from mfrec.tune import Metric
+
+    with pytest.raises(ConfigError, match=rf"{text}.*k={k}"):
+        Metric.parse(text, k=k)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--metric", "rmse", "--k", "5"], "--k does not apply to --metric rmse"),
+     (["--metric", "ndcg@5", "--k", "20"], "--metric ndcg@5 has its own cut-off"),
+     (["--k", "5"], "--k does not apply to --metric rmse")],
+)  # fmt: skip
+def test_tune_refuses_a_k_its_metric_does_not_use(ratings_csv, tmp_path, capsys, args, message):
+    out = tmp_path / "tune"
+    code = main(["tune", "--ratings", str(ratings_csv), "--trials", "1", *args, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("text", ["auc", "ndcg@0", "ndcg@x", "rmse@10", "", "ndcg@", "ndcg@ 5"])
 def test_bad_metric_names_are_config_errors(text):
     from mfrec.errors import ConfigError
     from mfrec.tune import Metric

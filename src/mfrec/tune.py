@@ -46,19 +46,29 @@ class Metric:
     k: int | None = None
 
     @classmethod
-    def parse(cls, text: str, k: int = 10) -> Metric:
-        """``rmse``, ``mae``, ``ndcg@10`` or ``ndcg`` (at ``k``); a :class:`ConfigError` names the choices."""
-        name, _, cut = str(text).strip().lower().partition("@")
+    def parse(cls, text: str, k: int | None = None) -> Metric:
+        """``rmse``, ``mae``, ``ndcg@10``, or ``ndcg`` at ``k`` (10 when not given).
+
+        A rating metric has no cut-off, so it takes no ``k``; a ranking metric that names its
+        cut-off takes no other. A :class:`ConfigError` names the choices or the conflict.
+        """
+        name, at, cut = str(text).strip().lower().partition("@")
         choices = ", ".join([*RATING_METRICS, *(f"{m}@K" for m in RANKING_METRICS)])
-        if name in RATING_METRICS and not cut:
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise ConfigError(f"k must be a whole number of at least 1, not {k!r}")
+        if name in RATING_METRICS and not at:
+            if k is not None:
+                raise ConfigError(f"{text!r} measures ratings and has no cut-off, so k={k} does not apply; leave k out")
             return cls(name)
         if name not in RANKING_METRICS:
             raise ConfigError(f"unknown metric {text!r}; choose from {choices}")
-        if cut:
+        if at:
             if not cut.isdigit() or int(cut) < 1:
                 raise ConfigError(f"the cut-off of {text!r} must be a whole number of at least 1")
+            if k is not None and k != int(cut):
+                raise ConfigError(f"{text!r} has its own cut-off ({int(cut)}), and k={k} contradicts it; give one")
             k = int(cut)
-        return cls(name, k)
+        return cls(name, 10 if k is None else k)
 
     @property
     def label(self) -> str:
@@ -142,7 +152,7 @@ def tune(
     *,
     base: TrainConfig | None = None,
     metric: str | Metric = "rmse",
-    k: int = 10,
+    k: int | None = None,
     trials: int = 30,
     seed: int = 42,
     timeout: float | None = None,
@@ -152,7 +162,8 @@ def tune(
     """Search ``base``'s model on ``split.train`` / ``split.val`` for the best validation ``metric``.
 
     ``base`` (default: the biased model's preset on the CPU) is trial 0 and fixes every
-    option that is not searched. ``trials`` counts trial 0. ``timeout`` (seconds) stops starting
+    option that is not searched. ``k`` is the cut-off of a ranking ``metric`` that names none
+    (10 when not given; see :meth:`Metric.parse`). ``trials`` counts trial 0. ``timeout`` (seconds) stops starting
     trials once passed; trial 0 always runs. ``log`` receives one line
     per finished trial (for output that is not a terminal); ``progress`` shows Optuna's bar.
     """
@@ -169,12 +180,12 @@ def tune(
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
                                 or not 0 < timeout < float("inf")):  # fmt: skip
         raise ConfigError(f"timeout must be a positive number of seconds, not {timeout!r}")
-    metric = metric if isinstance(metric, Metric) else Metric.parse(metric, k)
+    metric = Metric.parse(metric.label if isinstance(metric, Metric) else metric, k)
     base = base or TrainConfig(device="cpu")
     spec = registry.get(base.model)
     if metric.k is None and not spec.predicts_ratings:
         raise ConfigError(f"{metric.name} measures predicted ratings, and {base.model!r} only ranks; "
-                          f"use a ranking metric such as ndcg@{k}")  # fmt: skip
+                          f"use a ranking metric such as ndcg@{k or 10}")  # fmt: skip
     if len(split.val) == 0:
         raise ConfigError("tuning needs validation ratings, and the split has none")
     if metric.k is not None and not split.val.has_relevant:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import click
 
-from mfrec.cli.options import model_input
+from mfrec.cli.options import model_input, option_given
 
 #: The variables that carry secrets to workers (never on a command line, which other local users can read).
 ADMIN_ENV, DB_ENV = "MFREC_ADMIN_TOKEN", "MFREC_DB"
@@ -72,6 +72,8 @@ def serve(model_path: Path, host: str, port: int, threads: int, workers: int, db
     if not host.strip():  # an empty address would listen on every interface
         raise click.BadParameter("give an address: 127.0.0.1 (this machine), or 0.0.0.0 for every interface",
                                  param_hint="--host")  # fmt: skip
+    if listen_fd is None and top_k == 0 and option_given("top_k_memory"):
+        raise click.UsageError("--top-k-memory does not apply to --top-k 0: no lists are precomputed; leave it out")
     if admin_token is not None and len(admin_token) < 16:
         raise click.BadParameter("the admin token needs at least 16 characters", param_hint="--admin-token")
     path = resolve_model_path(model_path)

@@ -110,7 +110,7 @@ def train(**kw: Any) -> None:
         operational = {name: values.pop(name) for name in _OPERATIONAL if name in values and kw["refit"]}
         given = [f"--{name.replace('_', '-')}" for name in values]
         given += [f"--{name}" for name in _KEYS if kw.get(_KEYS[name])]
-        given += split_given + [flag_of(name) for name in (*_SPLIT_USES, *FILE_OPTIONS, "duplicates")
+        given += split_given + [flag_of(name) for name in (*_SPLIT_USES, *FILE_OPTIONS, "duplicates", "k")
                                 if option_given(name)]  # fmt: skip
         if given:
             verb = "continues the run" if kw["resume"] is not None else "retrains the run"
@@ -140,6 +140,13 @@ def train(**kw: Any) -> None:
         if option_given(name) and method not in methods:
             split = "--split-files" if method == "files" else f"--split {method}"
             raise click.UsageError(f"{flag_of(name)} does not apply to {split}; leave it out")
+    if method == "none":  # nothing is held out: nothing to stop on, nothing to measure
+        for name in ("patience", "target_rmse"):
+            if option_given(name) and kw[name]:  # 0 (train every epoch) is what --split none does anyway
+                raise click.UsageError(f"{flag_of(name)} needs validation ratings to stop on, and --split none "
+                                       "holds none out; leave it out")  # fmt: skip
+        if option_given("k"):
+            raise click.UsageError("--k does not apply to --split none: nothing is evaluated; leave it out")
     preset_name, train_config = assemble_train_config(kw, kw["preset"], kw["config_file"])
     files = tuple(str(f) for f in kw["split_files"]) if kw["split_files"] is not None else None
     split = SplitConfig(method, tuple(kw["split_fractions"]), kw["split_seed"], kw["holdout"], files)

@@ -8,7 +8,15 @@ from typing import Any
 
 import click
 
-from mfrec.cli.options import FORMAT, assemble_train_config, data_options, echo_table, load_data, train_options
+from mfrec.cli.options import (
+    FORMAT,
+    assemble_train_config,
+    data_options,
+    echo_table,
+    load_data,
+    option_given,
+    train_options,
+)
 from mfrec.cli.render import K_OPTION, nothing_to_rank
 
 
@@ -39,7 +47,16 @@ def tune(preset: str | None, config_file: Path | None, metric: str | None, k: in
     check_tuning_output(out)  # before any trial: a folder holding someone else's best.json is refused now
     _, base = assemble_train_config(kw, preset, config_file)
     seed = base.seed  # --seed seeds the split, the sampler and the models
-    chosen = Metric.parse(metric or ("rmse" if registry.get(base.model).predicts_ratings else "ndcg"), k)
+    text = metric or ("rmse" if registry.get(base.model).predicts_ratings else "ndcg")
+    chosen = Metric.parse(text)
+    if option_given("k"):  # a --k the metric does not use would be ignored without a word
+        if chosen.k is None:
+            default = "" if metric else f" (the default for {base.model!r})"
+            raise click.UsageError(f"--k does not apply to --metric {text}{default}: a rating metric has no cut-off; "
+                                   "leave it out")  # fmt: skip
+        if "@" in text and chosen.k != k:
+            raise click.UsageError(f"--metric {text} has its own cut-off; leave out --k {k}")
+        chosen = Metric.parse(text, k)
     data = load_data(kw)
     split = split_ratings(data, "stratified", seed=seed)
     interactive = sys.stderr.isatty()
