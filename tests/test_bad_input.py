@@ -499,7 +499,69 @@ def test_every_public_path_parameter_names_a_value_that_is_not_a_path(lowrank, t
             with pytest.raises(mfrec.MfrecError) as caught:
                 call(bad)
             assert "Traceback" not in str(caught.value), (label, name, bad)
+        # a URL read as a path was a missing 'https:/...' file (pathlib folds '//'): named as given instead
+        for url in ("https://example.com/data/x.csv", "s3://bucket/x", "file:///tmp/x.csv"):
+            with pytest.raises(mfrec.MfrecError, match=rf"'{url}' is a (file )?URL") as caught:
+                call(url)
     assert not (tmp_path / "run").exists()
+
+
+#: What a command needs beside the path for the path to be the only thing wrong (nothing that would run long).
+PATH_OPTION_ARGS = {"similar": ["--item", "1"], "recommend": ["--user", "1"], "predict": ["--user", "1", "--item", "1"],
+                    "datasets synth": ["--like", "ml-latest-small", "--fraction", "0.001"]}  # fmt: skip
+
+
+def _local_path_options():
+    """(command words, flag, nargs) for every option or argument of the CLI that takes a path on this machine."""
+    import click
+
+    from mfrec.cli import cli
+    from mfrec.cli.options import LocalPath
+
+    def walk(command, words):
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                yield from walk(sub, [*words, name])
+            return
+        for param in command.params:
+            if isinstance(param.type, LocalPath) and not getattr(param, "hidden", False):
+                flag = param.opts[0] if isinstance(param, click.Option) else None
+                yield words, flag, param.nargs
+
+    return list(walk(cli, []))
+
+
+def test_a_url_where_the_cli_takes_a_path_is_a_usage_line_naming_it(tmp_path, capsys, monkeypatch):
+    """Every path option, derived from the commands: a URL is not folded into a missing 'https:/...' file."""
+    monkeypatch.chdir(tmp_path)
+    found = _local_path_options()
+    assert len(found) >= 20
+    for words, flag, nargs in found:
+        url = "https://example.com/data/x.csv"
+        given = [flag, *[url] * nargs] if flag else [url]
+        argv = [*words, *given, *PATH_OPTION_ARGS.get(" ".join(words), [])]
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2, (argv, err)
+        assert_one_line(code, err, rf"'{url}' is (a URL|neither a file)")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "pattern"),
+    [("mysql://u@h/db", r"not 'mysql'"), ("postgres://u@h/db", r"not 'postgres' \(PostgreSQL's is postgresql\+psycopg"),
+     ("https://example.com/db", r"not 'https'")],
+)  # fmt: skip
+def test_a_profile_database_of_another_kind_is_named_before_any_driver_is_loaded(tmp_path, capsys, url, pattern):
+    from mfrec.data.profiles import ProfileStore
+
+    with pytest.raises(errors.ConfigError, match=pattern):
+        ProfileStore(url)
+    assert main(["serve", str(tmp_path / "model.safetensors"), "--db", url]) == 1  # refused before the model is read
+    assert_one_line(1, capsys.readouterr().err, pattern)
+    code = main(["serve", str(tmp_path / "model.safetensors"), "--db", ""])  # an unset variable: not the default
+    assert code == 2
+    assert_one_line(code, capsys.readouterr().err, r"--db: give a database URL")
 
 
 @pytest.mark.parametrize("header", [b"[1, 2]", b"[" * 50_000 + b"]" * 50_000, b'{"a": 1, "a": 2}', b"7"])

@@ -11,18 +11,42 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from mfrec.errors import ConfigError, OutputError
 
+#: ``scheme://`` at the start of a URL (two letters at least, so that no drive letter is taken for one).
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]+://")
+
+
+def url_problem(text: str) -> str | None:
+    """Why ``text`` is not a path on this machine when it is a URL (``https://...``, ``s3://...``), else None.
+
+    A URL read as a path would fold its ``//`` and be reported as a missing ``https:/...`` file.
+    """
+    match = _URL.match(text)
+    if match is None:
+        return None
+    scheme = match.group()[:-3].lower()
+    if scheme == "file":
+        from urllib.parse import unquote, urlsplit
+
+        return f"{text!r} is a file URL; give its path: {unquote(urlsplit(text).path)!r}"
+    fetch = "; download the file first" if scheme in ("http", "https", "ftp") else ""
+    return f"{text!r} is a URL, and this takes a path on this machine{fetch}"
+
 
 def as_path(value: object, what: str) -> Path:
     """``value`` as a :class:`~pathlib.Path` when it is a path (text or ``os.PathLike``); else a
-    :class:`~mfrec.errors.ConfigError` naming ``what`` and the type given."""
+    :class:`~mfrec.errors.ConfigError` naming ``what`` and the type given (or the URL)."""
     text = os.fspath(value) if isinstance(value, str | os.PathLike) else None
     if isinstance(text, str):
+        problem = url_problem(text) if isinstance(value, str) else None
+        if problem:
+            raise ConfigError(f"{what}: {problem}")
         if text != "" and "\0" not in text:
             return Path(text)
         raise ConfigError(f"{what} must name a file, not {text!r}")

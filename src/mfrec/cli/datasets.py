@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from mfrec.cli.options import LocalPath
+
 
 @click.group()
 def datasets() -> None:
@@ -28,7 +30,7 @@ def datasets_list() -> None:
 
 @datasets.command("fetch")
 @click.argument("name")
-@click.option("--data-path", type=click.Path(path_type=Path), default=None)
+@click.option("--data-path", type=LocalPath(), default=None)
 def datasets_fetch(name: str, data_path: Path | None) -> None:
     """Make sure NAME is on this machine (downloading it if needed), readable, and say where."""
     from mfrec.data.fetch import locate
@@ -40,7 +42,7 @@ def datasets_fetch(name: str, data_path: Path | None) -> None:
 
 @datasets.command("synth")
 @click.option("--like", "like", default="ml-25m", show_default=True, help="the release whose shape and layout to copy")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+@click.option("--out", type=LocalPath(file_okay=False), required=True,
               help="folder to write <name>/ratings.csv and movies.csv into")  # fmt: skip
 @click.option("--fraction", type=float, default=1.0, show_default=True, help="scale users, items and ratings")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -54,7 +56,7 @@ def datasets_synth(like: str, out: Path, fraction: float, seed: int) -> None:
 
 @datasets.command("info")
 @click.argument("name")
-@click.option("--data-path", type=click.Path(path_type=Path), default=None)
+@click.option("--data-path", type=LocalPath(), default=None)
 @click.option("--no-download", is_flag=True, help="fail instead of downloading")
 def datasets_info(name: str, data_path: Path | None, no_download: bool) -> None:
     """Counts, scale and density of NAME."""

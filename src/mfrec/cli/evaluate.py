@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from mfrec._io import json_text
-from mfrec.cli.options import FILE_OPTIONS, flag_of, model_input, option_given, ratings_file_options
+from mfrec.cli.options import FILE_OPTIONS, LocalPath, flag_of, model_input, option_given, ratings_file_options
 from mfrec.cli.render import K_OPTION, nothing_to_rank, ranking_columns
 
 
@@ -18,7 +18,7 @@ from mfrec.cli.render import K_OPTION, nothing_to_rank, ranking_columns
 @click.option(
     "--split",
     "split_file",
-    type=click.Path(path_type=Path),
+    type=LocalPath(),
     default=None,
     help="split.parquet of a run [the run folder's]",
 )
@@ -26,7 +26,7 @@ from mfrec.cli.render import K_OPTION, nothing_to_rank, ranking_columns
 @click.option(
     "--ratings",
     "ratings_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=LocalPath(dir_okay=False),
     default=None,
     help="evaluate on this ratings file instead of a split",
 )

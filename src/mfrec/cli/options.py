@@ -67,27 +67,50 @@ def ratings_file_options(func):
     return func
 
 
-class RatingsSource(click.Path):
+class LocalPath(click.Path):
+    """A path on this machine; a URL (``https://...``), which a path would fold to ``https:/...``, is a usage
+    error that says so."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(path_type=Path, **kw)
+
+    def convert(self, value, param, ctx):
+        from mfrec._io import url_problem
+
+        problem = url_problem(value) if isinstance(value, str) else None
+        if problem:
+            self.fail(problem, param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class RatingsSource(LocalPath):
     """A ratings file (a path), or a profile database URL kept as written (a path would fold its slashes)."""
 
     name = "file or database URL"
 
     def __init__(self) -> None:
-        super().__init__(dir_okay=False, path_type=Path)
+        super().__init__(dir_okay=False)
 
     def convert(self, value, param, ctx):
-        from mfrec.data.profiles import is_database_url
+        from mfrec._io import url_problem
+        from mfrec.data.profiles import DATABASES, is_database_url
 
-        return value if is_database_url(value) else super().convert(value, param, ctx)
+        if is_database_url(value):
+            return value
+        if isinstance(value, str) and url_problem(value):
+            hint = " (PostgreSQL's is postgresql+psycopg://...)" if value.lower().startswith("postgres") else ""
+            self.fail(f"{value!r} is neither a file on this machine nor a profile database ({DATABASES}){hint}",
+                      param, ctx)  # fmt: skip
+        return super().convert(value, param, ctx)
 
 
 def data_options(func):
     func = click.option("--duplicates", type=click.Choice(["keep-latest", "error"]), default="keep-latest",
                         show_default=True, help="what to do with repeated (user, item) pairs")(func)  # fmt: skip
-    func = click.option("--data-path", type=click.Path(path_type=Path), default=None,
+    func = click.option("--data-path", type=LocalPath(), default=None,
                         help="local copy of --dataset: its folder, official zip or ratings file")(func)  # fmt: skip
     func = ratings_file_options(func)
-    func = click.option("--items", "items_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    func = click.option("--items", "items_file", type=LocalPath(dir_okay=False), default=None,
                         help="item metadata (CSV/Parquet: item id, title, genres joined by |, year) to show "
                              "with recommendations and filter by")(func)  # fmt: skip
     func = click.option("--ratings", "ratings_file", type=RatingsSource(), default=None,
@@ -236,6 +259,6 @@ def model_input(func):
             raise click.UsageError("which model? give a model file or run folder: MODEL or --model PATH")
         return func(*args, model_path=path, **kw)
 
-    command = click.option("--model", "model_option", type=click.Path(path_type=Path), default=None,
+    command = click.option("--model", "model_option", type=LocalPath(), default=None,
                            metavar="PATH", help="model file or run folder (or give it as MODEL)")(command)  # fmt: skip
-    return click.argument("model_arg", metavar="[MODEL]", required=False, type=click.Path(path_type=Path))(command)
+    return click.argument("model_arg", metavar="[MODEL]", required=False, type=LocalPath())(command)

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import click
 
-from mfrec.cli.options import FORMAT, TOP_N, echo_table, filter_options, filters, model_input, option_given
+from mfrec.cli.options import (
+    FORMAT,
+    TOP_N,
+    LocalPath,
+    echo_table,
+    filter_options,
+    filters,
+    model_input,
+    option_given,
+)
 from mfrec.options import SIMILARITIES
 
 
@@ -24,13 +33,13 @@ from mfrec.options import SIMILARITIES
 @click.option("--all-users", is_flag=True, help="every user with training data (needs --out)")
 @click.option(
     "--users-file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=LocalPath(dir_okay=False),
     default=None,
     help="user ids, one per line, or the user column of a CSV/TSV/Parquet table (needs --out)",
 )
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=LocalPath(dir_okay=False),
     default=None,
     help="write user, rank, item, stars (rating models) or score, title to this .parquet or .csv",
 )

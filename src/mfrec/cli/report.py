@@ -6,10 +6,12 @@ from pathlib import Path
 
 import click
 
+from mfrec.cli.options import LocalPath
+
 
 @click.command()
-@click.argument("run", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.argument("run", type=LocalPath(file_okay=False))
+@click.option("--out", type=LocalPath(dir_okay=False), default=None,
               help="where to write the page [RUN/report.html]")  # fmt: skip
 def report(run: Path, out: Path | None) -> None:
     """Write RUN's report: training curve, metrics against baselines, per-user NDCG, long tail, scores."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import click
 
-from mfrec.cli.options import model_input, option_given
+from mfrec.cli.options import LocalPath, model_input, option_given
 
 #: The variables that carry secrets to workers (never on a command line, which other local users can read).
 ADMIN_ENV, DB_ENV = "MFREC_ADMIN_TOKEN", "MFREC_DB"
@@ -50,7 +50,7 @@ ADMIN_ENV, DB_ENV = "MFREC_ADMIN_TOKEN", "MFREC_DB"
               help=f"enable POST /v1/admin/reload for this bearer token (prefer ${ADMIN_ENV}: a command line "
                    "is visible to other local users)")  # fmt: skip
 @click.option("--listen-fd", type=int, default=None, hidden=True)
-@click.option("--original", type=click.Path(path_type=Path), default=None, hidden=True)
+@click.option("--original", type=LocalPath(), default=None, hidden=True)
 def serve(model_path: Path, host: str, port: int, threads: int, workers: int, db_url: str | None,
           max_ratings: int, top_k: int, top_k_memory: int, watch_interval: float, admin_token: str | None,
           listen_fd: int | None, original: Path | None) -> None:  # fmt: skip
@@ -72,6 +72,15 @@ def serve(model_path: Path, host: str, port: int, threads: int, workers: int, db
     if not host.strip():  # an empty address would listen on every interface
         raise click.BadParameter("give an address: 127.0.0.1 (this machine), or 0.0.0.0 for every interface",
                                  param_hint="--host")  # fmt: skip
+    if db_url is not None and not db_url.strip():  # an unset variable, say: not the default database
+        from mfrec.data.profiles import DATABASES
+
+        raise click.BadParameter(f"give a database URL ({DATABASES}), or leave --db out for a SQLite file "
+                                 "beside the model", param_hint="--db")  # fmt: skip
+    if db_url is not None:
+        from mfrec.data.profiles import check_database_url
+
+        check_database_url(db_url)  # before the model is read: an option's error is not a model's
     if listen_fd is None and top_k == 0 and option_given("top_k_memory"):
         raise click.UsageError("--top-k-memory does not apply to --top-k 0: no lists are precomputed; leave it out")
     if admin_token is not None and len(admin_token) < 16:

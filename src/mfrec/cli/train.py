@@ -13,6 +13,7 @@ import click
 from mfrec._io import json_text
 from mfrec.cli.options import (
     FILE_OPTIONS,
+    LocalPath,
     assemble_train_config,
     data_options,
     flag_of,
@@ -45,7 +46,7 @@ _KEYS = {"preset": "preset", "config": "config_file", "dataset": "dataset", "rat
 @click.option(
     "--config",
     "config_file",
-    type=click.Path(path_type=Path),
+    type=LocalPath(),
     default=None,
     help="JSON file of training options (applied after the preset)",
 )
@@ -60,7 +61,7 @@ _KEYS = {"preset": "preset", "config": "config_file", "dataset": "dataset", "rat
 @click.option(
     "--split-files",
     nargs=3,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=LocalPath(dir_okay=False),
     default=None,
     metavar="TRAIN VAL TEST",
     help="a split made elsewhere: three ratings files (read with the --ratings column options)",
@@ -71,18 +72,18 @@ _KEYS = {"preset": "preset", "config": "config_file", "dataset": "dataset", "rat
 @K_OPTION
 @click.option(
     "--refit",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=LocalPath(file_okay=False),
     default=None,
     help="retrain this finished run's configuration on every rating, for the epochs it kept [out: RUN-refit]",
 )
 @click.option("--feedback", default=None, metavar="DB_URL",
               help="also train on the ratings profiles gave through `mfrec serve` (its --db URL)")  # fmt: skip
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="run folder [runs/<dataset>-<preset>]")
+@click.option("--out", type=LocalPath(), default=None, help="run folder [runs/<dataset>-<preset>]")
 @click.option("--overwrite", is_flag=True, help="replace an existing run folder (only once the new one is complete)")
 @click.option(
     "--resume",
     "resume",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=LocalPath(file_okay=False),
     default=None,
     help="continue the interrupted run that was writing this run folder (its own config is used)",
 )

@@ -10,6 +10,7 @@ import click
 
 from mfrec.cli.options import (
     FORMAT,
+    LocalPath,
     assemble_train_config,
     data_options,
     echo_table,
@@ -23,7 +24,7 @@ from mfrec.cli.render import K_OPTION, nothing_to_rank
 @click.command()
 @data_options
 @click.option("--preset", default=None, help="start from this preset (trial 0) [the --model's own]")
-@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+@click.option("--config", "config_file", type=LocalPath(), default=None,
               help="start from this JSON file of training options (trial 0)")  # fmt: skip
 @train_options
 @click.option("--metric", default=None,
@@ -34,7 +35,7 @@ from mfrec.cli.render import K_OPTION, nothing_to_rank
               help="trials in all, trial 0 (the starting config) included")  # fmt: skip
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True, max=1e9), default=None,
               help="stop starting trials after this many seconds (trial 0 always runs)")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/tune"), show_default=True)
+@click.option("--out", type=LocalPath(file_okay=False), default=Path("runs/tune"), show_default=True)
 def tune(preset: str | None, config_file: Path | None, metric: str | None, k: int, trials: int,
          timeout: float | None, out: Path, **kw: Any) -> None:  # fmt: skip
     """Search one model's hyperparameters on a validation metric (Optuna), starting from its preset as trial 0;
@@ -80,7 +81,7 @@ def tune(preset: str | None, config_file: Path | None, metric: str | None, k: in
 @data_options
 @click.option("--folds", type=int, default=5, show_default=True)
 @click.option("--preset", default=None, help="a named preset (see `mfrec presets`)")
-@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None)
+@click.option("--config", "config_file", type=LocalPath(), default=None)
 @train_options
 @K_OPTION
 @FORMAT

@@ -71,9 +71,28 @@ def stored_number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+#: The database URLs profiles may be kept at, as messages spell them.
+DATABASES = "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+
+
 def is_database_url(text: Any) -> bool:
     """True for the database URLs profiles are kept in (``sqlite:...``, ``postgresql...``)."""
     return isinstance(text, str) and text.startswith(("sqlite:", "postgresql"))
+
+
+def check_database_url(url: str) -> None:
+    """A :class:`ConfigError` for a URL that is not a SQLite or PostgreSQL database, before any driver of another
+    database is looked for (which would be its ImportError)."""
+    import sqlalchemy as sa
+
+    shown = _safe(url)
+    try:
+        backend = sa.engine.make_url(url).get_backend_name()
+    except sa.exc.ArgumentError as exc:
+        raise ConfigError(f"cannot use the database {shown}: {exc}") from None
+    if backend not in ("sqlite", "postgresql"):
+        hint = " (PostgreSQL's is postgresql+psycopg://...)" if backend.startswith("postgres") else ""
+        raise ConfigError(f"{shown}: profiles are kept in SQLite or PostgreSQL ({DATABASES}), not {backend!r}{hint}")
 
 
 def database_url(url: str | None, beside: str | Path) -> str:
@@ -102,6 +121,7 @@ class ProfileStore:
         self.max_ratings = max_ratings
         self._may_create = create
         self._shown = _safe(url)  # the URL as messages show it, without its password
+        check_database_url(url)
         try:
             options: dict[str, Any] = {"future": True}
             if url.startswith("sqlite"):

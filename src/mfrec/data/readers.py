@@ -15,6 +15,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from mfrec._io import as_path
 from mfrec.data.checks import (  # noqa: F401 - Columns, DuplicateRatingsWarning, check_scale: re-exported
     DUPLICATE_POLICIES,
     Columns,
@@ -44,7 +45,7 @@ def read_table(
     the suffix inside (``ratings.tsv.gz``) picks the format. A spreadsheet is a
     :class:`DataError` saying to save it as CSV.
     """
-    path = Path(path)
+    path = as_path(path, "the file")
     if not path.exists():
         raise DataError(f"{path}: no such file")
     if path.is_dir():
@@ -68,7 +69,7 @@ def read_ids(path: str | Path, column: str = "user") -> list[str]:
     """Ids from a file: one per line (blank lines skipped; a first line that is ``column`` is its header), or
     ``column`` of a CSV/TSV/Parquet table; compressed as :func:`read_table` reads. No id at all is a
     :class:`DataError`."""
-    path = Path(path)
+    path = as_path(path, "the ids file")
     if not path.is_file():
         raise DataError(f"{path}: no such file" if not path.exists() else f"{path}: is a folder, expected a file")
     if is_parquet(path):
