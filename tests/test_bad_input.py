@@ -531,20 +531,26 @@ def _local_path_options():
     return list(walk(cli, []))
 
 
-def test_a_url_where_the_cli_takes_a_path_is_a_usage_line_naming_it(tmp_path, capsys, monkeypatch):
-    """Every path option, derived from the commands: a URL is not folded into a missing 'https:/...' file."""
+@pytest.mark.parametrize(
+    ("value", "pattern"),
+    [("https://example.com/data/x.csv", r"'https://example.com/data/x.csv' is (a URL|neither a file)"),
+     ("", r"an empty path \(''\)"), ("  ", r"an empty path \('  '\)")],
+)  # fmt: skip
+def test_a_url_or_nothing_where_the_cli_takes_a_path_is_a_usage_line(tmp_path, capsys, monkeypatch, value, pattern):
+    """Every path option, derived from the commands: a URL is not folded into a missing 'https:/...' file, and an
+    empty value (an unset variable) is not the current folder (a tuning result or data set was written there)."""
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.txt").write_text("the user's")
     found = _local_path_options()
     assert len(found) >= 20
     for words, flag, nargs in found:
-        url = "https://example.com/data/x.csv"
-        given = [flag, *[url] * nargs] if flag else [url]
+        given = [flag, *[value] * nargs] if flag else [value]
         argv = [*words, *given, *PATH_OPTION_ARGS.get(" ".join(words), [])]
         code = main(argv)
         err = capsys.readouterr().err
         assert code == 2, (argv, err)
-        assert_one_line(code, err, rf"'{url}' is (a URL|neither a file)")
-    assert list(tmp_path.iterdir()) == []
+        assert_one_line(code, err, pattern)
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
 
 
 @pytest.mark.parametrize(

@@ -358,7 +358,9 @@ def read_json(path: str | Path, *, missing: str, hint: str = "") -> Any:
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a JSON config: either a TrainConfig's fields or a run config with a ``train`` key."""
-    path = Path(path)
+    from mfrec._io import as_path
+
+    path = as_path(path, "the config file")
     values = read_json(path, missing=f"{path}: no such config file")
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: a config must be a JSON object")

@@ -163,17 +163,16 @@ def write_recommendations(
     and each chunk is appended, so memory stays bounded by ``chunk_size``; the
     file appears under its name only when complete. Returns the rows written.
     """
-    from pathlib import Path
 
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm
 
-    from mfrec._io import atomic_write, check_replaceable, write_sidecar
+    from mfrec._io import as_path, atomic_write, check_replaceable, write_sidecar
     from mfrec.errors import OutputError
 
-    path = Path(path)
+    path = as_path(path, "the output file")
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".csv"):
         raise OutputError(f"{path}: recommendations are written as .parquet or .csv")

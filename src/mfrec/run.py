@@ -136,7 +136,7 @@ def refit_config(run: str | Path) -> tuple[RunConfig, int]:
     from mfrec._io import verify_manifest
     from mfrec.config import read_json
 
-    run = Path(run)
+    run = as_path(run, "run")
     if not run.is_dir():
         raise ConfigError(f"{run}: not a run folder (--refit takes the folder `mfrec train` wrote)")
     verify_manifest(run, ["config.json", "metrics.json"], error=ConfigError, listed_only=True)
@@ -211,7 +211,7 @@ def prepare_output(out: str | Path, overwrite: bool, resume: bool = False) -> Pa
     ``overwrite`` replaces only an mfrec run folder; a folder holding anything else is
     refused, so nothing a user owns is ever deleted.
     """
-    out = Path(out)
+    out = as_path(out, "out")
     here = Path.cwd().resolve()
     if out.resolve() == here or out.resolve() in here.parents:
         raise OutputError(f"{out}: is the current folder (or holds it); give --out a new folder for the run")

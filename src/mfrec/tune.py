@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mfrec._io import MANIFEST, atomic_write, atomic_write_text, check_replaceable, write_manifest
+from mfrec._io import MANIFEST, as_path, atomic_write, atomic_write_text, check_replaceable, write_manifest
 from mfrec.config import TrainConfig
 from mfrec.data.ratings import Ratings, require_ratings
 from mfrec.data.split import Split
@@ -282,7 +282,7 @@ def plot_search(table: pd.DataFrame, path: str | Path) -> Path:
 def check_tuning_output(out: str | Path) -> Path:
     """``out`` as a Path, when :func:`save_tuning` may write there: a new folder, or one whose
     tuning files (if any) are an earlier result mfrec wrote, unchanged; else an ``OutputError``."""
-    out = Path(out)
+    out = as_path(out, "out")
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder; give --out a folder for the tuning result")
     if out.is_dir():

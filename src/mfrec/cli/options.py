@@ -77,6 +77,8 @@ class LocalPath(click.Path):
     def convert(self, value, param, ctx):
         from mfrec._io import url_problem
 
+        if isinstance(value, str) and not value.strip():  # pathlib reads "" as "." (an unset variable, say)
+            self.fail(f"an empty path ({value!r}); give a file or folder name", param, ctx)
         problem = url_problem(value) if isinstance(value, str) else None
         if problem:
             self.fail(problem, param, ctx)

@@ -89,7 +89,7 @@ def write_like(name: str, out: str | Path, *, fraction: float = 1.0, seed: int =
     import os
     import shutil
 
-    from mfrec._io import write_manifest
+    from mfrec._io import as_path, write_manifest
     from mfrec.options import CHECKS
 
     if name not in SHAPES:
@@ -97,7 +97,7 @@ def write_like(name: str, out: str | Path, *, fraction: float = 1.0, seed: int =
     accepts, wanted, _ = CHECKS["seed"]
     if not accepts(seed):
         raise ConfigError(f"seed must be {wanted}, not {seed!r}")
-    folder = Path(out) / name
+    folder = as_path(out, "out") / name
     if folder.is_symlink() or folder.is_file() or (folder.is_dir() and any(folder.iterdir())):
         raise OutputError(f"{folder} already exists and is not empty; nothing was written (choose another --out)")
     users, items, ratings, stamps, n_items = synthesize(SHAPES[name], fraction=fraction, seed=seed)
