@@ -6,7 +6,7 @@ import stat
 import pytest
 
 from mfrec.cli import main
-from mfrec.errors import OutputError
+from mfrec.errors import ConfigError, OutputError
 from mfrec.run import prepare_output
 
 
@@ -43,12 +43,15 @@ def test_overwrite_replaces_a_run_folder(ratings_csv, tmp_path):
     assert (out / "model.safetensors").exists()
 
 
-@pytest.mark.parametrize("out", [".", "..", ""])
-def test_the_current_folder_or_its_parents_are_refused(ratings_csv, tmp_path, monkeypatch, out):
+@pytest.mark.parametrize(("out", "error", "pattern"), [
+    (".", OutputError, "current folder"), ("..", OutputError, "current folder"),
+    ("", ConfigError, "out must name a file or folder, not ''"),  # pathlib would read it as "."
+])  # fmt: skip
+def test_the_current_folder_or_its_parents_are_refused(ratings_csv, tmp_path, monkeypatch, out, error, pattern):
     work = tmp_path / "empty"
     work.mkdir()
     monkeypatch.chdir(work)
-    with pytest.raises(OutputError, match="current folder"):
+    with pytest.raises(error, match=pattern):
         prepare_output(out, overwrite=True)
     assert work.exists()
 

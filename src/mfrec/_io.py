@@ -49,7 +49,7 @@ def as_path(value: object, what: str) -> Path:
             raise ConfigError(f"{what}: {problem}")
         if text != "" and "\0" not in text:
             return Path(text)
-        raise ConfigError(f"{what} must name a file, not {text!r}")
+        raise ConfigError(f"{what} must name a file or folder, not {text!r}")
     raise ConfigError(f"{what} must be a file path (text or os.PathLike), not {type(value).__name__}")
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -104,12 +105,24 @@ class FastJSON(Response):
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
 
 
-def _query_names(dependant) -> set[str]:
-    """The query parameters an endpoint takes, its dependencies' included (``Filters``)."""
-    names = {param.alias for param in dependant.query_params}
+def _query_names(dependant) -> dict[str, bool]:
+    """The query parameters an endpoint takes, its dependencies' included (``Filters``): name -> whether it is a
+    list (``genre``), which a query string may repeat."""
+    names = {param.alias: _is_list(param.field_info.annotation) for param in dependant.query_params}
     for sub in dependant.dependencies:
-        names |= _query_names(sub)
+        names.update(_query_names(sub))
     return names
+
+
+def _is_list(annotation: Any) -> bool:
+    """Whether a parameter annotated ``annotation`` holds several values (``list[str] | None`` does)."""
+    import types
+    import typing
+
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_list(arg) for arg in typing.get_args(annotation))
+    return (origin or annotation) in (list, tuple, set, frozenset)
 
 
 async def known_query(request: Request) -> None:
@@ -119,12 +132,51 @@ async def known_query(request: Request) -> None:
     if route is None or not request.query_params or not request.url.path.startswith("/v1/"):
         return  # the page and its icon take what a browser adds (?utm_source=...)
     taken = _query_names(route.dependant)  # a walk over a handful of parameters: microseconds
-    unknown = sorted(set(request.query_params) - taken)
+    unknown = sorted(set(request.query_params) - set(taken))
     if unknown:
         names = ", ".join(repr(name[:40]) for name in unknown[:5])
         names += f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         offered = f"it takes {', '.join(sorted(taken))}" if taken else "it takes none"
         raise ConfigError(f"unknown query parameter(s) {names} for {request.url.path[:100]}; {offered}")
+    for name in sorted(set(request.query_params)):  # one value of two would be used without a word
+        count = len(request.query_params.getlist(name))
+        if count > 1 and not taken[name]:
+            raise ConfigError(f"query parameter {name!r} given {count} times; give it once")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's members, refusing a key given twice (``json`` would keep the last without a word)."""
+    import json
+
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise json.JSONDecodeError(f"key {twice[:40]!r} given twice in one object; give it once", "", 0)
+    return obj
+
+
+class _StrictJSONRequest(Request):
+    """A request whose JSON body refuses repeated keys (see :func:`_unique_keys`)."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            import json
+
+            self._json = json.loads(await self.body(), object_pairs_hook=_unique_keys)
+        return self._json
+
+
+class _StrictJSONRoute(APIRoute):
+    """Every route reads its body through :class:`_StrictJSONRequest` (FastAPI's custom route class)."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            return await handler(_StrictJSONRequest(request.scope, request.receive))
+
+        return strict
 
 
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -229,6 +281,7 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES, to
         description="Recommendations from a matrix-factorization model. Raw ids in and out.",
         dependencies=[Depends(known_query)],
     )
+    app.router.route_class = _StrictJSONRoute  # before any route is added
     app.state.slot = slot
     batcher = app.state.batcher = MicroBatcher()
 
@@ -261,6 +314,10 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES, to
     async def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         first = errors[0] if errors else {}
+        if first.get("type") == "json_invalid":  # the parser's reason, and where, not "JSON decode error"
+            at = first.get("loc", ("body", 0))[-1]
+            where = f" (at character {at})" if isinstance(at, int) and at > 0 else ""
+            return _error(422, f"body: {first.get('ctx', {}).get('error', 'not JSON')}{where}", detail=jsonable(errors))
         where = ".".join(str(part) for part in first.get("loc", ()))
         extra = first.get("type") == "extra_forbidden"
         text = "not a field this request takes (misspelt?)" if extra else first.get("msg", "invalid input")
