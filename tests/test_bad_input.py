@@ -511,24 +511,31 @@ PATH_OPTION_ARGS = {"similar": ["--item", "1"], "recommend": ["--user", "1"], "p
                     "datasets synth": ["--like", "ml-latest-small", "--fraction", "0.001"]}  # fmt: skip
 
 
-def _local_path_options():
-    """(command words, flag, nargs) for every option or argument of the CLI that takes a path on this machine."""
+def _commands():
+    """(command words, command) for every command of the CLI, nested groups walked."""
     import click
 
     from mfrec.cli import cli
-    from mfrec.cli.options import LocalPath
 
     def walk(command, words):
         if isinstance(command, click.Group):
             for name, sub in command.commands.items():
                 yield from walk(sub, [*words, name])
-            return
-        for param in command.params:
-            if isinstance(param.type, LocalPath) and not getattr(param, "hidden", False):
-                flag = param.opts[0] if isinstance(param, click.Option) else None
-                yield words, flag, param.nargs
+        else:
+            yield words, command
 
     return list(walk(cli, []))
+
+
+def _local_path_options():
+    """(command words, flag, nargs) for every option or argument of the CLI that takes a path on this machine."""
+    import click
+
+    from mfrec.cli.options import LocalPath
+
+    return [(words, param.opts[0] if isinstance(param, click.Option) else None, param.nargs)
+            for words, command in _commands() for param in command.params
+            if isinstance(param.type, LocalPath) and not getattr(param, "hidden", False)]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -551,6 +558,32 @@ def test_a_url_or_nothing_where_the_cli_takes_a_path_is_a_usage_line(tmp_path, c
         assert code == 2, (argv, err)
         assert_one_line(code, err, pattern)
     assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
+
+
+def test_an_option_given_twice_is_a_usage_line_on_every_command(tmp_path, capsys, monkeypatch):
+    """The second --epochs replaced the first without a word; derived from every command's options."""
+    import click
+
+    from mfrec.cli.options import StrictCommand
+
+    monkeypatch.chdir(tmp_path)
+    commands = _commands()
+    assert len(commands) >= 14 and all(isinstance(c, StrictCommand) for _, c in commands)
+    checked = 0
+    for words, command in commands:
+        for param in command.params:
+            if not isinstance(param, click.Option) or param.hidden or param.multiple or param.is_flag:
+                continue
+            value = ["1"] * param.nargs
+            code = main([*words, param.opts[0], *value, param.opts[0], *value])
+            assert code == 2, (words, param.opts)
+            assert_one_line(code, capsys.readouterr().err, rf"^error: {param.opts[0]} given 2 times; give it once")
+            checked += 1
+    assert checked >= 100 and list(tmp_path.iterdir()) == []
+    code = main(["recommend", "--model", "m", "--genre", "a", "--genre", "b", "--user", "1"])  # a list repeats
+    assert code == 1 and "given 2 times" not in capsys.readouterr().err
+    assert main(["train", "--epochs", "1", "--epochs", "2", "--help"]) == 0  # help answers whatever else is there
+    assert "Usage: mfrec train" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import warnings
 
 import click
 
+from mfrec.cli.options import StrictCommand
 from mfrec.errors import MfrecError
 
 EXIT_ERROR = 1
@@ -25,7 +26,7 @@ def cli() -> None:
     """mfrec: matrix-factorization recommenders on PyTorch."""
 
 
-@click.command()
+@click.command(cls=StrictCommand)
 def presets() -> None:
     """The named presets: the model each trains and the options it sets."""
     from mfrec.config import preset, preset_names

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from mfrec.cli.options import LocalPath
+from mfrec.cli.options import LocalPath, StrictGroup
 
 
-@click.group()
+@click.group(cls=StrictGroup)
 def datasets() -> None:
     """List, fetch and describe the registered datasets."""
 

@@ -9,11 +9,19 @@ from typing import Any
 import click
 
 from mfrec._io import json_text
-from mfrec.cli.options import FILE_OPTIONS, LocalPath, flag_of, model_input, option_given, ratings_file_options
+from mfrec.cli.options import (
+    FILE_OPTIONS,
+    LocalPath,
+    StrictCommand,
+    flag_of,
+    model_input,
+    option_given,
+    ratings_file_options,
+)
 from mfrec.cli.render import K_OPTION, nothing_to_rank, ranking_columns
 
 
-@click.command()
+@click.command(cls=StrictCommand)
 @model_input
 @click.option(
     "--split",

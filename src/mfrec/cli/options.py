@@ -67,6 +67,30 @@ def ratings_file_options(func):
     return func
 
 
+class StrictCommand(click.Command):
+    """A command whose value-taking options are given once: a second ``--epochs`` would replace the first
+    without a word. A list option (``multiple``) repeats, and a flag given twice says the same thing twice."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if any(arg in ctx.help_option_names for arg in args):  # --help answers whatever else is there
+            return super().parse_args(ctx, args)
+        _, _, order = self.make_parser(ctx).parse_args(args=list(args))
+        counts: dict[click.Parameter, int] = {}
+        for param in order:
+            counts[param] = counts.get(param, 0) + 1
+        for param, count in counts.items():
+            single = isinstance(param, click.Option) and not (param.multiple or param.is_flag or param.count)
+            if count > 1 and single:
+                raise click.UsageError(f"{param.opts[0]} given {count} times; give it once", ctx=ctx)
+        return super().parse_args(ctx, args)
+
+
+class StrictGroup(click.Group):
+    """A group whose commands are :class:`StrictCommand` s."""
+
+    command_class = StrictCommand
+
+
 class LocalPath(click.Path):
     """A path on this machine; a URL (``https://...``), which a path would fold to ``https:/...``, is a usage
     error that says so."""

@@ -11,6 +11,7 @@ from mfrec.cli.options import (
     FORMAT,
     TOP_N,
     LocalPath,
+    StrictCommand,
     echo_table,
     filter_options,
     filters,
@@ -20,7 +21,7 @@ from mfrec.cli.options import (
 from mfrec.options import SIMILARITIES
 
 
-@click.command()
+@click.command(cls=StrictCommand)
 @model_input
 @click.option("--user", default=None, help="raw user id")
 @click.option(
@@ -131,7 +132,7 @@ def _parse_pairs(text: str) -> list[tuple[str, float]]:
     return pairs
 
 
-@click.command()
+@click.command(cls=StrictCommand)
 @model_input
 @click.option("--item", required=True, help="raw item id")
 @TOP_N
@@ -162,7 +163,7 @@ def similar(model_path: Path, item: str, n: int, shrinkage: float, similar_by: s
     echo_table(frame, fmt)
 
 
-@click.command()
+@click.command(cls=StrictCommand)
 @model_input
 @click.option("--user", required=True, help="raw user id")
 @click.option("--item", required=True, help="raw item id")

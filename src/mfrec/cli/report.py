@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from mfrec.cli.options import LocalPath
+from mfrec.cli.options import LocalPath, StrictCommand
 
 
-@click.command()
+@click.command(cls=StrictCommand)
 @click.argument("run", type=LocalPath(file_okay=False))
 @click.option("--out", type=LocalPath(dir_okay=False), default=None,
               help="where to write the page [RUN/report.html]")  # fmt: skip

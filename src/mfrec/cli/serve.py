@@ -20,13 +20,13 @@ from pathlib import Path
 
 import click
 
-from mfrec.cli.options import LocalPath, model_input, option_given
+from mfrec.cli.options import LocalPath, StrictCommand, model_input, option_given
 
 #: The variables that carry secrets to workers (never on a command line, which other local users can read).
 ADMIN_ENV, DB_ENV = "MFREC_ADMIN_TOKEN", "MFREC_DB"
 
 
-@click.command()
+@click.command(cls=StrictCommand)
 @model_input
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to bind (loopback unless told)")
 @click.option("--port", default=8000, type=click.IntRange(1, 65535), show_default=True)

@@ -14,6 +14,7 @@ from mfrec._io import json_text
 from mfrec.cli.options import (
     FILE_OPTIONS,
     LocalPath,
+    StrictCommand,
     assemble_train_config,
     data_options,
     flag_of,
@@ -36,7 +37,7 @@ _KEYS = {"preset": "preset", "config": "config_file", "dataset": "dataset", "rat
          "feedback": "feedback"}
 
 
-@click.command()
+@click.command(cls=StrictCommand)
 @data_options
 @click.option(
     "--preset",

@@ -11,6 +11,7 @@ import click
 from mfrec.cli.options import (
     FORMAT,
     LocalPath,
+    StrictCommand,
     assemble_train_config,
     data_options,
     echo_table,
@@ -21,7 +22,7 @@ from mfrec.cli.options import (
 from mfrec.cli.render import K_OPTION, nothing_to_rank
 
 
-@click.command()
+@click.command(cls=StrictCommand)
 @data_options
 @click.option("--preset", default=None, help="start from this preset (trial 0) [the --model's own]")
 @click.option("--config", "config_file", type=LocalPath(), default=None,
@@ -77,7 +78,7 @@ def tune(preset: str | None, config_file: Path | None, metric: str | None, k: in
     click.echo(f"wrote {out}/best.json, trials.csv, search.png; train it: mfrec train --config {out}/best.json ...")
 
 
-@click.command()
+@click.command(cls=StrictCommand)
 @data_options
 @click.option("--folds", type=int, default=5, show_default=True)
 @click.option("--preset", default=None, help="a named preset (see `mfrec presets`)")
