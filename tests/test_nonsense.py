@@ -69,6 +69,21 @@ def test_serve_refuses_a_list_memory_without_lists(tmp_path, capsys):
     one_line_error(capsys, code, "--top-k-memory does not apply to --top-k 0")
 
 
+@pytest.mark.parametrize(("token", "words"), [
+    ("short", "at least 16 characters"), (" " * 20, "no spaces"), ("a" * 20 + "\n", "no spaces"),
+    ("a" * 10 + " " + "a" * 10, "no spaces"), ("a" * 20 + "\x00", "no spaces"),
+])  # fmt: skip
+def test_serve_refuses_an_admin_token_no_header_could_carry(tmp_path, capsys, monkeypatch, token, words):
+    """A token with a space or newline (a file read into the variable) could never match a Bearer header."""
+    if "\x00" in token:  # no environment variable holds one
+        code = main(["serve", str(tmp_path / "model.safetensors"), "--admin-token", token])
+    else:
+        monkeypatch.setenv("MFREC_ADMIN_TOKEN", token)
+        code = main(["serve", str(tmp_path / "model.safetensors")])
+    assert code == 2
+    one_line_error(capsys, code, words)
+
+
 def test_serve_reports_a_port_in_use_in_one_line(ratings_csv, tmp_path, capsys):
     assert main(["train", "--ratings", str(ratings_csv), "--epochs", "2", "-q", "--device", "cpu", "--out",
                  str(tmp_path / "run")]) == 0  # fmt: skip

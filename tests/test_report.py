@@ -27,7 +27,8 @@ def ratings_file(tmp_path_factory):
 
 
 def train(ratings_file, out, *extra):
-    return main(["train", "--ratings", str(ratings_file), "--epochs", "3", "--device", "cpu", "-q",
+    epochs = [] if "--epochs" in extra else ["--epochs", "3"]  # an option is given once
+    return main(["train", "--ratings", str(ratings_file), *epochs, "--device", "cpu", "-q",
                  "--out", str(out), *extra])  # fmt: skip
 
 

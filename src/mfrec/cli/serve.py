@@ -85,6 +85,10 @@ def serve(model_path: Path, host: str, port: int, threads: int, workers: int, db
         raise click.UsageError("--top-k-memory does not apply to --top-k 0: no lists are precomputed; leave it out")
     if admin_token is not None and len(admin_token) < 16:
         raise click.BadParameter("the admin token needs at least 16 characters", param_hint="--admin-token")
+    if admin_token is not None and any(c.isspace() or not c.isprintable() for c in admin_token):
+        # a space, a newline (a file read into the variable) or a control byte: no Bearer header could match it
+        raise click.BadParameter("the admin token must be printable, with no spaces or line breaks",
+                                 param_hint="--admin-token")  # fmt: skip
     path = resolve_model_path(model_path)
     url = database_url(db_url, original or model_path)
     options = {"top_k": top_k, "top_memory": top_k_memory * 2**20, "admin_token": admin_token}
