@@ -214,3 +214,20 @@ def test_folds_without_a_liked_test_rating_say_so_and_keep_the_table_clean(ratin
     assert table["ndcg@10"].isna().all() and table["rmse"].notna().all()
     assert err.strip().splitlines()[-1] == ("folds 1, 2, 3: top-10: no test user has a relevant rating (at or above "
                                             "the threshold): nothing to rank against")  # fmt: skip
+
+
+def test_cv_names_the_fold_a_training_error_comes_from_and_prints_whole_epochs(ratings_csv, tmp_path, capsys):
+    import io
+
+    import pandas as pd
+
+    tiny = tmp_path / "tiny.csv"
+    tiny.write_text("user,item,rating\n1,1,4\n2,1,3\n1,2,5\n2,2,1\n3,3,4\n3,1,2\n")
+    code = main(["cv", "--ratings", str(tiny), "--folds", "2", "--epochs", "2"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err.startswith("error: fold 1 of 2: ") and "\n" not in err, err
+    assert main(["cv", "--ratings", str(ratings_csv), "--folds", "2", "--epochs", "2", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.rsplit(",", 1)[1] for line in lines[1:3]] == ["2", "2"]  # a fold's epochs, not 2.0
+    table = pd.read_csv(io.StringIO("\n".join(lines)))
+    assert table["epochs"].tolist() == [2.0, 2.0, 2.0, 0.0]

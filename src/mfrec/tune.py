@@ -28,7 +28,7 @@ from mfrec._io import MANIFEST, as_path, atomic_write, atomic_write_text, check_
 from mfrec.config import TrainConfig
 from mfrec.data.ratings import Ratings, require_ratings
 from mfrec.data.split import Split
-from mfrec.errors import ConfigError, OutputError
+from mfrec.errors import ConfigError, MfrecError, OutputError
 from mfrec.evaluation.ranking import METRICS as RANKING_METRICS
 from mfrec.models import registry
 
@@ -335,7 +335,10 @@ def cross_validate(
         rest = rng.permutation(np.concatenate([p for j, p in enumerate(parts) if j != fold]))
         cut = len(rest) * 3 // 4
         train, val, test = data.subset(rest[:cut]), data.subset(rest[cut:]), data.subset(test_rows)
-        model = MatrixFactorization(config).fit(train, val, interactions=test)
+        try:
+            model = MatrixFactorization(config).fit(train, val, interactions=test)
+        except MfrecError as exc:  # too little data in this fold's train part, say: name the fold
+            raise type(exc)(f"fold {fold + 1} of {folds}: {exc}") from None
         metrics = model.evaluate(test) if model.predicts_ratings else {}
         ranking = model.evaluate_ranking(test, train=train, k=k)
         rows.append({"fold": fold + 1, **{m: metrics[m] for m in ("rmse", "mae") if m in metrics},
@@ -346,4 +349,5 @@ def cross_validate(
     table = pd.DataFrame(rows)
     summary = table.drop(columns=["fold"]).agg(["mean", "std"])
     summary.insert(0, "fold", summary.index)
-    return pd.concat([table.astype({"fold": object}), summary], ignore_index=True)
+    # object columns: a fold's epochs stay whole numbers beside the float mean and std
+    return pd.concat([table.astype({"fold": object, "epochs": object}), summary], ignore_index=True)
