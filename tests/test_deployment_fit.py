@@ -196,6 +196,10 @@ def test_a_refit_refuses_split_options(ratings_csv, tmp_path, capsys):  # noqa: 
                    ["--k", "5"]):  # fmt: skip
         code, _, err = run(capsys, "train", "--refit", str(run_dir), *option)
         assert_one_line_error(code, err, f"leave out {option[0]}")
+    # --data-path locates a --dataset copy: a refit (or resume) of a file's run would ignore it
+    code, _, err = run(capsys, "train", "--refit", str(run_dir), "--data-path", str(tmp_path))
+    assert code == 2
+    assert_one_line_error(code, err, "--refit: this run read .*, not a --dataset; leave out --data-path")
 
 
 def test_evaluating_on_the_ratings_a_model_trained_on_has_nothing_to_rank(ratings_csv, tmp_path, capsys):  # noqa: F811

@@ -120,10 +120,13 @@ def train(**kw: Any) -> None:
         if kw["resume"] is not None:
             from mfrec.run import resume_config
 
-            return _train(resume_config(kw["resume"]), kw["resume"], kw, resume=True)
+            config = resume_config(kw["resume"])
+            _check_data_path(config, flag)
+            return _train(config, kw["resume"], kw, resume=True)
         from mfrec.run import refit_config
 
         config, kept = refit_config(kw["refit"])
+        _check_data_path(config, flag)
         config = replace(config, k=kw["k"], train=config.train.replace(**operational))
         if not kw["quiet"]:
             click.echo(f"refit of {kw['refit']}: {config.train.model}, {kept} epoch(s), on every rating", err=True)
@@ -165,6 +168,14 @@ def train(**kw: Any) -> None:
     name = kw["dataset"] or Path(kw["ratings_file"] or kw["split_files"][0]).stem
     out = kw["out"] or Path("runs") / f"{name}-{preset_name}"
     _train(config, out, kw, resume=False)
+
+
+def _check_data_path(config, flag: str) -> None:
+    """--data-path locates a registered dataset's copy: for a run that read a file or database it would be
+    ignored, so it is a usage error."""
+    if config.dataset is None and option_given("data_path"):
+        source = config.ratings_file or "its split files"
+        raise click.UsageError(f"{flag}: this run read {source}, not a --dataset; leave out --data-path")
 
 
 def _train(config, out: Path, kw: dict[str, Any], *, resume: bool) -> None:
@@ -246,7 +257,8 @@ def _train_one(config, out: Path, kw: dict[str, Any], *, resume: bool) -> None:
     click.echo(metrics_table(result.metrics))
     m = result.metrics
     click.echo(
-        f"\n{m['epochs_run']} epochs (kept epoch {m['best_epoch']}), fit {m['fit_seconds']:.1f} s, "
+        f"\n{m['epochs_run']} epoch{'' if m['epochs_run'] == 1 else 's'} (kept epoch {m['best_epoch']}), "
+        f"fit {m['fit_seconds']:.1f} s, "
         f"total {m['total_seconds']:.1f} s on {m['device']}"
     )
     click.echo(
