@@ -117,3 +117,21 @@ def test_batch_recommendations_and_tuning_never_replace_a_file_mfrec_did_not_wri
     (tuning / "SHA256SUMS").write_text("not mine\n")
     assert main(["tune", "--ratings", str(ratings_csv), "--trials", "1", "--out", str(tuning)]) == 1
     assert (tuning / "SHA256SUMS").read_text() == "not mine\n"
+
+
+def test_a_second_run_of_the_same_folder_at_once_is_refused_and_touches_nothing(ratings_csv, tmp_path, capsys):
+    """It took the running one's work folder for an interrupted run, and --overwrite deleted it."""
+    from mfrec.run import run_lock, work_folder
+
+    out = tmp_path / "run"
+    work = work_folder(out)
+    work.mkdir()
+    (work / "config.json").write_text("{}")  # the running one's work folder
+    with run_lock(out):
+        for extra in ([], ["--overwrite"]):
+            code = train(ratings_csv, out, *extra)
+            err = capsys.readouterr().err.strip()
+            assert code == 1 and "another mfrec train is writing this run folder now" in err and "\n" not in err
+            assert (work / "config.json").read_text() == "{}" and not out.exists()
+    assert not (tmp_path / ".run.lock").exists()  # gone with its holder
+    assert train(ratings_csv, out, "--overwrite") == 0 and not work.exists()

@@ -24,7 +24,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -238,6 +239,39 @@ def prepare_output(out: str | Path, overwrite: bool, resume: bool = False) -> Pa
     return out
 
 
+@contextmanager
+def run_lock(out: str | Path) -> Iterator[None]:
+    """Hold ``.<name>.lock`` beside ``out`` while a run writes it.
+
+    A second run of the same folder is refused with an :class:`OutputError` instead of sharing
+    its work folder, or taking it for an interrupted run that ``--overwrite`` would delete. The
+    lock is the operating system's (``flock``): a killed run holds none.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no lock
+        yield
+        return
+    out = as_path(out, "out")
+    lock = out.parent / f".{out.name}.lock"
+    try:
+        handle = lock.open("a")
+    except OSError:  # a folder that does not exist yet or cannot be written: prepare_output names it
+        yield
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise OutputError(f"{out}: another mfrec train is writing this run folder now; wait for it to finish, "
+                          "or choose another --out") from None  # fmt: skip
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        handle.close()
+
+
 def train_run(
     config: RunConfig,
     out: str | Path,
@@ -255,7 +289,31 @@ def train_run(
     While training, ``.<name>.work/`` beside ``out`` holds the config and a checkpoint
     written after every epoch; ``resume=True`` continues from it (see
     :func:`resume_config`). The work folder is removed once the run folder is complete.
+    A second run of the same folder at the same time is an :class:`OutputError` (:func:`run_lock`).
     """
+    from mfrec.training.distributed import current
+
+    options = dict(data_path=data_path, overwrite=overwrite, progress=progress, on_duplicates=on_duplicates,
+                   log=log, on_epoch=on_epoch, resume=resume)  # fmt: skip
+    group = current()
+    if group is not None and not group.is_main:  # rank 0 holds the lock for the group
+        return _train_run(config, out, **options)
+    with run_lock(as_path(out, "out")):
+        return _train_run(config, out, **options)
+
+
+def _train_run(
+    config: RunConfig,
+    out: str | Path,
+    *,
+    data_path: str | Path | None,
+    overwrite: bool,
+    progress: bool,
+    on_duplicates: str,
+    log: Callable[[str], None],
+    on_epoch: Callable[[EpochRecord], None] | None,
+    resume: bool,
+) -> RunResult:
     from mfrec.options import check_flag
     from mfrec.training.distributed import current
 
