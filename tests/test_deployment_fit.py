@@ -209,3 +209,19 @@ def test_evaluating_on_the_ratings_a_model_trained_on_has_nothing_to_rank(rating
     code, out, err = run(capsys, "evaluate", str(run_dir), "--ratings", str(ratings_csv))
     assert code == 0, err
     assert "that it did not train on: nothing to rank against" in out and "ndcg 0.0000" not in out
+
+
+def test_evaluating_on_ratings_the_run_trained_on_says_so(ratings_csv, tmp_path, capsys):  # noqa: F811
+    """A model fit on every rating, evaluated on another run's test part, measured its fit and did not say so."""
+    everything, held_out = tmp_path / "all", tmp_path / "held"
+    _train(capsys, "--ratings", str(ratings_csv), "--split", "none", "--epochs", "2", "--out", str(everything))
+    _train(capsys, "--ratings", str(ratings_csv), "--epochs", "2", "--out", str(held_out))
+    code, out, err = run(capsys, "evaluate", str(everything), "--split", str(held_out / "split.parquet"), "--json")
+    assert code == 0, err
+    tested = json.loads(out)
+    assert tested["trained_on"] == tested["n"] > 0
+    assert f"trained on {tested['n']:,} of these {tested['n']:,} ratings" in err and "measure fit" in err
+    code, out, err = run(capsys, "evaluate", str(held_out), "--json")  # its own test part: nothing trained on
+    assert code == 0 and "trained_on" not in json.loads(out) and "note:" not in err
+    code, out, err = run(capsys, "evaluate", str(held_out), "--ratings", str(ratings_csv), "--json")
+    assert 0 < json.loads(out)["trained_on"] < json.loads(out)["n"]

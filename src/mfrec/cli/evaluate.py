@@ -80,6 +80,14 @@ def evaluate(
                               "evaluate on held-out ratings with --ratings FILE")  # fmt: skip
     metrics = model.evaluate(ratings) if model.predicts_ratings else {"n": len(ratings)}
     on_train = ratings_file is None and part == "train"
+    own = (model_path if model_path.is_dir() else model_path.parent) / "split.parquet"
+    if not on_train and not (split_file is not None and own.exists() and own.resolve() == split_file.resolve()):
+        trained_on = _trained_on(own, ratings)  # another split or a file: did the model train on these ratings?
+        if trained_on is not None:
+            metrics["trained_on"] = trained_on
+        if trained_on:
+            click.echo(f"note: {model_path} trained on {trained_on:,} of these {len(ratings):,} ratings (its run's "
+                       "train part): the numbers measure fit, not prediction", err=True)  # fmt: skip
     if on_train:  # every training item is one the user has seen, and a top-k list leaves those out
         metrics.update({column: math.nan for column in ranking_columns(k)} | {"users": 0})
     else:
@@ -107,3 +115,19 @@ def evaluate(
         + "  ".join(f"{c.split('@')[0]} {metrics[c]:.4f}" for c in ranking_columns(k))
         + f"  ({metrics['users']} users)"
     )
+
+
+def _trained_on(split_file: Path, ratings) -> int | None:
+    """How many (user, item) pairs of ``ratings`` are in the train part of the run whose split is ``split_file``
+    (None without one: a model file alone does not record what it trained on)."""
+    from mfrec.data import load_split
+    from mfrec.errors import MfrecError
+
+    if not split_file.is_file():
+        return None
+    try:
+        train = load_split(split_file).train
+    except MfrecError:
+        return None
+    keys = [frame[["user", "item"]].astype(str) for frame in (train.to_frame(), ratings.to_frame())]
+    return len(keys[1].merge(keys[0].drop_duplicates(), on=["user", "item"]))
