@@ -225,3 +225,25 @@ def test_evaluating_on_ratings_the_run_trained_on_says_so(ratings_csv, tmp_path,
     assert code == 0 and "trained_on" not in json.loads(out) and "note:" not in err
     code, out, err = run(capsys, "evaluate", str(held_out), "--ratings", str(ratings_csv), "--json")
     assert 0 < json.loads(out)["trained_on"] < json.loads(out)["n"]
+
+
+def test_a_user_or_item_without_training_ratings_is_noted_beside_the_answer(ratings_csv, tmp_path, capsys):  # noqa: F811
+    """A user seen only in the held-out part got a list (and a prediction) that looked personal."""
+    frame = pd.read_csv(ratings_csv)
+    late = int(frame["timestamp"].max()) + 1 if "timestamp" in frame else 2_000_000_000
+    if "timestamp" not in frame:
+        frame["timestamp"] = np.arange(len(frame))
+    extra = pd.DataFrame({"user": [90_000, 90_000], "item": [frame["item"].iloc[0], 91_000], "rating": [4.0, 5.0],
+                          "timestamp": [late, late]})  # fmt: skip
+    path = tmp_path / "late.csv"
+    pd.concat([frame, extra]).to_csv(path, index=False)
+    run_dir = tmp_path / "run"
+    _train(capsys, "--ratings", str(path), "--timestamp-col", "timestamp", "--split", "temporal", "--epochs", "2",
+           "--out", str(run_dir))  # fmt: skip
+    code, _, err = run(capsys, "predict", str(run_dir), "--user", "90000", "--item", "91000")
+    assert code == 0 and "note: user 90000 and item 91000 had no training ratings" in err, err
+    code, _, err = run(capsys, "recommend", str(run_dir), "--user", "90000", "-n", "3")
+    assert code == 0 and "note: user 90000 had no training ratings: the list is not personal" in err, err
+    trained = str(frame["user"].iloc[0])
+    code, _, err = run(capsys, "recommend", str(run_dir), "--user", trained, "-n", "3")
+    assert code == 0 and "had no training ratings" not in err

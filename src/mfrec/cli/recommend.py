@@ -80,6 +80,7 @@ def recommend(model_path: Path, user: str | None, new_ratings: str | None, all_u
         recs = model.recommend(model.user_id(user), n, exclude_seen=not include_seen, exclude=excluded,
                                explain=explain, **chosen_filters)  # fmt: skip
         echo_table(recs.to_frame().drop(columns=["user"]), fmt)
+        _untrained_note(model, user, "the list is not personal: it comes from what the model learned without them")
         return _rating_model_note(model)
     from mfrec.recommend import write_recommendations
 
@@ -102,6 +103,15 @@ def recommend(model_path: Path, user: str | None, new_ratings: str | None, all_u
                                  progress=sys.stderr.isatty(), explain=explain, **chosen_filters)  # fmt: skip
     click.echo(f"{rows:,} recommendations written to {out}")
     _rating_model_note(model)
+
+
+def _untrained_note(model, user: str, what: str, item: str | None = None) -> None:
+    """One line on stderr when ``user`` (or ``item``) had no training ratings (say, only held-out ones): the answer
+    comes from what the model learned without them, which a table alone would not show."""
+    unknown = [f"user {user}"] if not model.knows_user(user) else []
+    unknown += [f"item {item}"] if item is not None and not model.knows_item(item) else []
+    if unknown:
+        click.echo(f"note: {' and '.join(unknown)} had no training ratings: {what}", err=True)
 
 
 def _rating_model_note(model) -> None:
@@ -180,3 +190,4 @@ def predict(model_path: Path, user: str, item: str, fallback: bool) -> None:
     value = model.predict(np.array([u]), np.array([i]), unknown="fallback" if fallback else "error")[0]
     title = model.title(i)
     click.echo(f"{value:.3f}" + (f"  (user {user}, {title})" if title else ""))
+    _untrained_note(model, user, "predicted from what the model learned without them", item=item)
