@@ -298,7 +298,7 @@ def train_run(
     group = current()
     if group is not None and not group.is_main:  # rank 0 holds the lock for the group
         return _train_run(config, out, **options)
-    with run_lock(as_path(out, "out")):
+    with run_lock(out):
         return _train_run(config, out, **options)
 
 

@@ -119,12 +119,12 @@ class RatingsSource(LocalPath):
 
     def convert(self, value, param, ctx):
         from mfrec._io import url_problem
-        from mfrec.data.profiles import DATABASES, is_database_url
+        from mfrec.data.profiles import DATABASES, POSTGRES_HINT, is_database_url
 
         if is_database_url(value):
             return value
         if isinstance(value, str) and url_problem(value):
-            hint = " (PostgreSQL's is postgresql+psycopg://...)" if value.lower().startswith("postgres") else ""
+            hint = POSTGRES_HINT if value.lower().startswith("postgres") else ""
             self.fail(f"{value!r} is neither a file on this machine nor a profile database ({DATABASES}){hint}",
                       param, ctx)  # fmt: skip
         return super().convert(value, param, ctx)

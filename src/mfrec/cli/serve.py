@@ -72,15 +72,13 @@ def serve(model_path: Path, host: str, port: int, threads: int, workers: int, db
     if not host.strip():  # an empty address would listen on every interface
         raise click.BadParameter("give an address: 127.0.0.1 (this machine), or 0.0.0.0 for every interface",
                                  param_hint="--host")  # fmt: skip
-    if db_url is not None and not db_url.strip():  # an unset variable, say: not the default database
-        from mfrec.data.profiles import DATABASES
+    if db_url is not None:  # checked before the model is read: an option's error is not a model's
+        from mfrec.data.profiles import DATABASES, check_database_url
 
-        raise click.BadParameter(f"give a database URL ({DATABASES}), or leave --db out for a SQLite file "
-                                 "beside the model", param_hint="--db")  # fmt: skip
-    if db_url is not None:
-        from mfrec.data.profiles import check_database_url
-
-        check_database_url(db_url)  # before the model is read: an option's error is not a model's
+        if not db_url.strip():  # an unset variable, say: not the default database
+            raise click.BadParameter(f"give a database URL ({DATABASES}), or leave --db out for a SQLite file "
+                                     "beside the model", param_hint="--db")  # fmt: skip
+        check_database_url(db_url)
     if listen_fd is None and top_k == 0 and option_given("top_k_memory"):
         raise click.UsageError("--top-k-memory does not apply to --top-k 0: no lists are precomputed; leave it out")
     if admin_token is not None and len(admin_token) < 16:

@@ -73,6 +73,8 @@ def stored_number(value: Any) -> float | None:
 
 #: The database URLs profiles may be kept at, as messages spell them.
 DATABASES = "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+#: Added to a message about a URL that starts ``postgres`` but is not one mfrec reads (``postgres://``).
+POSTGRES_HINT = " (PostgreSQL's is postgresql+psycopg://...)"
 
 
 def is_database_url(text: Any) -> bool:
@@ -91,7 +93,7 @@ def check_database_url(url: str) -> None:
     except sa.exc.ArgumentError as exc:
         raise ConfigError(f"cannot use the database {shown}: {exc}") from None
     if backend not in ("sqlite", "postgresql"):
-        hint = " (PostgreSQL's is postgresql+psycopg://...)" if backend.startswith("postgres") else ""
+        hint = POSTGRES_HINT if backend.startswith("postgres") else ""
         raise ConfigError(f"{shown}: profiles are kept in SQLite or PostgreSQL ({DATABASES}), not {backend!r}{hint}")
 
 
