@@ -170,3 +170,73 @@ def test_a_changed_header_value_is_refused(saved_model, tmp_path):
     (tmp_path / "m.safetensors").write_bytes(text)
     with pytest.raises(ModelFileError, match="checksum mismatch"):
         load_model(tmp_path / "m.safetensors")
+
+
+# ------------------------------------------------- files whose digest is right but whose content is not
+def _rewrite(source: bytes, path: Path, tensors_fn=None, meta_fn=None) -> Path:
+    """A copy of a model file changed by other code that recomputed the digest, as a hostile writer would."""
+    from safetensors.torch import load, save_file
+
+    from mfrec._io import content_digest
+
+    tensors = load(source)
+    meta = json.loads(json.loads(source[8 : 8 + struct.unpack("<Q", source[:8])[0]])["__metadata__"]["mfrec"])
+    if tensors_fn:
+        tensors_fn(tensors)
+    if meta_fn:
+        meta_fn(meta)
+    meta.pop("sha256")
+    meta["sha256"] = content_digest(tensors, meta)
+    save_file(tensors, str(path), metadata={"mfrec": json.dumps(meta)})
+    return path
+
+
+CRAFTED = {
+    "a NaN factor": ({"module.user_embedding.weight": lambda t: t["module.user_embedding.weight"].index_fill(0, torch.tensor([0]), float("nan"))}, None, "NaN or inf"),  # noqa: E501
+    "an infinite bias": ({"module.item_bias.weight": lambda t: torch.full_like(t["module.item_bias.weight"], float("inf"))}, None, "NaN or inf"),  # noqa: E501
+    "float64 factors": ({"module.item_embedding.weight": lambda t: t["module.item_embedding.weight"].double()}, None, "float64, not torch.float32"),  # noqa: E501
+    "a known mask of bytes": ({"module.user_known": lambda t: t["module.user_known"].to(torch.uint8)}, None, "uint8, not torch.bool"),  # noqa: E501
+    "too few seen offsets": ({"seen_indptr": lambda t: t["seen_indptr"][:-3].clone()}, None, "offsets for"),
+    "falling seen offsets": ({"seen_indptr": lambda t: t["seen_indptr"].flip(0).clone()}, None, "offsets must rise"),
+    "float seen offsets": ({"seen_indptr": lambda t: t["seen_indptr"].float()}, None, "integer offsets"),
+    "a seen item past the catalog": ({"seen_items": lambda t: t["seen_items"].index_fill(0, torch.tensor([0]), 10**6)}, None, "item index outside"),  # noqa: E501
+    "a negative seen item": ({"seen_items": lambda t: t["seen_items"].index_fill(0, torch.tensor([0]), -1)}, None, "item index outside"),  # noqa: E501
+    "seen items as a matrix": ({"seen_items": lambda t: t["seen_items"][: len(t["seen_items"]) // 2 * 2].reshape(2, -1)}, None, "two equal vectors"),  # noqa: E501
+    "a NaN seen rating": ({"seen_ratings": lambda t: t["seen_ratings"].index_fill(0, torch.tensor([0]), float("nan"))}, None, "NaN or inf"),  # noqa: E501
+    "float user ids": ({"user_ids": lambda t: t["user_ids"].double()}, None, "integers or strings, not float64"),
+    "repeated item ids": ({"item_ids": lambda t: t["item_ids"].index_fill(0, torch.tensor([1]), int(t["item_ids"][0]))}, None, "not unique"),  # noqa: E501
+    "a reversed scale": (None, {"scale": [5.0, 0.5]}, "low < high"),
+    "titles for three items": (None, {"titles": ["a", "b", "c"]}, "3 entries"),
+    "numbers as genres": (None, {"genres": lambda m: [7] * m["n_items"]}, "text"),
+    "an unknown data kind": (None, {"data_kind": "ratings?"}, "data_kind"),
+    "a numeric dataset name": (None, {"dataset": 5}, "dataset name"),
+    "metrics as a list": (None, {"metrics": [1]}, "metrics"),
+    "a negative best epoch": (None, {"best_epoch": -1}, "best_epoch"),
+}
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+@pytest.mark.parametrize("case", sorted(CRAFTED))
+def test_a_file_with_a_recomputed_digest_is_still_checked_whole(saved_model, tmp_path, case, mmap):
+    """The digest proves the file is the one written, not that mfrec wrote it: a file made by other code,
+    its digest recomputed, is refused at load with the broken invariant named, never failing later."""
+    tensor_changes, meta_changes, named = CRAFTED[case]
+
+    def tensors_fn(tensors):
+        for name, change in (tensor_changes or {}).items():
+            tensors[name] = change(tensors)
+
+    def meta_fn(meta):
+        for name, value in (meta_changes or {}).items():
+            meta[name] = value(meta) if callable(value) else value
+
+    path = _rewrite(saved_model, tmp_path / "crafted.safetensors", tensors_fn, meta_fn)
+    with pytest.raises(ModelFileError, match="inconsistent model file") as error:
+        load_model(path, mmap=mmap)
+    assert named in str(error.value)
+
+
+def test_the_crafting_itself_keeps_a_good_file_good(saved_model, tmp_path):
+    """The check of the cases above: rewriting with no change gives a file that loads and recommends."""
+    model = load_model(_rewrite(saved_model, tmp_path / "same.safetensors"))
+    assert model.recommend(model.user_map_.ids[0], n=3).items.shape == (1, 3)

@@ -202,9 +202,11 @@ def read_model(path: str | Path, *, mmap: bool = False) -> tuple[TrainConfig, Fi
         config = TrainConfig.from_dict(meta["config"], saved=True).replace(device="cpu")
         module = config.spec.module.from_config(int(meta["n_users"]), int(meta["n_items"]), config.params)
         state = {k[len("module.") :]: v for k, v in tensors.items() if k.startswith("module.")}
-        for name, default in module.state_dict().items():  # buffers newer than the file: their old meaning
-            if name in LEGACY_BUFFERS and name not in state:
+        for name, default in module.state_dict().items():
+            if name in LEGACY_BUFFERS and name not in state:  # buffers newer than the file: their old meaning
                 state[name] = default
+            elif name in state and state[name].dtype != default.dtype:  # assign=True would keep the file's dtype
+                raise ValueError(f"{name} is {state[name].dtype}, not {default.dtype}")
         module.load_state_dict(state, strict=True, assign=mmap)
         titles = np.array(meta["titles"], dtype=object) if meta.get("titles") is not None else None
         seen_items = tensors["seen_items"].numpy()
