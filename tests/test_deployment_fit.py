@@ -247,3 +247,28 @@ def test_a_user_or_item_without_training_ratings_is_noted_beside_the_answer(rati
     trained = str(frame["user"].iloc[0])
     code, _, err = run(capsys, "recommend", str(run_dir), "--user", trained, "-n", "3")
     assert code == 0 and "had no training ratings" not in err
+
+
+def test_a_run_given_relative_paths_refits_from_any_folder(ratings_csv, tmp_path, capsys, monkeypatch):  # noqa: F811
+    """config.json records the files a run read as absolute paths, so --refit (and --resume) read the same
+    files wherever they are started; before, a run trained on `--ratings r.csv` refit only from its folder."""
+    data = tmp_path / "data"
+    data.mkdir()
+    frame = pd.read_csv(ratings_csv)
+    frame.to_csv(data / "r.csv", index=False)
+    labels = np.random.default_rng(0).choice(3, len(frame), p=[0.7, 0.15, 0.15])
+    for k, part in enumerate(("train", "val", "test")):
+        frame[labels == k].to_csv(data / f"{part}.csv", index=False)
+    monkeypatch.chdir(data)
+    _train(capsys, "--ratings", "r.csv", "--epochs", "2", "--out", str(tmp_path / "rel"))
+    _train(capsys, "--split-files", "train.csv", "val.csv", "test.csv", "--epochs", "2", "--out", str(tmp_path / "files"))
+    config = json.loads((tmp_path / "rel" / "config.json").read_text())
+    assert config["ratings_file"] == str(data / "r.csv")
+    assert json.loads((tmp_path / "files" / "config.json").read_text())["split"]["files"][0] == str(data / "train.csv")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for name in ("rel", "files"):
+        _train(capsys, "--refit", str(tmp_path / name))
+        refit = json.loads((tmp_path / f"{name}-refit" / "metrics.json").read_text())
+        assert refit["split"]["sizes"]["train"] == len(frame)

@@ -91,6 +91,40 @@ def test_save_and_load_round_trip(tmp_path):
         )
 
 
+
+def _rewritten(split, path, change, meta=None):
+    """The split file as other code might rewrite it (in a run folder its SHA256SUMS would be resealed too)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    split.save(path)
+    table = pq.read_table(path)
+    frame = change(table.to_pandas())
+    out = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(out.replace_schema_metadata({**table.schema.metadata, **(meta or {})}), path)
+    return path
+
+
+@pytest.mark.parametrize("change, meta, message", [
+    (lambda f: f.assign(split=np.where(np.arange(len(f)) == 3, "bogus", f["split"])), None,
+     r"row 4: part 'bogus' is not one of train, val, test"),
+    (lambda f: f.assign(rating=np.where(np.arange(len(f)) == 0, np.nan, f["rating"])), None, r"row 1: rating"),
+    (lambda f: f.assign(rating=np.where(np.arange(len(f)) == 0, 9.0, f["rating"])), None, r"row 1: .*outside"),
+    (lambda f: f.iloc[[0, 1, 0]], None, r"duplicate rating"),
+    (lambda f: f, {b"mfrec.split.scale": b"5,1"}, r"scale 5 to 1"),
+    (lambda f: f, {b"mfrec.split.seed": b"forty"}, r"seed or scale is not a number"),
+    (lambda f: f, {b"mfrec.split.kind": b"stars"}, r"kind 'stars'"),
+])  # fmt: skip
+def test_a_split_file_is_checked_like_ratings_whoever_wrote_it(tmp_path, change, meta, message):
+    """A split's digest proves it is the file written, not that mfrec wrote it: its rows are checked as a
+    ratings file is (and its parts named), so a rewritten file is one error naming the row, not wrong metrics."""
+    data = synthetic(60, 2)
+    path = _rewritten(split_ratings(data, "random", seed=1), tmp_path / "split.parquet", change, meta)
+    with pytest.raises(DataError, match=message):
+        load_split(path)
+    good = _rewritten(split_ratings(data, "random", seed=1), tmp_path / "good.parquet", lambda f: f)
+    assert len(load_split(good).data) == 60  # the rewriting alone changes nothing
+
 def test_bad_arguments():
     data = synthetic(50, 5)
     with pytest.raises(ConfigError, match="unknown split method"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -244,6 +244,23 @@ class RunConfig:
     def __post_init__(self) -> None:
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
             raise ConfigError(f"k (the ranking cut-off) must be a whole number of at least 1, not {self.k!r}")
+
+    def located(self) -> RunConfig:
+        """This config with its local files (ratings, split files, items file) as absolute paths.
+
+        ``config.json`` records them so, so that ``--refit`` and ``--resume`` read the same files
+        from any working folder. Database URLs stay as given.
+        """
+        from mfrec.data.profiles import is_database_url
+
+        def absolute(path: str | None) -> str | None:
+            return path if path is None or is_database_url(path) else str(Path(path).absolute())
+
+        files = tuple(absolute(f) for f in self.split.files) if self.split.files else self.split.files
+        columns = {**self.columns, "items": absolute(self.columns["items"])} if self.columns.get("items") else \
+            self.columns  # fmt: skip
+        return replace(self, ratings_file=absolute(self.ratings_file), columns=columns,
+                       split=replace(self.split, files=files))  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         split = asdict(self.split)

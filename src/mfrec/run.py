@@ -143,10 +143,15 @@ def refit_config(run: str | Path) -> tuple[RunConfig, int]:
     verify_manifest(run, ["config.json", "metrics.json"], error=ConfigError, listed_only=True)
     values = read_json(run / "config.json", missing=f"{run}: not a run folder (no config.json)")
     metrics = read_json(run / "metrics.json", missing=f"{run}: not a finished run (no metrics.json)")
+    for name, value in (("config.json", values), ("metrics.json", metrics)):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{run / name}: not what mfrec writes (a JSON object), but {type(value).__name__}")
     try:
         config = _run_config(values, str(run / "config.json"))
         kept = int(metrics["best_epoch"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except KeyError as exc:
+        raise ConfigError(f"{run}: damaged run folder (no {exc} in config.json or metrics.json)") from None
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"{run}: damaged run folder ({type(exc).__name__}: {exc})") from None
     if config.split.method == "none":
         raise ConfigError(f"{run}: already trained on every rating (--split none); there is nothing to refit")
@@ -320,6 +325,7 @@ def _train_run(
     if not isinstance(config, RunConfig):
         raise ConfigError(f"config must be a RunConfig (e.g. mfrec.RunConfig(dataset='ml-latest-small')), "
                           f"not {type(config).__name__}")  # fmt: skip
+    config = config.located()  # config.json names files that a refit or resume finds from any folder
     out = as_path(out, "out")
     data_path = None if data_path is None else as_path(data_path, "data_path")
     overwrite, progress, resume = (check_flag(v, n) for v, n in ((overwrite, "overwrite"), (progress, "progress"),

@@ -135,23 +135,42 @@ def load_split(path: str | Path, like: Ratings | None = None) -> Split:
     frame = table.to_pandas()
     if not {"user", "item", "rating", "split"} <= set(frame.columns):
         raise DataError(f"{path}: not a split file written by mfrec (columns {', '.join(frame.columns)})")
-    meta = table.schema.metadata or {}
-    method = meta.get(b"mfrec.split.method", b"unknown").decode()
-    seed_text = meta.get(b"mfrec.split.seed", b"None").decode()
-    low, high = (float(v) for v in meta.get(b"mfrec.split.scale", b"0.5,5").decode().split(","))
-    data = Ratings.from_arrays(
+    meta = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in (table.schema.metadata or {}).items()}
+    method, seed, scale, kind = _split_meta(meta, path)
+    labels = frame["split"].to_numpy()
+    odd = np.flatnonzero(~np.isin(labels, PARTS))
+    if len(odd):
+        raise DataError(f"{path}, row {odd[0] + 1}: part {labels[odd[0]]!r} is not one of {', '.join(PARTS)}")
+    data = Ratings.from_arrays(  # checked as a ratings file is: the digest proves who wrote it, not what
         frame["user"].to_numpy(),
         frame["item"].to_numpy(),
         frame["rating"].to_numpy(),
         timestamps=frame["timestamp"].to_numpy() if "timestamp" in frame else None,
-        name=path.name,
-        scale=(low, high),
-        kind=meta.get(b"mfrec.split.kind", b"explicit").decode(),
-        validate=False,  # a file mfrec wrote, its digest checked above
+        name=str(path),
+        scale=scale,
+        kind=kind,
+        user_map=None if like is None else like.user_map,
+        item_map=None if like is None else like.item_map,
     )
-    labels = frame["split"].to_numpy()
     rows = {name: np.flatnonzero(labels == name) for name in PARTS}
-    return Split(data, rows, method, None if seed_text == "None" else int(seed_text))
+    return Split(data, rows, method, seed)
+
+
+def _split_meta(meta: dict[str, str], path: Path) -> tuple[str, int | None, tuple[float, float], str]:
+    """The method, seed, scale and kind a split file records (defaults for files without them)."""
+    method = meta.get("mfrec.split.method", "unknown")
+    seed_text = meta.get("mfrec.split.seed", "None")
+    kind = meta.get("mfrec.split.kind", "explicit")
+    try:
+        seed = None if seed_text == "None" else int(seed_text)
+        low, high = (float(v) for v in meta.get("mfrec.split.scale", "0.5,5").split(","))
+    except ValueError:
+        raise DataError(f"{path}: the split's seed or scale is not a number ({seed_text!r}, "
+                        f"{meta.get('mfrec.split.scale')!r})") from None  # fmt: skip
+    if not (np.isfinite(low) and np.isfinite(high) and low < high) or kind not in ("explicit", "implicit"):
+        raise DataError(f"{path}: the split records scale {low:g} to {high:g} and kind {kind!r}; "
+                        "not a split file written by mfrec")  # fmt: skip
+    return method, seed, (low, high), kind
 
 
 def split_ratings(
