@@ -261,7 +261,8 @@ def test_a_run_given_relative_paths_refits_from_any_folder(ratings_csv, tmp_path
         frame[labels == k].to_csv(data / f"{part}.csv", index=False)
     monkeypatch.chdir(data)
     _train(capsys, "--ratings", "r.csv", "--epochs", "2", "--out", str(tmp_path / "rel"))
-    _train(capsys, "--split-files", "train.csv", "val.csv", "test.csv", "--epochs", "2", "--out", str(tmp_path / "files"))
+    _train(capsys, "--split-files", "train.csv", "val.csv", "test.csv", "--epochs", "2",
+           "--out", str(tmp_path / "files"))
     config = json.loads((tmp_path / "rel" / "config.json").read_text())
     assert config["ratings_file"] == str(data / "r.csv")
     assert json.loads((tmp_path / "files" / "config.json").read_text())["split"]["files"][0] == str(data / "train.csv")
