@@ -31,6 +31,23 @@ def test_a_split_without_test_ratings_is_an_error(ratings_csv, tmp_path, capsys,
     assert not (tmp_path / "r").exists()
 
 
+
+@pytest.mark.parametrize("rows, words", [
+    ("1,1,5\n1,2,4\n2,1,3\n", r"a.csv, its training part \(1 rating\(s\)\): 1 user\(s\) and 1 item\(s\)"),
+    ("".join(f"1,{i},{1 + i % 5}\n" for i in range(30)), r"a.csv: 1 user\(s\) and 30 item\(s\)"),
+])  # fmt: skip
+def test_too_few_users_or_items_names_the_file_or_its_training_part(tmp_path, capsys, rows, words):
+    """The count refers to what it counts: the file had 2 users, so "a.csv: 1 user" would contradict the
+    data line printed above it; it is the training part left after the split that has one."""
+    (tmp_path / "a.csv").write_text("user,item,rating\n" + rows)
+    code = main(["train", "--ratings", str(tmp_path / "a.csv"), "-q", "--out", str(tmp_path / "r")])
+    one_line_error(capsys, code, "needs at least two of each")
+    assert not (tmp_path / "r").exists()
+    main(["train", "--ratings", str(tmp_path / "a.csv"), "-q", "--out", str(tmp_path / "r")])
+    import re
+
+    assert re.search(words, capsys.readouterr().err)
+
 def test_metrics_files_never_hold_nan(ratings_csv, tmp_path):
     from mfrec._io import json_text
 

@@ -1007,13 +1007,17 @@ def load_model(path: str | Path, *, mmap: bool = False) -> MatrixFactorization:
     return MatrixFactorization.load(path, mmap=mmap)
 
 
-def check_trainable(data: Ratings) -> None:
-    """Refuse data with fewer than two users or two items: there is nothing to factorize."""
+def check_trainable(data: Ratings, part: str = "") -> None:
+    """Refuse data with fewer than two users or two items: there is nothing to factorize.
+
+    ``part`` names the part of ``data.name`` it is (``"training part"``), so the count is not read as the file's.
+    """
     users = int(np.count_nonzero(np.bincount(data.users, minlength=data.n_users)))  # indices: O(n), no sort
     items = int(np.count_nonzero(np.bincount(data.items, minlength=data.n_items)))
     if users < 2 or items < 2:
+        where = f"{data.name}, its {part} ({len(data):,} rating(s))" if part else data.name
         raise DataError(
-            f"{data.name}: {users} user(s) and {items} item(s); matrix factorization needs at least two of each"
+            f"{where}: {users} user(s) and {items} item(s); matrix factorization needs at least two of each"
         )
 
 

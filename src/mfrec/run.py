@@ -350,7 +350,7 @@ def _train_run(
     if "feedback" in data.info:
         fb = data.info["feedback"]
         log(f"feedback: {fb['ratings']:,} ratings from {fb['profiles']:,} profiles, up to {fb['until']}")
-    check_trainable(split.train)
+    check_trainable(split.train, "training part" if config.split.method != "none" else "")
     s = config.split
     sizes = split.sizes()
     evaluated = s.method != "none"
