@@ -125,6 +125,21 @@ def test_a_split_file_is_checked_like_ratings_whoever_wrote_it(tmp_path, change,
     good = _rewritten(split_ratings(data, "random", seed=1), tmp_path / "good.parquet", lambda f: f)
     assert len(load_split(good).data) == 60  # the rewriting alone changes nothing
 
+
+@pytest.mark.parametrize("column, hint", [("timestamp", "--timestamp-col timestamp"), ("rated date", "'rated date'"),
+                                          ("ts", "--timestamp-col ts"), ("weight", None)])  # fmt: skip
+def test_a_temporal_split_without_timestamps_points_to_a_time_column_left_unread(tmp_path, column, hint):
+    from mfrec.data import read_ratings
+
+    path = tmp_path / "r.csv"
+    path.write_text(f"user,item,rating,{column}\n" + "".join(f"{k % 4},{k},3,{k}\n" for k in range(12)))
+    data = read_ratings(path)
+    assert data.info["unread_columns"] == [column]
+    with pytest.raises(DataError, match="needs timestamps") as error:
+        split_ratings(data, "temporal")
+    assert (hint in str(error.value)) if hint else ("--timestamp-col" not in str(error.value))
+
+
 def test_bad_arguments():
     data = synthetic(50, 5)
     with pytest.raises(ConfigError, match="unknown split method"):

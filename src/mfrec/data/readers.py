@@ -309,10 +309,13 @@ def validate_frame(
 ) -> Ratings:
     """Check a raw table (:func:`mfrec.data.checks.check_frame`, which takes ``checks``: ``scale``,
     ``header_lines``, ``on_duplicates``, ``implicit``, ``integer_ids``) and turn it into :class:`Ratings`;
-    how many duplicate rows were dropped is in ``ratings.info["duplicates_dropped"]``."""
+    how many duplicate rows were dropped is in ``ratings.info["duplicates_dropped"]``, and the table's
+    columns that were not read in ``ratings.info["unread_columns"]``."""
     parts, dropped = check_frame(frame, columns, source=source, **checks)
     result = Ratings.from_codes(**parts, item_info=item_info, name=name or source)
     result.info["duplicates_dropped"] = dropped
+    read = {columns.user, columns.item, columns.rating, columns.timestamp}
+    result.info["unread_columns"] = [str(c) for c in frame.columns if c not in read]
     return result
 
 

@@ -8,6 +8,8 @@ val/test whose user or item never occurs in train are counted by
 
 from __future__ import annotations
 
+import re
+import shlex
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +24,8 @@ from mfrec.errors import ConfigError, DataError
 
 METHODS = ("stratified", "random", "user", "temporal", "temporal-user", "none")
 PARTS = ("train", "val", "test")
+#: column names that look like a time, suggested when a temporal split finds no timestamps
+TIME_NAME = re.compile(r"(?i)^(ts|.*(time|date).*)$")
 #: Split seeds are scikit-learn's ``random_state`` for the stratified split: below 2^32.
 SPLIT_SEED_LIMIT = 2**32
 
@@ -302,7 +306,10 @@ def _check_fractions(fractions) -> tuple[float, float, float]:
 
 def _timestamps(data: Ratings) -> np.ndarray:
     if data.timestamps is None:
-        raise DataError(f"{data.name}: a temporal split needs timestamps, and these ratings have none")
+        timely = [c for c in data.info.get("unread_columns", ()) if TIME_NAME.search(c)]
+        hint = (f"; its column {timely[0]!r} was not read: name it as the timestamp column "
+                f"(--timestamp-col {shlex.quote(timely[0])}, or Columns(timestamp=...))") if timely else ""  # fmt: skip
+        raise DataError(f"{data.name}: a temporal split needs timestamps, and these ratings have none{hint}")
     return data.timestamps
 
 
