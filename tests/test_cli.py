@@ -351,8 +351,13 @@ def test_batch_output_for_a_users_file_and_errors(trained_run, tmp_path, capsys)
     users.write_text("id\n100\n101\n")  # a header that names no 'user' column
     code, _, err = run(capsys, "recommend", "--model", str(trained_run), "--users-file", str(users),
                        "--out", str(tmp_path / "none.csv"))  # fmt: skip
-    assert_one_line_error(code, err, r"unknown user 'id'.*\(line 1 of .*users\.txt; if it is a header, name the "
+    assert_one_line_error(code, err, r"users\.txt: id 1 of 3: unknown user 'id'.*\(if it is a header, name the "
                                      r"column 'user'\)")  # fmt: skip
+    users.write_text("100\n999\n101\n998\n997\n")  # where the first unknown id sits, and how many more there are
+    code, _, err = run(capsys, "recommend", "--model", str(trained_run), "--users-file", str(users),
+                       "--out", str(tmp_path / "none.csv"))  # fmt: skip
+    assert_one_line_error(code, err, r"users\.txt: id 2 of 5: unknown user 999; 2 more of its ids are not users")
+    assert "header" not in err and not (tmp_path / "none.csv").exists()
 
 
 @pytest.mark.parametrize("mode", ["user", "ratings", "user-out", "all-users-out"])

@@ -89,20 +89,35 @@ def recommend(model_path: Path, user: str | None, new_ratings: str | None, all_u
         users = [model.user_id(user)]
     elif users_file is not None:
         from mfrec.data.readers import read_ids
-        from mfrec.errors import UnknownIdError
 
         ids = read_ids(users_file, "user")
-        try:
-            users = [model.user_id(x) for x in ids]
-        except UnknownIdError as exc:  # a first line such as 'id' or 'userId' is a header that names no user column
-            if len(ids) > 1 and str(exc).startswith(f"unknown user {ids[0]!r}"):
-                raise UnknownIdError(f"{exc} (line 1 of {users_file}; if it is a header, name the column "
-                                     "'user')") from None  # fmt: skip
-            raise
+        _check_users_file(model, ids, users_file)
+        users = [model.user_id(x) for x in ids]
     rows = write_recommendations(model, out, users=users, n=n, exclude_seen=not include_seen, exclude=excluded,
                                  progress=sys.stderr.isatty(), explain=explain, **chosen_filters)  # fmt: skip
     click.echo(f"{rows:,} recommendations written to {out}")
     _rating_model_note(model)
+
+
+def _check_users_file(model, ids: list[str], path: Path) -> None:
+    """Every id of a ``--users-file`` is a user of the model; else one line naming where the first one that is
+    not sits, why, and how many others are not either, so a batch is fixed in one pass rather than one id at a time."""
+    import numpy as np
+
+    from mfrec.errors import UnknownIdError
+
+    missing = np.flatnonzero(model.user_map_.get_indexer(np.array(ids, dtype=object)) < 0)
+    if not len(missing):
+        return
+    first = int(missing[0])
+    reason = f"unknown user {ids[first]!r}"
+    try:
+        model.user_indices([model.user_id(ids[first])])
+    except UnknownIdError as exc:  # its own words: unknown, or not an id of this model's kind
+        reason = str(exc)
+    header = " (if it is a header, name the column 'user')" if first == 0 and len(ids) > 1 else ""
+    more = f"; {len(missing) - 1:,} more of its ids are not users either" if len(missing) > 1 else ""
+    raise UnknownIdError(f"{path}: id {first + 1:,} of {len(ids):,}: {reason}{header}{more}")
 
 
 def _untrained_note(model, user: str, what: str, item: str | None = None) -> None:
