@@ -339,10 +339,14 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES, to
 
     @app.post("/v1/admin/reload", include_in_schema=False)
     def admin_reload(authorization: str | None = Header(None)) -> dict[str, Any]:
-        """Reload the model file now (only with ``--admin-token``; 404 otherwise, 403 for a wrong token).
-        A file that fails verification is refused (409) and the old model keeps serving."""
+        """Reload the model file now (only with ``--admin-token``; 404 otherwise; 401 without a token, as for a
+        profile, and 403 for a wrong one). A file that fails verification is refused (409) and the old model
+        keeps serving."""
         if not slot.admin_token:
             raise StarletteHTTPException(404, "Not Found")
+        if authorization is None:
+            raise StarletteHTTPException(401, "reloading needs the admin token: Authorization: Bearer <token>",
+                                         headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
         if not slot.check_admin(authorization):
             raise StarletteHTTPException(403, "reloading needs the admin token: Authorization: Bearer <token>")
         result = slot.reload("admin request", publish=True)
