@@ -325,7 +325,6 @@ def _train_run(
     if not isinstance(config, RunConfig):
         raise ConfigError(f"config must be a RunConfig (e.g. mfrec.RunConfig(dataset='ml-latest-small')), "
                           f"not {type(config).__name__}")  # fmt: skip
-    config = config.located()  # config.json names files that a refit or resume finds from any folder
     out = as_path(out, "out")
     data_path = None if data_path is None else as_path(data_path, "data_path")
     overwrite, progress, resume = (check_flag(v, n) for v, n in ((overwrite, "overwrite"), (progress, "progress"),
@@ -383,7 +382,7 @@ def _train_run(
             shutil.rmtree(work)
         try:
             work.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(work / "config.json", sealed_json_text(config.to_dict(), indent=2))
+            atomic_write_text(work / "config.json", sealed_json_text(config.located().to_dict(), indent=2))
         except OSError as exc:
             raise OutputError(f"cannot write to {work}: {exc.strerror or exc}") from None
         checkpoint = work / "checkpoint.safetensors"
@@ -483,7 +482,8 @@ def _write_run(
         raise OutputError(f"cannot write to {out.parent}: {exc.strerror or exc}") from None
     kept = False
     try:
-        (tmp / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        # the files it read as absolute paths: a refit or resume finds them from any folder
+        (tmp / "config.json").write_text(json.dumps(config.located().to_dict(), indent=2) + "\n")
         split.save(tmp / "split.parquet")
         pd.DataFrame([r.to_dict() for r in model.history_]).to_csv(tmp / "history.csv", index=False)
         (tmp / "metrics.json").write_text(json_text(metrics, indent=2))

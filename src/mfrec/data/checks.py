@@ -369,6 +369,8 @@ def _numbers(column: pd.Series, what: str, source: str, row_of) -> np.ndarray:
         problem = f"{what} is missing"
     else:
         problem = f"{what} {shown!r} is not a number"
+        if re.fullmatch(r"[+-]?\d+,\d+", shown):  # a spreadsheet's decimal comma: say what it would read as
+            problem += f" (a decimal comma? write {shown.replace(',', '.')})"
     more = f" ({len(bad)} such rows)" if len(bad) > 1 else ""
     raise DataError(f"{source}, row {row_of(k)}: {problem}{more}")
 
