@@ -13,10 +13,14 @@ def one_line_error(capsys, code, words):
     assert code in (1, 2) and err.startswith("error: ") and "\n" not in err and words in err, err
 
 
-@pytest.mark.parametrize("scale", [("nan", "5"), ("5", "1"), ("1", "inf"), ("-inf", "5")])
-def test_a_scale_that_is_not_two_finite_increasing_numbers(ratings_csv, tmp_path, capsys, scale):
+@pytest.mark.parametrize("scale, words", [(("nan", "5"), "'nan' is not a finite number"),
+                                          (("5", "1"), "rating scale must be two finite numbers"),
+                                          (("1", "inf"), "'inf' is not a finite number"),
+                                          (("-inf", "5"), "'-inf' is not a finite number")])  # fmt: skip
+def test_a_scale_that_is_not_two_finite_increasing_numbers(ratings_csv, tmp_path, capsys, scale, words):
     code = main(["train", "--ratings", str(ratings_csv), "--scale", *scale, "--out", str(tmp_path / "run")])
-    one_line_error(capsys, code, "rating scale must be two finite numbers")
+    assert code == (2 if "is not a finite number" in words else 1)  # a non-number is refused by the option's type
+    one_line_error(capsys, code, words)
     assert not (tmp_path / "run").exists()
 
 
@@ -187,3 +191,16 @@ def test_a_process_count_beyond_any_machine_is_a_usage_line(tmp_path, capsys):
     code = main(["train", "--ratings", str(tmp_path / "r.csv"), "--nproc", "9" * 30, "--out", str(out)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "--nproc" in err and not out.exists()
+
+
+def test_running_out_of_memory_is_one_line_and_not_called_a_bug(ratings_csv, tmp_path, capsys, monkeypatch):
+    """A MemoryError is this machine's (or ulimit's) limit: exit 1 with what to try, not exit 3 "report it"."""
+    import mfrec.run
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(mfrec.run, "make_split", no_memory)
+    code = main(["train", "--ratings", str(ratings_csv), "--out", str(tmp_path / "run")])
+    assert code == 1
+    one_line_error(capsys, code, "out of memory")

@@ -320,3 +320,55 @@ def test_id_cells_of_a_table_in_memory_are_text_or_numbers():
     for cells, ids in [([1.0, 2.0], ["1.0", "2.0"]), (["a", 2], ["a", "2"]), ([b"a", "b"], ["a", "b"])]:
         frame = pd.DataFrame({"user": pd.Series(cells, dtype=object), "item": [1, 2], "rating": [3.0, 4.0]})
         assert read_ratings(frame).user_map.ids.tolist() == ids
+
+
+def _through_a_pipe(tmp_path, data: bytes, name: str = "ratings.csv"):
+    """A named pipe that a thread fills with ``data`` once, as ``<(zcat ...)`` or ``cmd | mfrec ... /dev/stdin`` do."""
+    import os
+    import threading
+
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+
+    def write():
+        with open(fifo, "wb") as handle:
+            handle.write(data)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    return fifo, writer
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_pipe_is_read_once_whole_plain_or_compressed(tmp_path, compress):
+    """The readers look at a file's first bytes and then read it whole: a pipe gives its bytes once, so it is
+    copied first. Before, `--ratings <(cat r.csv)` lost its first bytes to the look and failed on the header."""
+    import gzip
+
+    text = b"user,item,rating\n" + b"".join(b"%d,%d,%d\n" % (k % 7, k, 1 + k % 5) for k in range(50))
+    fifo, writer = _through_a_pipe(tmp_path, gzip.compress(text) if compress else text, "anonymous")
+    data = read_ratings(fifo)
+    writer.join(5)
+    assert len(data) == 50 and data.n_users == 7 and data.name == "anonymous"
+    assert read_ratings(write(tmp_path, text, "plain.csv", "wb")).to_frame().equals(data.to_frame())
+
+
+def test_an_error_in_piped_data_names_the_pipe_and_a_device_is_refused(tmp_path):
+    fifo, writer = _through_a_pipe(tmp_path, b"user,item,rating\n1,2,great\n")
+    with pytest.raises(DataError, match=re.escape(f"{fifo}, row 2: rating 'great' is not a number")):
+        read_ratings(fifo)
+    writer.join(5)
+    with pytest.raises(DataError, match=r"/dev/zero: a device, not a file of data"):
+        read_ratings("/dev/zero")  # endless: refused before reading, never a MemoryError
+
+
+def test_ids_and_items_come_through_a_pipe_too(tmp_path):
+    from mfrec.data import read_items
+    from mfrec.data.readers import read_ids
+
+    fifo, writer = _through_a_pipe(tmp_path, b"user\n5\n7\n", "users")
+    assert read_ids(fifo) == ["5", "7"]
+    writer.join(5)
+    fifo, writer = _through_a_pipe(tmp_path, b"item;title\n1;Heat (1995)\n", "items.csv")
+    assert read_items(fifo)["title"].tolist() == ["Heat (1995)"]
+    writer.join(5)

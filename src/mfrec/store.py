@@ -44,7 +44,9 @@ def resolve_model_path(path: str | Path) -> Path:
         verify_manifest(path, error=ModelFileError)  # every file of a run folder, when it lists them
         path = path / MODEL_FILE
     if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file")
+        what = "not a regular file (a pipe or device): a model is read by parts, so give its file" if path.exists() \
+            else "no such model file"  # fmt: skip
+        raise ModelFileError(f"{path}: {what}")
     return path
 
 

@@ -91,6 +91,12 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         click.echo(f"error: {where}{exc.strerror or exc}", err=True)
         return EXIT_ERROR
+    except MemoryError:  # a limit of this machine (or of ulimit), not a bug
+        if debug:
+            raise
+        click.echo("error: out of memory: this needs more memory than the process may use; try less data, "
+                   "a smaller model (--embedding-dim) or a machine with more memory", err=True)  # fmt: skip
+        return EXIT_ERROR
     except Exception as exc:  # a bug, not a user error: still one line unless debugging
         if debug:
             raise

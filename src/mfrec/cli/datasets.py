@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mfrec.cli.options import LocalPath, StrictGroup
+from mfrec.cli.options import FiniteFloat, LocalPath, StrictGroup
 
 
 @click.group(cls=StrictGroup)
@@ -44,7 +44,7 @@ def datasets_fetch(name: str, data_path: Path | None) -> None:
 @click.option("--like", "like", default="ml-25m", show_default=True, help="the release whose shape and layout to copy")
 @click.option("--out", type=LocalPath(file_okay=False), required=True,
               help="folder to write <name>/ratings.csv and movies.csv into")  # fmt: skip
-@click.option("--fraction", type=float, default=1.0, show_default=True, help="scale users, items and ratings")
+@click.option("--fraction", type=FiniteFloat(), default=1.0, show_default=True, help="scale users, items and ratings")
 @click.option("--seed", type=int, default=0, show_default=True)
 def datasets_synth(like: str, out: Path, fraction: float, seed: int) -> None:
     """Write a synthetic data set shaped like a MovieLens release, in its file layout."""

@@ -8,6 +8,7 @@ hyperparameters appear on the command line without touching the CLI.
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ def ratings_file_options(func):
         click.option("--timestamp-col", default=None,
                      help="timestamp column of --ratings: Unix seconds or ISO 8601 dates (optional)"),
         click.option("--sep", default=None, help="field separator of --ratings (default by suffix)"),
-        click.option("--scale", nargs=2, type=float, default=(0.5, 5.0), show_default=True,
+        click.option("--scale", nargs=2, type=FiniteFloat(), default=(0.5, 5.0), show_default=True,
                      help="lowest and highest allowed rating"),
     ]
     for option in reversed(options):
@@ -89,6 +90,20 @@ class StrictGroup(click.Group):
     """A group whose commands are :class:`StrictCommand` s."""
 
     command_class = StrictCommand
+
+
+class FiniteFloat(click.FloatRange):
+    """A finite number, within optional bounds as click's ``FloatRange``: NaN passes every comparison, so
+    ``FloatRange`` alone took ``--watch nan`` (and watched nothing). Every float option of the CLI has this type,
+    except the training options, whose configs refuse non-finite values naming the model."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):  # before the bounds, which say nothing of NaN
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)
 
 
 class LocalPath(click.Path):

@@ -10,6 +10,7 @@ import click
 from mfrec.cli.options import (
     FORMAT,
     TOP_N,
+    FiniteFloat,
     LocalPath,
     StrictCommand,
     echo_table,
@@ -163,7 +164,7 @@ def _parse_pairs(text: str) -> list[tuple[str, float]]:
 @TOP_N
 @click.option(
     "--shrinkage",
-    type=float,
+    type=FiniteFloat(),
     default=20.0,
     show_default=True,
     help="weight each similarity by n/(n+this): n = the users who rated both (the item's ratings for factors)",

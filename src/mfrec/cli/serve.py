@@ -20,7 +20,7 @@ from pathlib import Path
 
 import click
 
-from mfrec.cli.options import LocalPath, StrictCommand, model_input, option_given
+from mfrec.cli.options import FiniteFloat, LocalPath, StrictCommand, model_input, option_given
 
 #: The variables that carry secrets to workers (never on a command line, which other local users can read).
 ADMIN_ENV, DB_ENV = "MFREC_ADMIN_TOKEN", "MFREC_DB"
@@ -43,7 +43,7 @@ ADMIN_ENV, DB_ENV = "MFREC_ADMIN_TOKEN", "MFREC_DB"
               help="precompute each known user's top K when a model loads (0: score every request live)")  # fmt: skip
 @click.option("--top-k-memory", default=256, type=click.IntRange(0, 1_000_000), show_default=True, metavar="MB",
               help="memory for the precomputed lists, per worker; the most active users first")  # fmt: skip
-@click.option("--watch", "watch_interval", default=1.0, type=click.FloatRange(0, 3600), show_default=True,
+@click.option("--watch", "watch_interval", default=1.0, type=FiniteFloat(0, 3600), show_default=True,
               metavar="SECONDS", help="how often to look for a new model file (0: only on SIGHUP or the admin "
                                       "endpoint)")  # fmt: skip
 @click.option("--admin-token", default=None, envvar=ADMIN_ENV, metavar="TOKEN",

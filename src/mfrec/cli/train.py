@@ -13,6 +13,7 @@ import click
 from mfrec._io import json_text
 from mfrec.cli.options import (
     FILE_OPTIONS,
+    FiniteFloat,
     LocalPath,
     StrictCommand,
     assemble_train_config,
@@ -67,7 +68,7 @@ _KEYS = {"preset": "preset", "config": "config_file", "dataset": "dataset", "rat
     metavar="TRAIN VAL TEST",
     help="a split made elsewhere: three ratings files (read with the --ratings column options)",
 )
-@click.option("--split-fractions", nargs=3, type=float, default=(0.6, 0.2, 0.2), show_default=True)
+@click.option("--split-fractions", nargs=3, type=FiniteFloat(), default=(0.6, 0.2, 0.2), show_default=True)
 @click.option("--split-seed", type=int, default=42, show_default=True)
 @click.option("--holdout", type=int, default=1, show_default=True, help="k for --split temporal-user")
 @K_OPTION

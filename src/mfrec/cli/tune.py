@@ -10,6 +10,7 @@ import click
 
 from mfrec.cli.options import (
     FORMAT,
+    FiniteFloat,
     LocalPath,
     StrictCommand,
     assemble_train_config,
@@ -34,7 +35,7 @@ from mfrec.cli.render import K_OPTION, nothing_to_rank
 @K_OPTION
 @click.option("--trials", type=click.IntRange(min=1), default=30, show_default=True,
               help="trials in all, trial 0 (the starting config) included")  # fmt: skip
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True, max=1e9), default=None,
+@click.option("--timeout", type=FiniteFloat(min=0, min_open=True, max=1e9), default=None,
               help="stop starting trials after this many seconds (trial 0 always runs)")
 @click.option("--out", type=LocalPath(file_okay=False), default=Path("runs/tune"), show_default=True)
 def tune(preset: str | None, config_file: Path | None, metric: str | None, k: int, trials: int,

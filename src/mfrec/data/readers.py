@@ -6,9 +6,14 @@ names the file, the row (1-based line in the file, header included) and the valu
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import shutil
+import stat
+import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -70,6 +75,11 @@ def read_ids(path: str | Path, column: str = "user") -> list[str]:
     ``column`` of a CSV/TSV/Parquet table; compressed as :func:`read_table` reads. No id at all is a
     :class:`DataError`."""
     path = as_path(path, "the ids file")
+    with regular_file(path) as readable:
+        return _read_ids(readable, column)
+
+
+def _read_ids(path: Path, column: str) -> list[str]:
     if not path.is_file():
         raise DataError(f"{path}: no such file" if not path.exists() else f"{path}: is a folder, expected a file")
     if is_parquet(path):
@@ -129,6 +139,35 @@ def default_separator(name: str) -> str:
     """The field separator a file name implies: tab for ``.tsv``/``.data``, ``::`` for ``.dat``, else a comma."""
     lower = name.lower()
     return "\t" if lower.endswith((".tsv", ".data")) else "::" if lower.endswith(".dat") else ","
+
+
+
+@contextlib.contextmanager
+def regular_file(path: Path) -> Iterator[Path]:
+    """``path`` when it is a regular file (or missing, or a folder: the readers say so); otherwise the bytes of
+    a pipe or socket (``--ratings <(zcat r.csv.gz)``, ``/dev/stdin``) copied once into a temporary file of the
+    same name, since the readers look at the first bytes before reading the whole. Errors name ``path``, never
+    the copy. A device (``/dev/zero``, a terminal) is refused: it is not data and may never end."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        mode = None
+    if mode is None or stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        yield path
+        return
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        raise DataError(f"{path}: a device, not a file of data; give a file, or pipe the data in (/dev/stdin)")
+    with tempfile.TemporaryDirectory(prefix="mfrec-pipe-") as folder:
+        copy = Path(folder) / (path.name or "input")
+        try:
+            with open(path, "rb") as source, open(copy, "wb") as target:
+                shutil.copyfileobj(source, target, 1 << 20)
+        except OSError as exc:
+            raise DataError(f"{path}: cannot be read: {_one_line(exc)}") from None
+        try:
+            yield copy
+        except DataError as exc:
+            raise DataError(str(exc).replace(str(copy), str(path))) from None
 
 
 def _first_bytes(path: str | Path) -> bytes:
@@ -403,9 +442,10 @@ def _items_source(source: Any, sep: str | None = None) -> tuple[pd.DataFrame, st
     if frame is not None:
         return frame, f"{type(source).__module__.split('.')[0]} {type(source).__name__}", 1
     if isinstance(source, str | Path):
-        if sep is None and not is_parquet(source):  # no --sep for items: take the separator its header uses
-            sep = _header_separator_of(Path(source))
-        return read_table(source, sep=sep), str(source), 1 if is_parquet(source, sep) else 2
+        with regular_file(as_path(source, "the items file")) as path:
+            if sep is None and not is_parquet(path):  # no --sep for items: take the separator its header uses
+                sep = _header_separator_of(path)
+            return read_table(path, sep=sep), str(source), 1 if is_parquet(path, sep) else 2
     raise DataError(f"an items table is a file path or a pandas/polars DataFrame or pyarrow Table, "
                     f"not {type(source).__name__}")  # fmt: skip
 
@@ -419,17 +459,18 @@ def _read_ratings(source, columns: Columns, sep, scale, on_duplicates: str, impl
     if not isinstance(source, str | Path):
         raise DataError(f"read_ratings takes a file path, a pandas or polars DataFrame or a pyarrow Table, "
                         f"not {type(source).__name__}")  # fmt: skip
-    frame = read_table(source, sep=sep)
-    return validate_frame(
-        frame,
-        columns,
-        source=str(source),
-        scale=scale,
-        header_lines=0 if is_parquet(source, sep) else 1,
-        on_duplicates=on_duplicates,
-        name=Path(source).name,
-        implicit=implicit,
-    )
+    with regular_file(as_path(source, "the ratings file")) as path:
+        frame = read_table(path, sep=sep)
+        return validate_frame(
+            frame,
+            columns,
+            source=str(path),
+            scale=scale,
+            header_lines=0 if is_parquet(path, sep) else 1,
+            on_duplicates=on_duplicates,
+            name=Path(source).name,
+            implicit=implicit,
+        )
 
 
 def table_frame(source: Any) -> pd.DataFrame | None:

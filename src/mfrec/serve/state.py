@@ -298,7 +298,10 @@ def settle(*, collect: bool = False) -> None:
 
 
 def stderr_line(message: str) -> None:
-    print(f"mfrec serve[{os.getpid()}]: {message}", file=sys.stderr, flush=True)
+    """One log line, written whole: ``print`` writes the text and its newline apart, so the lines of two
+    workers could merge into one (``...now serving abcmfrec serve[12]: ...``)."""
+    sys.stderr.write(f"mfrec serve[{os.getpid()}]: {message}\n")
+    sys.stderr.flush()
 
 
 class ModelSlot:
