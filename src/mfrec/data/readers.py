@@ -105,6 +105,10 @@ def _decoded(data: bytes, source: str, encoding: str = "utf-8") -> str:
     data = data.removeprefix(b"\xef\xbb\xbf")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")) and encoding == "utf-8":
         raise DataError(f"{source}: UTF-16 text (a spreadsheet's 'Unicode text' export); save it as UTF-8 CSV")
+    if (nul := data.find(b"\x00")) >= 0:  # valid UTF-8, and the C parser cuts a field there: refused, not read
+        line = data.count(b"\n", 0, nul) + 1
+        raise DataError(f"{source}, line {line}: a NUL byte, which text never holds (UTF-16 without a byte-order "
+                        "mark, or a binary or damaged file?)")  # fmt: skip
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
