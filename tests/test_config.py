@@ -148,3 +148,26 @@ def test_a_config_file_may_start_with_a_byte_order_mark(tmp_path):
     path = tmp_path / "config.json"
     path.write_bytes(b'\xef\xbb\xbf{"epochs": 3}')  # what some editors save
     assert load_config_file(path) == {"epochs": 3}
+
+
+@pytest.mark.parametrize("given, recorded", [
+    ("r.csv", "{cwd}/r.csv"),
+    ("/abs/r.csv", "/abs/r.csv"),
+    ("sqlite:///runs/p.sqlite", "sqlite:///{cwd}/runs/p.sqlite"),
+    ("sqlite:///runs/p.sqlite?mode=ro", "sqlite:///{cwd}/runs/p.sqlite?mode=ro"),
+    ("sqlite:////abs/p.sqlite", "sqlite:////abs/p.sqlite"),
+    ("sqlite://", "sqlite://"),
+    ("postgresql+psycopg://me@db/mfrec", "postgresql+psycopg://me@db/mfrec"),
+])  # fmt: skip
+def test_a_run_records_its_files_as_absolute_paths(tmp_path, monkeypatch, given, recorded):
+    """What config.json records for --refit and --resume to find from any folder: every local file and SQLite
+    database as an absolute path; a URL of a server is kept as given."""
+    from mfrec.config import RunConfig, SplitConfig
+
+    monkeypatch.chdir(tmp_path)
+    want = recorded.format(cwd=tmp_path)
+    located = RunConfig(dataset=None, ratings_file=given, feedback=given, columns={"items": "items.csv"}).located()
+    assert located.ratings_file == want and located.feedback == want
+    assert located.columns["items"] == str(tmp_path / "items.csv")
+    files = RunConfig(dataset=None, split=SplitConfig("files", files=("a.csv", "b.csv", "/c.csv"))).located()
+    assert files.split.files == (str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "/c.csv")

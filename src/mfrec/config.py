@@ -246,21 +246,28 @@ class RunConfig:
             raise ConfigError(f"k (the ranking cut-off) must be a whole number of at least 1, not {self.k!r}")
 
     def located(self) -> RunConfig:
-        """This config with its local files (ratings, split files, items file) as absolute paths.
+        """This config with its local files (ratings, split files, items file, a SQLite database) as absolute paths.
 
         ``config.json`` records them so, so that ``--refit`` and ``--resume`` read the same files
-        from any working folder. Database URLs stay as given.
+        from any working folder. Other database URLs stay as given.
         """
         from mfrec.data.profiles import is_database_url
 
         def absolute(path: str | None) -> str | None:
-            return path if path is None or is_database_url(path) else str(Path(path).absolute())
+            if path is None:
+                return None
+            if not is_database_url(path):
+                return str(Path(path).absolute())
+            if path.startswith("sqlite:///") and not path.startswith("sqlite:////"):  # a relative database file
+                name, sep, query = path[len("sqlite:///") :].partition("?")
+                return path if name in ("", ":memory:") else f"sqlite:///{Path(name).absolute()}{sep}{query}"
+            return path
 
         files = tuple(absolute(f) for f in self.split.files) if self.split.files else self.split.files
         columns = {**self.columns, "items": absolute(self.columns["items"])} if self.columns.get("items") else \
             self.columns  # fmt: skip
         return replace(self, ratings_file=absolute(self.ratings_file), columns=columns,
-                       split=replace(self.split, files=files))  # fmt: skip
+                       split=replace(self.split, files=files), feedback=absolute(self.feedback))  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         split = asdict(self.split)
