@@ -508,7 +508,9 @@ def test_every_public_path_parameter_names_a_value_that_is_not_a_path(lowrank, t
         for url in ("https://example.com/data/x.csv", "s3://bucket/x", "file:///tmp/x.csv"):
             with pytest.raises(mfrec.MfrecError, match=rf"'{url}' is a (file )?URL") as caught:
                 call(url)
-    assert not (tmp_path / "run").exists()
+        with pytest.raises(mfrec.MfrecError, match=r"'-' names no file here"):  # never a file named '-'
+            call("-")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "-").exists()
 
 
 #: What a command needs beside the path for the path to be the only thing wrong (nothing that would run long).
@@ -546,7 +548,8 @@ def _local_path_options():
 @pytest.mark.parametrize(
     ("value", "pattern"),
     [("https://example.com/data/x.csv", r"'https://example.com/data/x.csv' is (a URL|neither a file)"),
-     ("", r"an empty path \(''\)"), ("  ", r"an empty path \('  '\)")],
+     ("", r"an empty path \(''\)"), ("  ", r"an empty path \('  '\)"),
+     ("-", r"'-' names no file here: .*give /dev/stdin")],  # it wrote a file named '-' (report --out -)
 )  # fmt: skip
 def test_a_url_or_nothing_where_the_cli_takes_a_path_is_a_usage_line(tmp_path, capsys, monkeypatch, value, pattern):
     """Every path option, derived from the commands: a URL is not folded into a missing 'https:/...' file, and an

@@ -39,6 +39,10 @@ def url_problem(text: str) -> str | None:
     return f"{text!r} is a URL, and this takes a path on this machine{fetch}"
 
 
+#: ``-`` is standard input or output to most tools; as a path it would be a file named "-" in the current folder
+DASH_PROBLEM = "'-' names no file here: mfrec reads and writes files by name (for input from a pipe, give /dev/stdin)"
+
+
 def as_path(value: object, what: str) -> Path:
     """``value`` as a :class:`~pathlib.Path` when it is a path (text or ``os.PathLike``); else a
     :class:`~mfrec.errors.ConfigError` naming ``what`` and the type given (or the URL)."""
@@ -47,6 +51,8 @@ def as_path(value: object, what: str) -> Path:
         problem = url_problem(text) if isinstance(value, str) else None
         if problem:
             raise ConfigError(f"{what}: {problem}")
+        if text == "-":
+            raise ConfigError(f"{what}: {DASH_PROBLEM}")
         if text != "" and "\0" not in text:
             return Path(text)
         raise ConfigError(f"{what} must name a file or folder, not {text!r}")

@@ -114,10 +114,12 @@ class LocalPath(click.Path):
         super().__init__(path_type=Path, **kw)
 
     def convert(self, value, param, ctx):
-        from mfrec._io import url_problem
+        from mfrec._io import DASH_PROBLEM, url_problem
 
         if isinstance(value, str) and not value.strip():  # pathlib reads "" as "." (an unset variable, say)
             self.fail(f"an empty path ({value!r}); give a file or folder name", param, ctx)
+        if value == "-":
+            self.fail(DASH_PROBLEM, param, ctx)
         problem = url_problem(value) if isinstance(value, str) else None
         if problem:
             self.fail(problem, param, ctx)
