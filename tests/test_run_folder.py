@@ -36,6 +36,23 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run_and_deletes_nothing(rating
     assert all((out / name).read_text() == text for name, text in contents.items())
 
 
+
+def test_a_run_inside_a_run_or_a_file_is_refused_and_extra_files_are_named(ratings_csv, tmp_path, capsys):
+    """A run written inside another run made the outer one hold a folder it did not write, so a later
+    --overwrite of it was refused as "not an mfrec run folder (it holds SHA256SUMS, config.json, ...)"."""
+    outer = tmp_path / "outer"
+    assert train(ratings_csv, outer) == 0
+    before = sorted(p.name for p in outer.iterdir())
+    assert train(ratings_csv, outer / "inner") == 1
+    assert f"inside the run folder {outer}" in capsys.readouterr().err
+    assert sorted(p.name for p in outer.iterdir()) == before
+    (outer / "recs.csv").write_text("user,item\n")  # a user's file put beside the model: named, and kept
+    assert train(ratings_csv, outer, "--overwrite") == 1
+    assert "a run folder that also holds recs.csv, which mfrec did not write" in capsys.readouterr().err
+    assert (outer / "recs.csv").read_text() == "user,item\n"
+    assert train(ratings_csv, ratings_csv / "run") == 1
+    assert f"{ratings_csv} is a file, so it cannot hold the run folder" in capsys.readouterr().err
+
 def test_overwrite_replaces_a_run_folder(ratings_csv, tmp_path):
     out = tmp_path / "run"
     assert train(ratings_csv, out) == 0

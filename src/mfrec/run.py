@@ -211,6 +211,15 @@ def is_run_folder(path: Path) -> bool:
     return {"config.json", MODEL_FILE} <= names and names <= RUN_FILES
 
 
+def _looks_like_run(path: Path) -> bool:
+    """A folder holding a run's config and model, whatever else it holds."""
+    return (path / "config.json").is_file() and (path / MODEL_FILE).is_file()
+
+
+def _listed(names: list[str], most: int = 3) -> str:
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 def prepare_output(out: str | Path, overwrite: bool, resume: bool = False) -> Path:
     """Check that ``out`` can be written before any training time is spent.
 
@@ -227,9 +236,20 @@ def prepare_output(out: str | Path, overwrite: bool, resume: bool = False) -> Pa
         if not overwrite:
             raise OutputError(f"{out}: a run folder already exists; pass --overwrite or choose another --out")
         if not is_run_folder(out):
-            found = sorted(p.name for p in out.iterdir())[:3]
-            raise OutputError(f"{out}: not an mfrec run folder (it holds {', '.join(found)}, ...); --overwrite "
+            names = sorted(p.name for p in out.iterdir())
+            extra = [name for name in names if name not in RUN_FILES]
+            if _looks_like_run(out):  # a run with something of the user's put in it: name what would be lost
+                raise OutputError(f"{out}: a run folder that also holds {_listed(extra)}, which mfrec did not "
+                                  "write; --overwrite deletes only what mfrec wrote, so move that out or choose "
+                                  "another --out")  # fmt: skip
+            raise OutputError(f"{out}: not an mfrec run folder (it holds {_listed(names)}); --overwrite "
                               "replaces only run folders, so choose another --out")  # fmt: skip
+    for parent in out.absolute().parents:
+        if parent.is_file():
+            raise OutputError(f"{out}: {parent} is a file, so it cannot hold the run folder; choose another --out")
+        if _looks_like_run(parent):
+            raise OutputError(f"{out}: inside the run folder {parent}, which would then hold a file it did not "
+                              "write (and --overwrite of it would be refused); put the run beside it")  # fmt: skip
     if work_folder(out).exists() and not resume and not overwrite:
         raise OutputError(
             f"{out}: an interrupted run of this folder can be resumed (mfrec train --resume {out}); "
