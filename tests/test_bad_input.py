@@ -203,7 +203,7 @@ def test_unwritable_output_folder(tmp_path, capsys):
     blocker.write_text("not a folder")
     path = write(tmp_path, HEADER + GOOD_ROWS)
     code = main(["train", "--ratings", str(path), "--out", str(blocker / "run"), "-q"])
-    assert_one_line(code, capsys.readouterr().err, r"cannot write to")
+    assert_one_line(code, capsys.readouterr().err, r"a-file is a file, so it cannot hold the run folder")
     with pytest.raises(errors.OutputError):
         from mfrec.run import prepare_output
 

@@ -441,6 +441,30 @@ def test_training_reads_a_profile_database_and_never_makes_one(tmp_path, ratings
     assert not missing.exists() and other.read_bytes() == before and not (tmp_path / "run").exists()
 
 
+
+def test_serving_never_adds_profiles_to_another_programs_sqlite_file(tmp_path):
+    """`serve --db sqlite:///their.db` added mfrec's tables to another program's file and switched it to WAL
+    (a header rewrite some readers cannot follow); it is refused, byte for byte untouched. An empty file, a new
+    one and a profile database of mfrec's own (with a table of the user's beside) still open."""
+    import sqlite3
+
+    from mfrec.data.profiles import ProfileError, ProfileStore
+
+    other = tmp_path / "accounts.db"
+    with sqlite3.connect(other) as db:
+        db.execute("create table accounts (id integer, name text)")
+    before = other.read_bytes()
+    with pytest.raises(ProfileError, match=r"holds another program's tables \(accounts\) and no profiles"):
+        ProfileStore(f"sqlite:///{other}")
+    assert other.read_bytes() == before and not Path(f"{other}-wal").exists()
+    (tmp_path / "empty.db").write_bytes(b"")
+    for name in ("empty.db", "new.db"):
+        ProfileStore(f"sqlite:///{tmp_path / name}").create()
+    ours = tmp_path / "new.db"
+    with sqlite3.connect(ours) as db:
+        db.execute("create table my_notes (x)")
+    assert ProfileStore(f"sqlite:///{ours}").create()
+
 # ------------------------------------------------------------------ rows edited by hand
 #: What a row changed outside the service may hold: (column, value, databases that can store it).
 EDITS = [

@@ -134,6 +134,8 @@ class ProfileStore:
         except (ImportError, sa.exc.ArgumentError) as exc:
             raise ConfigError(f"cannot use the database {self._shown}: {exc}") from None
         if self.engine.dialect.name == "sqlite":
+            if create:  # before the first connection switches the file to WAL
+                _check_not_foreign(url, options, self._shown)
             sa.event.listen(self.engine, "connect", _sqlite_pragmas if create else _sqlite_read_pragmas)
             sa.event.listen(self.engine, "begin", _sqlite_begin)
         elif self.engine.dialect.name != "postgresql":
@@ -311,6 +313,31 @@ class _Transaction:
         if isinstance(value, sa.exc.SQLAlchemyError):
             raise ProfileError(f"the profile database failed: {_reason(value)}") from None
         return False
+
+
+def _check_not_foreign(url: str, options: dict[str, Any], shown: str) -> None:
+    """Refuse a SQLite file that holds another program's tables and none of mfrec's: opening it to keep profiles
+    would add mfrec's tables to it and switch it to WAL, which rewrites its header (and some programs, or a file
+    on a network share, cannot read it then). Read without any pragma that writes."""
+    import sqlalchemy as sa
+
+    database = sa.engine.make_url(url).database
+    if database in (None, "", ":memory:") or not Path(database).is_file() or Path(database).stat().st_size == 0:
+        return
+    probe = sa.create_engine(url, **options)
+    sa.event.listen(probe, "connect", _sqlite_read_pragmas)
+    try:
+        with probe.connect() as db:
+            names = sorted(sa.inspect(db).get_table_names())
+    except sa.exc.SQLAlchemyError as exc:
+        raise ProfileError(f"cannot open the profile database {shown}: {_reason(exc)}") from None
+    finally:
+        probe.dispose()
+    other = [name for name in names if not name.startswith("mfrec_")]
+    if other and "mfrec_schema" not in names:
+        listed = ", ".join(other[:3]) + (f" and {len(other) - 3} more" if len(other) > 3 else "")
+        raise ProfileError(f"{shown}: holds another program's tables ({listed}) and no profiles; mfrec keeps "
+                           "profiles in a database of its own and changes no other: give a new file")  # fmt: skip
 
 
 def _sqlite_begin(connection) -> None:
