@@ -105,6 +105,15 @@ def test_serve_refuses_an_admin_token_no_header_could_carry(tmp_path, capsys, mo
     one_line_error(capsys, code, words)
 
 
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_serve_refuses_a_profile_database_in_memory(tmp_path, capsys, url):
+    """Profiles in memory were lost at every restart, and each worker kept its own: the service keeps what
+    users tell it, so it is refused before the model is read."""
+    code = main(["serve", str(tmp_path / "model.safetensors"), "--db", url])
+    assert code == 2
+    one_line_error(capsys, code, "an in-memory database keeps no profile past a restart")
+
 def test_serve_reports_a_port_in_use_in_one_line(ratings_csv, tmp_path, capsys):
     assert main(["train", "--ratings", str(ratings_csv), "--epochs", "2", "-q", "--device", "cpu", "--out",
                  str(tmp_path / "run")]) == 0  # fmt: skip

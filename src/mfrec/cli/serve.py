@@ -79,6 +79,10 @@ def serve(model_path: Path, host: str, port: int, threads: int, workers: int, db
             raise click.BadParameter(f"give a database URL ({DATABASES}), or leave --db out for a SQLite file "
                                      "beside the model", param_hint="--db")  # fmt: skip
         check_database_url(db_url)
+        if db_url.startswith("sqlite") and _in_memory(db_url):  # every worker its own, all gone at exit
+            raise click.BadParameter("an in-memory database keeps no profile past a restart (and each worker "
+                                     "would hold its own); give a file: sqlite:///profiles.sqlite",
+                                     param_hint="--db")  # fmt: skip
     if listen_fd is None and top_k == 0 and option_given("top_k_memory"):
         raise click.UsageError("--top-k-memory does not apply to --top-k 0: no lists are precomputed; leave it out")
     if admin_token is not None and len(admin_token) < 16:
@@ -109,6 +113,14 @@ def serve(model_path: Path, host: str, port: int, threads: int, workers: int, db
         "--threads", str(threads), "--max-ratings", str(max_ratings), "--top-k", str(top_k),
         "--top-k-memory", str(top_k_memory), "--watch", "0.5",  # workers always follow their private copy
     ], threads, top_k, options["top_memory"])  # fmt: skip
+
+
+def _in_memory(url: str) -> bool:
+    """A SQLite URL without a file (``sqlite://``, ``sqlite:///:memory:``, ``?mode=memory``)."""
+    import sqlalchemy as sa
+
+    parsed = sa.engine.make_url(url)
+    return parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
 
 
 def _run_worker(path: Path, original: Path | None, listener: socket.socket, url: str, max_ratings: int,
