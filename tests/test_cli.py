@@ -165,6 +165,25 @@ def test_evaluating_ratings_without_a_liked_item_says_so_instead_of_zeros(traine
     assert "ndcg 0.0000" not in out
 
 
+
+def test_evaluating_on_another_scale_or_without_ratings_measures_no_stars(trained_run, tmp_path, capsys):
+    """A 0.5-5 model scored against ratings from 1 to 10 reported "RMSE 3.97 (stars)", and against interactions
+    without ratings an RMSE against 1s: neither error means anything. The first is refused; the second is
+    measured by ranking alone, and says so."""
+    import mfrec
+
+    ten = tmp_path / "ten.csv"
+    ten.write_text("user,item,rating\n0,0,9\n1,1,2\n")
+    code, _, err = run(capsys, "evaluate", "--model", str(trained_run), "--ratings", str(ten), "--scale", "1", "10")
+    assert_one_line_error(code, err, r"ten.csv: ratings from 2 to 9, outside this model's scale, 0.5 to 5")
+    code, out, err = run(capsys, "evaluate", "--model", str(trained_run), "--ratings", str(ten), "--rating-col",
+                         "none")  # fmt: skip
+    assert code == 0 and "RMSE" not in out and "2 interactions" in out
+    assert "interactions without ratings: RMSE and MAE are not measured" in err
+    model = mfrec.load_model(trained_run)
+    with pytest.raises(mfrec.errors.DataError, match="interactions without ratings"):
+        model.evaluate(mfrec.read_ratings(ten, columns=mfrec.Columns(rating=None)))
+
 def test_duplicates_are_reported_or_refused(tmp_path, capsys):
     rows = "".join(f"{u},{i},{(u + i) % 5 + 1},{u * 10 + i}\n" for u in range(8) for i in range(8))
     path = tmp_path / "dups.csv"

@@ -420,9 +420,22 @@ class MatrixFactorization:
         )
 
     def evaluate(self, ratings: Ratings) -> dict[str, float]:
-        """RMSE/MAE in stars (clipped), the notebook loss, and cold-start counts on ``ratings``."""
+        """RMSE/MAE in stars (clipped), the notebook loss, and cold-start counts on ``ratings``.
+
+        ``ratings`` are ratings on this model's scale: interactions without ratings, or ratings outside the
+        scale (another data set's 1-10, say), are a :class:`DataError`, since no error in stars means anything then.
+        """
         self._check_rating_model("RMSE")
-        u, i = self._indices_of(require_ratings(ratings, "ratings"))
+        require_ratings(ratings, "ratings")
+        if ratings.kind != "explicit":
+            raise DataError(f"{ratings.name}: interactions without ratings; RMSE and MAE need ratings "
+                            "(evaluate_ranking measures these)")  # fmt: skip
+        low, high = self.scale_
+        if len(ratings) and (ratings.ratings.min() < low or ratings.ratings.max() > high):
+            raise DataError(f"{ratings.name}: ratings from {ratings.ratings.min():g} to {ratings.ratings.max():g}, "
+                            f"outside this model's scale, {low:g} to {high:g}: it predicts on the scale it was "
+                            "trained on")  # fmt: skip
+        u, i = self._indices_of(ratings)
         pred = self.predict_indices(u, i, clip=False)
         metrics = rating_metrics(pred, ratings.ratings, self.scale_)
         known_u = np.where(u >= 0, self.module_.user_known.numpy()[np.maximum(u, 0)], False)

@@ -78,7 +78,10 @@ def evaluate(
             how = "trained on every rating (--split none)" if split.method == "none" else "has no ratings there"
             raise ConfigError(f"{split_file}: the {part} part is empty (the run {how}); "
                               "evaluate on held-out ratings with --ratings FILE")  # fmt: skip
-    metrics = model.evaluate(ratings) if model.predicts_ratings else {"n": len(ratings)}
+    rated = model.predicts_ratings and ratings.kind == "explicit"
+    if model.predicts_ratings and not rated:
+        click.echo("note: these are interactions without ratings: RMSE and MAE are not measured", err=True)
+    metrics = model.evaluate(ratings) if rated else {"n": len(ratings)}
     on_train = ratings_file is None and part == "train"
     own = (model_path if model_path.is_dir() else model_path.parent) / "split.parquet"
     if not on_train and not (split_file is not None and own.exists() and own.resolve() == split_file.resolve()):
@@ -95,8 +98,8 @@ def evaluate(
     if as_json:
         click.echo(json_text(metrics, indent=2), nl=False)
         return
-    click.echo(f"{where}: {metrics['n']:,} ratings")
-    if model.predicts_ratings:
+    click.echo(f"{where}: {metrics['n']:,} {'ratings' if ratings.kind == 'explicit' else 'interactions'}")
+    if rated:
         click.echo(
             f"RMSE {metrics['rmse']:.4f}  MAE {metrics['mae']:.4f} (stars)  notebook loss "
             f"{metrics['notebook_loss']:.4f}  unseen users {metrics['unseen_user']:,}, "
