@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mfrec.cli import main
@@ -231,3 +232,35 @@ def test_cv_names_the_fold_a_training_error_comes_from_and_prints_whole_epochs(r
     assert [line.rsplit(",", 1)[1] for line in lines[1:3]] == ["2", "2"]  # a fold's epochs, not 2.0
     table = pd.read_csv(io.StringIO("\n".join(lines)))
     assert table["epochs"].tolist() == [2.0, 2.0, 2.0, 0.0]
+
+
+def test_a_diverging_trial_is_a_failed_trial_and_an_error_in_trial_0_is_one_line(ratings_csv, tmp_path, capsys,
+                                                                                 monkeypatch):
+    """A trial whose sampled values diverge ended the whole search, and the error of any trial came with
+    Optuna's traceback: a later trial that diverges is recorded as failed and the search goes on; an error
+    in trial 0 (the starting config on these data) is one line."""
+    from mfrec.errors import DivergenceError
+    from mfrec.estimator import MatrixFactorization
+
+    fit = MatrixFactorization.fit
+    fits = []
+
+    def diverge_after_the_first(self, *args, **kwargs):
+        fits.append(1)
+        if len(fits) == 2:
+            raise DivergenceError("training diverged at epoch 1 (train_rmse is nan)")
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(MatrixFactorization, "fit", diverge_after_the_first)
+    out = tmp_path / "tune"
+    code = main(["tune", "--ratings", str(ratings_csv), "--trials", "3", "--epochs", "2", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0 and "Traceback" not in err and "trial 1/2: diverged" in err
+    states = pd.read_csv(out / "trials.csv")["state"].tolist()
+    assert states == ["COMPLETE", "FAIL", "COMPLETE"]
+    monkeypatch.setattr(MatrixFactorization, "fit", fit)
+    code = main(["tune", "--ratings", str(ratings_csv), "--rating-col", "none", "--trials", "2", "--out",
+                 str(tmp_path / "none")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err and err.count("\n") == 1
+    assert "predicts ratings, and these interactions have none" in err

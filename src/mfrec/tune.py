@@ -28,7 +28,7 @@ from mfrec._io import MANIFEST, as_path, atomic_write, atomic_write_text, check_
 from mfrec.config import TrainConfig
 from mfrec.data.ratings import Ratings, require_ratings
 from mfrec.data.split import Split
-from mfrec.errors import ConfigError, MfrecError, OutputError
+from mfrec.errors import ConfigError, DivergenceError, MfrecError, OutputError
 from mfrec.evaluation.ranking import METRICS as RANKING_METRICS
 from mfrec.models import registry
 
@@ -195,7 +195,8 @@ def tune(
         )
     base = base.replace(seed=seed)
     space = _space(base)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # a trial's error is ours to report: Optuna's own warning for it carries the traceback
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     per_epoch = {"rmse": "val_rmse", "ndcg@10": "val_ndcg"}.get(metric.label)
 
     def objective(trial) -> float:
@@ -223,17 +224,19 @@ def tune(
     def tell(study, trial) -> None:
         if log is None:
             return
-        shown = "pruned" if trial.value is None else f"{metric.label} {trial.value:.4f}"
+        failed = trial.state == optuna.trial.TrialState.FAIL
+        shown = "diverged" if failed else "pruned" if trial.value is None else f"{metric.label} {trial.value:.4f}"
         if trial.number == 0:
             shown += f" ({base.model}'s starting config)"
         best = study.best_trial
         log(f"trial {trial.number}/{trials - 1}: {shown}; best {best.value:.4f} (trial {best.number}); "
             f"{time.perf_counter() - started:.0f} s")  # fmt: skip
 
-    study.optimize(objective, n_trials=1, callbacks=[tell])  # trial 0 runs whatever the timeout
+    study.optimize(objective, n_trials=1, callbacks=[tell])  # trial 0 runs whatever the timeout; its error stops
     left = None if timeout is None else timeout - (time.perf_counter() - started)
-    if trials > 1 and (left is None or left > 0):
-        study.optimize(objective, n_trials=trials - 1, timeout=left, show_progress_bar=progress, callbacks=[tell])
+    if trials > 1 and (left is None or left > 0):  # a later trial that diverges is a failed trial, not the end
+        study.optimize(objective, n_trials=trials - 1, timeout=left, show_progress_bar=progress, callbacks=[tell],
+                       catch=(DivergenceError,))  # fmt: skip
     table = study.trials_dataframe(attrs=("number", "value", "state", "duration", "params"))
     table["duration"] = table["duration"].dt.total_seconds()
     table = table.rename(columns={"value": f"val_{metric.label}", "duration": "seconds"})
