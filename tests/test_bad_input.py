@@ -33,6 +33,8 @@ FILE_CASES = [
     ("inf rating", HEADER + GOOD_ROWS + "9,1,inf,1\n", [], errors.DataError, r"rating 'inf' is not finite"),
     ("empty rating", HEADER + GOOD_ROWS + "9,1,,1\n", [], errors.DataError, r"rating is missing"),
     ("text rating", HEADER + GOOD_ROWS + "9,1,great,1\n", [], errors.DataError, r"'great' is not a number"),
+    ("no header line", GOOD_ROWS, [], errors.DataError,
+     r"its first line looks like data, not a header: add a header line"),
     ("a NUL byte in an id", HEADER + GOOD_ROWS + "9\x00,1,3,1\n", [], errors.DataError,
      r"line \d+: a NUL byte, which text never holds"),  # the parser cut the id there: 9 read as '9', ids as text
     ("a decimal comma", HEADER + GOOD_ROWS + '9,1,"3,5",1\n', [], errors.DataError,

@@ -60,6 +60,25 @@ _ROLE_WORDS = {
 }
 
 
+#: what a header line of numbers means (MovieLens' ``u.data``, an export without one)
+NO_HEADER_HINT = ("; its first line looks like data, not a header: add a header line naming the columns "
+                  "(user,item,rating[,timestamp]); for MovieLens files, use --dataset NAME --data-path FOLDER")
+
+
+def looks_like_data(names) -> bool:
+    """True when every name of a header line is a number: a data row read as the header."""
+
+    def number(text: str) -> bool:
+        try:
+            float(text)
+        except ValueError:
+            return False
+        return True
+
+    names = [str(n) for n in names]
+    return bool(names) and all(number(n) for n in names)
+
+
 def _column_hint(columns: Columns, frame: pd.DataFrame) -> str:
     """For each missing column, a found column whose name says it plays that role, and how to name it.
 
@@ -127,6 +146,8 @@ def check_frame(
         hint = _column_hint(columns, frame)
         if len(frame.columns) == 1:
             hint = _separator_hint(str(frame.columns[0]))
+        elif header_lines and looks_like_data(frame.columns):  # u.data and its like: no header line
+            hint = NO_HEADER_HINT
         raise DataError(f"{source}: missing column(s) {', '.join(map(repr, missing))}; found {found}{hint}")
     if len(frame) == 0:
         raise DataError(f"{source}: no ratings (header only or empty)")

@@ -23,12 +23,14 @@ import pandas as pd
 from mfrec._io import as_path
 from mfrec.data.checks import (  # noqa: F401 - Columns, DuplicateRatingsWarning, check_scale: re-exported
     DUPLICATE_POLICIES,
+    NO_HEADER_HINT,
     Columns,
     DuplicateRatingsWarning,
     _header_separator,
     _separator_hint,
     check_frame,
     check_scale,
+    looks_like_data,
 )
 from mfrec.data.ratings import Ratings
 from mfrec.errors import ConfigError, DataError
@@ -317,7 +319,9 @@ def _check_unique_header(text: str, sep: str, quoting: int, source: str) -> None
     seen: dict[str, int] = {}
     for position, name in enumerate(first, 1):
         if name in seen and name != "":
-            raise DataError(f"{source}, line 1: the header names {name!r} twice (columns {seen[name]} and {position})")
+            hint = NO_HEADER_HINT if looks_like_data(first) else ""
+            raise DataError(f"{source}, line 1: the header names {name!r} twice (columns {seen[name]} and "
+                            f"{position}){hint}")  # fmt: skip
         seen.setdefault(name, position)
 
 
