@@ -1,5 +1,6 @@
 """The command line: one clear line and a non-zero exit for every user error, no traceback."""
 
+import json
 import re
 import subprocess
 import sys
@@ -183,6 +184,18 @@ def test_evaluating_on_another_scale_or_without_ratings_measures_no_stars(traine
     model = mfrec.load_model(trained_run)
     with pytest.raises(mfrec.errors.DataError, match="interactions without ratings"):
         model.evaluate(mfrec.read_ratings(ten, columns=mfrec.Columns(rating=None)))
+
+
+def test_none_means_no_column_for_the_timestamp_as_for_the_rating(tmp_path, capsys):
+    """--rating-col none meant no rating column, and --timestamp-col none looked for a column named 'none'."""
+    rows = "".join(f"{u},{i},{(u + i) % 5 + 1}\n" for u in range(8) for i in range(8))
+    path = tmp_path / "r.csv"
+    path.write_text("user,item,rating\n" + rows)
+    code, _, err = run(capsys, "train", "--ratings", str(path), "--timestamp-col", "none", "--epochs", "1",
+                       "--out", str(tmp_path / "run"), "-q")  # fmt: skip
+    assert code == 0, err
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["columns"]["timestamp"] is None
+
 
 def test_duplicates_are_reported_or_refused(tmp_path, capsys):
     rows = "".join(f"{u},{i},{(u + i) % 5 + 1},{u * 10 + i}\n" for u in range(8) for i in range(8))

@@ -52,6 +52,7 @@ def test_too_few_users_or_items_names_the_file_or_its_training_part(tmp_path, ca
 
     assert re.search(words, capsys.readouterr().err)
 
+
 def test_metrics_files_never_hold_nan(ratings_csv, tmp_path):
     from mfrec._io import json_text
 
@@ -113,6 +114,7 @@ def test_serve_refuses_a_profile_database_in_memory(tmp_path, capsys, url):
     code = main(["serve", str(tmp_path / "model.safetensors"), "--db", url])
     assert code == 2
     one_line_error(capsys, code, "an in-memory database keeps no profile past a restart")
+
 
 def test_serve_reports_a_port_in_use_in_one_line(ratings_csv, tmp_path, capsys):
     assert main(["train", "--ratings", str(ratings_csv), "--epochs", "2", "-q", "--device", "cpu", "--out",

@@ -372,3 +372,15 @@ def test_ids_and_items_come_through_a_pipe_too(tmp_path):
     fifo, writer = _through_a_pipe(tmp_path, b"item;title\n1;Heat (1995)\n", "items.csv")
     assert read_items(fifo)["title"].tolist() == ["Heat (1995)"]
     writer.join(5)
+
+
+def test_a_parquet_table_naming_a_column_twice_is_named(tmp_path):
+    """pyarrow's own message was about "FieldRef.Name(user)" and "__fragment_index"."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "r.parquet"
+    pq.write_table(pa.table([pa.array([1, 2]), pa.array([3, 4]), pa.array([4.0, 5.0])],
+                            names=["user", "user", "rating"]), path)  # fmt: skip
+    with pytest.raises(DataError, match=r"r.parquet: the table names the column 'user' 2 times"):
+        read_ratings(path)

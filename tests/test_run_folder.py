@@ -53,6 +53,7 @@ def test_a_run_inside_a_run_or_a_file_is_refused_and_extra_files_are_named(ratin
     assert train(ratings_csv, ratings_csv / "run") == 1
     assert f"{ratings_csv} is a file, so it cannot hold the run folder" in capsys.readouterr().err
 
+
 def test_overwrite_replaces_a_run_folder(ratings_csv, tmp_path):
     out = tmp_path / "run"
     assert train(ratings_csv, out) == 0

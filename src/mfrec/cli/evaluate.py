@@ -16,6 +16,7 @@ from mfrec.cli.options import (
     flag_of,
     model_input,
     option_given,
+    optional_column,
     ratings_file_options,
 )
 from mfrec.cli.render import K_OPTION, nothing_to_rank, ranking_columns
@@ -57,10 +58,10 @@ def evaluate(
     model = MatrixFactorization.load(model_path)
     train = None
     if ratings_file is not None:
-        rating_col = None if cols["rating_col"].lower() == "none" else cols["rating_col"]
         ratings = read_ratings(
             ratings_file,
-            columns=Columns(cols["user_col"], cols["item_col"], rating_col, cols["timestamp_col"]),
+            columns=Columns(cols["user_col"], cols["item_col"], optional_column(cols["rating_col"]),
+                            optional_column(cols["timestamp_col"])),
             sep=cols["sep"],
             scale=tuple(cols["scale"]),
             implicit=cols["implicit"],

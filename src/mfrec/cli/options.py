@@ -58,7 +58,7 @@ def ratings_file_options(func):
                      help="rating column of --ratings ('none': interactions only)"),
         click.option("--implicit", is_flag=True, help="the rating column holds counts/weights (views, plays)"),
         click.option("--timestamp-col", default=None,
-                     help="timestamp column of --ratings: Unix seconds or ISO 8601 dates (optional)"),
+                     help="timestamp column of --ratings: Unix seconds or ISO 8601 dates (optional; 'none': none)"),
         click.option("--sep", default=None, help="field separator of --ratings (default by suffix)"),
         click.option("--scale", nargs=2, type=FiniteFloat(), default=(0.5, 5.0), show_default=True,
                      help="lowest and highest allowed rating"),
@@ -162,6 +162,12 @@ def data_options(func):
     return click.option("--dataset", default=None, help="registered dataset name (see `mfrec datasets list`)")(func)
 
 
+def optional_column(name: str | None) -> str | None:
+    """A column option that may be absent: ``none`` (any case) says there is no such column, for
+    ``--rating-col`` and ``--timestamp-col`` alike."""
+    return None if name is None or name.lower() == "none" else name
+
+
 def columns(kw: dict[str, Any]) -> dict[str, Any]:
     """The ratings-file options as the run config records them (empty for a registered dataset)."""
     items = {"items": str(kw["items_file"])} if kw.get("items_file") else {}
@@ -171,9 +177,9 @@ def columns(kw: dict[str, Any]) -> dict[str, Any]:
         **items,
         "user": kw["user_col"],
         "item": kw["item_col"],
-        "rating": None if kw["rating_col"].lower() == "none" else kw["rating_col"],
+        "rating": optional_column(kw["rating_col"]),
         "implicit": kw["implicit"],
-        "timestamp": kw["timestamp_col"],
+        "timestamp": optional_column(kw["timestamp_col"]),
         "sep": kw["sep"],
         "scale": list(kw["scale"]),
     }

@@ -59,10 +59,10 @@ def read_table(
         raise DataError(f"{path}: is a folder, expected a ratings file")
     try:
         if sep is None and (_parquet_name(path.name) or _first_bytes(path).startswith(b"PAR1")):
-            return pd.read_parquet(path)
+            return _read_parquet(path, path)
         data, name = _unpacked(path)
         if sep is None and _parquet_name(name):
-            return pd.read_parquet(io.BytesIO(data))
+            return _read_parquet(io.BytesIO(data), path)
         sep = default_separator(name) if sep is None else sep
         return read_delimited(io.BytesIO(data), source=str(path), sep=sep, header=header, names=names,
                               encoding=encoding)  # fmt: skip
@@ -130,6 +130,18 @@ def _column_ids(frame: pd.DataFrame, column: str, path: Path) -> list[str]:
     if len(values) == 0:
         raise DataError(f"{path}: no {column} ids (a header only)")
     return values.tolist()
+
+
+def _read_parquet(source: Path | IO[bytes], path: Path) -> pd.DataFrame:
+    """A Parquet table as a DataFrame; a column name given twice is named (pyarrow's message is about field refs)."""
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(source)
+    names = parquet.schema_arrow.names
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DataError(f"{path}: the table names the column {repeated[0]!r} {names.count(repeated[0])} times")
+    return parquet.read().to_pandas()
 
 
 def is_parquet(path: str | Path, sep: str | None = None) -> bool:
