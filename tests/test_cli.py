@@ -479,3 +479,10 @@ def test_evaluate_on_the_training_part_says_ranking_is_not_measured_there(traine
     assert code == 0 and metrics["ndcg@10"] is None and metrics["users"] == 0 and metrics["rmse"] > 0
     code, out, _ = run(capsys, "evaluate", "--model", str(trained_run), "--part", "test", "--json")
     assert code == 0 and json.loads(out)["ndcg@10"] is not None
+
+
+@pytest.mark.parametrize("words", [[], ["datasets"]])
+def test_a_group_alone_prints_its_help_not_an_error(capsys, words):
+    """`mfrec` alone printed "error: Usage: ..." with the whole help after it, and exit 2."""
+    code, out, err = run(capsys, *words)
+    assert code == 0 and out.startswith("Usage: mfrec") and "Commands:" in out and err == ""

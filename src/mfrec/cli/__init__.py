@@ -19,6 +19,8 @@ from mfrec.errors import MfrecError
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+#: click 8.2+ raises this for a group given no command (8.1 printed the help itself and exited 0)
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="mfrec")
@@ -66,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         return result if isinstance(result, int) else 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except _NO_ARGS_IS_HELP as exc:  # `mfrec` or `mfrec datasets` alone: the help, not an error
+        click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+        return 0
     except click.UsageError as exc:
         hint = (
             f" (see: mfrec {exc.ctx.command_path.split(' ', 1)[1]} --help)"
