@@ -486,3 +486,8 @@ def test_a_group_alone_prints_its_help_not_an_error(capsys, words):
     """`mfrec` alone printed "error: Usage: ..." with the whole help after it, and exit 2."""
     code, out, err = run(capsys, *words)
     assert code == 0 and out.startswith("Usage: mfrec") and "Commands:" in out and err == ""
+
+
+def test_python_dash_m_mfrec_is_the_command_line():
+    done = subprocess.run([sys.executable, "-m", "mfrec", "--version"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("mfrec, version")
