@@ -384,3 +384,16 @@ def test_a_parquet_table_naming_a_column_twice_is_named(tmp_path):
                             names=["user", "user", "rating"]), path)  # fmt: skip
     with pytest.raises(DataError, match=r"r.parquet: the table names the column 'user' 2 times"):
         read_ratings(path)
+
+
+def test_an_interaction_of_weight_0_is_no_interaction(tmp_path):
+    """A count of 0 (shown, never played) was a positive for BPR and EASE, a relevant test item, and a seen item
+    never recommended: it is dropped with a note, as implicit drops the zeros of its matrix."""
+    path = write(tmp_path, "user,item,plays\n1,1,3\n1,2,0\n2,1,0\n2,2,5\n")
+    with pytest.warns(UserWarning, match=r"dropped 2 interaction\(s\) of weight 0"):
+        data = read_ratings(path, columns=Columns("user", "item", "plays"), implicit=True)
+    assert len(data) == 2 and data.ratings.min() == 3
+    assert read_ratings(path, columns=Columns("user", "item", "plays"), scale=(0, 5)).ratings.min() == 0  # a rating
+    write(tmp_path, "user,item,plays\n1,1,0\n2,2,0\n")
+    with pytest.raises(DataError, match="every interaction has weight 0"):
+        read_ratings(tmp_path / "r.csv", columns=Columns("user", "item", "plays"), implicit=True)

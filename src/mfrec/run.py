@@ -363,7 +363,8 @@ def _train_run(
     data = split.data
     dropped = data.info.get("duplicates_dropped", 0)
     log(
-        f"data: {data.name}: {len(data):,} ratings, {data.n_users:,} users, {data.n_items:,} items"
+        f"data: {data.name}: {len(data):,} {'interactions' if data.kind == 'implicit' else 'ratings'}, "
+        f"{data.n_users:,} users, {data.n_items:,} items"
         + (f" ({dropped} duplicate pairs dropped, latest kept)" if dropped else "")
     )
     if "feedback" in data.info:

@@ -214,6 +214,14 @@ def check_frame(
             stacklevel=2,
         )
     del keys
+    if implicit and (zero := ratings == 0).any():  # Hu et al.: a weight of 0 is no interaction, not a positive
+        if zero.all():
+            raise DataError(f"{source}: every interaction has weight 0, and a weight of 0 is no interaction")
+        keep = ~zero
+        user_codes, item_codes, ratings = user_codes[keep], item_codes[keep], ratings[keep]
+        timestamps = timestamps[keep] if timestamps is not None else None
+        warnings.warn(f"{source}: dropped {int(zero.sum())} interaction(s) of weight 0: a weight of 0 is no "
+                      "interaction, so they are neither positives nor seen", UserWarning, stacklevel=2)  # fmt: skip
     parts = {"users": user_codes, "items": item_codes, "ratings": ratings, "user_map": user_map, "item_map": item_map,
              "timestamps": timestamps, "scale": scale, "kind": "implicit" if implicit else "explicit"}  # fmt: skip
     return parts, dropped
