@@ -189,6 +189,8 @@ def test_malformed_json_and_oversized_bodies(client):
     response = client.post("/v1/predict", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 422
     assert response.json()["message"] == "body: Expecting property name enclosed in double quotes (at character 1)"
+    deep = client.post("/v1/predict", content=b"[" * 1500, headers={"content-type": "application/json"})
+    assert deep.status_code == 422 and "nested deeper than" in deep.json()["message"]  # was a bare 400
     big = {"pairs": [{"user": 100, "item": 1000}] * 200}
     response = client.post("/v1/predict", json=big)
     assert response.status_code == 413 and "over 2,000 bytes" in response.json()["message"]

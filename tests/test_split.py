@@ -154,3 +154,20 @@ def test_bad_arguments():
 @pytest.mark.slow
 def test_notebook_split_sizes(ml_split):
     assert ml_split.sizes() == {"train": 60501, "val": 20167, "test": 20168}
+
+
+def test_an_implicit_split_with_a_weight_of_0_keeps_its_parts_aligned(tmp_path):
+    """The reader drops interactions of weight 0; a split file written before that holds them, and its parts
+    must lose the same rows, not shift by one."""
+    data = Ratings.from_arrays(np.repeat(np.arange(10), 6), np.tile(np.arange(6), 10),
+                               np.arange(1.0, 61.0), kind="implicit", scale=(0, 60))  # fmt: skip
+    split = split_ratings(data, "random", seed=0)
+    _rewritten(split, tmp_path / "split.parquet",
+               lambda f: f.assign(rating=np.where(np.arange(len(f)) == 0, 0.0, f["rating"])))  # fmt: skip
+    expected = split.to_frame().iloc[1:]  # the row given a weight of 0 is gone; every other keeps its part
+    loaded = load_split(tmp_path / "split.parquet")
+    for part in ("train", "val", "test"):
+        got = loaded.part(part).to_frame()
+        want = expected[expected["split"] == part]
+        assert sorted(zip(got["user"], got["item"], got["rating"], strict=True)) == \
+            sorted(zip(want["user"], want["item"], want["rating"], strict=True))  # fmt: skip

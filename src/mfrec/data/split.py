@@ -145,6 +145,9 @@ def load_split(path: str | Path, like: Ratings | None = None) -> Split:
     odd = np.flatnonzero(~np.isin(labels, PARTS))
     if len(odd):
         raise DataError(f"{path}, row {odd[0] + 1}: part {labels[odd[0]]!r} is not one of {', '.join(PARTS)}")
+    if kind == "implicit":  # the reader drops weights of 0 (no interaction); the parts must drop the same rows
+        nonzero = pd.to_numeric(frame["rating"], errors="coerce").to_numpy() != 0
+        frame, labels = frame[nonzero], labels[nonzero]
     data = Ratings.from_arrays(  # checked as a ratings file is: the digest proves who wrote it, not what
         frame["user"].to_numpy(),
         frame["item"].to_numpy(),

@@ -157,13 +157,18 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 class _StrictJSONRequest(Request):
-    """A request whose JSON body refuses repeated keys (see :func:`_unique_keys`)."""
+    """A request whose JSON body refuses repeated keys (see :func:`_unique_keys`) and nesting too deep to parse,
+    each a 422 that says so."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             import json
 
-            self._json = json.loads(await self.body(), object_pairs_hook=_unique_keys)
+            body = await self.body()
+            try:
+                self._json = json.loads(body, object_pairs_hook=_unique_keys)
+            except RecursionError:  # FastAPI answers any error but a JSONDecodeError with a bare 400
+                raise json.JSONDecodeError("nested deeper than Python's JSON parser goes", "", 0) from None
         return self._json
 
 
