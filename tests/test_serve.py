@@ -314,3 +314,25 @@ def test_the_top_k_table_and_live_scoring_give_the_same_answers(model):
             assert np.allclose([r["score"] for r in table["items"]], [r["score"] for r in live["items"]])
             assert [r["title"] for r in table["items"]] == [r["title"] for r in live["items"]]
             assert table["user"] == live["user"] == int(user)
+
+
+def test_every_list_says_what_its_numbers_are(model, client):
+    """Every list came as "score", stars or not; the CLI's json said "stars". Each list now carries its unit,
+    from the table lookup and the live path alike."""
+    user = model.user_map_.ids[0]
+    item = model.item_map_.ids[0]
+    cached = TestClient(create_app(model, top_k=20))
+    for answer in (client.get(f"/v1/users/{user}/recommendations?n=3").json(),
+                   cached.get(f"/v1/users/{user}/recommendations?n=3").json(),
+                   client.post("/v1/recommendations", json={"ratings": [{"item": int(item), "rating": 5}]}).json()):
+        assert answer["unit"] == "stars" and answer["items"], answer
+    assert client.get(f"/v1/items/{item}/similar?n=3").json()["unit"] == "similarity"
+    ranker = MatrixFactorization(model="implicit_als", embedding_dim=4, epochs=2, device="cpu").fit(
+        split_ratings(model_data(), "random", seed=0).train)
+    assert TestClient(create_app(ranker)).get(f"/v1/users/{user}/recommendations?n=3").json()["unit"] == "score"
+
+
+def model_data():
+    from tests.conftest import low_rank_ratings
+
+    return low_rank_ratings()

@@ -232,6 +232,12 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+def _unit(model) -> str:
+    """What a list's ``score`` is: ``stars`` (a rating model's predicted rating, clipped to the scale) or ``score``
+    (a ranking model's: only the order means something), as :attr:`~mfrec.recommend.Recommendations.unit`."""
+    return "stars" if model.predicts_ratings else "score"
+
+
 def _top(recs, score: str = "score") -> list[dict[str, Any]]:
     """The first row of a :class:`~mfrec.recommend.Recommendations` as JSON-ready dicts (padding dropped),
     each with ``because`` (rated items with their contribution and share) when explanations were asked for."""
@@ -385,13 +391,13 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES, to
         if exclude_seen and not explain and not filters.active:
             rows = state.cached_top(model.user_map_.index_one(user), n)
             if rows is not None:
-                return FastJSON({"user": _plain(user), "items": rows})
+                return FastJSON({"user": _plain(user), "unit": _unit(model), "items": rows})
         if explain:
             recs = model.recommend(user, n, exclude_seen=exclude_seen, explain=explain, **filters.values)
         else:
             recs = await batcher.recommend(model, TopRequest(user=user, n=n, exclude_seen=exclude_seen,
                                                              **filters.values))  # fmt: skip
-        return FastJSON({"user": _plain(user), "items": _top(recs)})
+        return FastJSON({"user": _plain(user), "unit": recs.unit, "items": _top(recs)})
 
     @app.get("/v1/genres")
     def genres() -> dict[str, Any]:
@@ -415,7 +421,7 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES, to
         model = slot.state.model
         item = model.item_id(item_id)
         recs = model.similar_items(item, n, shrinkage=shrinkage, similar=similar, **filters.values)
-        return {"item": _plain(item), "title": model.title(item), "items": _top(recs, "similarity")}
+        return {"item": _plain(item), "title": model.title(item), "unit": recs.unit, "items": _top(recs, "similarity")}
 
     @app.get("/v1/items")
     def search(
@@ -465,7 +471,7 @@ def create_app(model, *, profiles=None, max_body_bytes: int = MAX_BODY_BYTES, to
             recs = await asyncio.to_thread(model.recommend_for_ratings, ratings, body.n, explain=True, **chosen)
         else:
             recs = await batcher.recommend(model, TopRequest(ratings=ratings, n=body.n, **chosen))
-        return FastJSON({"items": _top(recs)})
+        return FastJSON({"unit": recs.unit, "items": _top(recs)})
 
     _profile_routes(app, slot, profiles)
     page = resources.files("mfrec.serve").joinpath("static/index.html").read_text(encoding="utf-8")
@@ -588,9 +594,9 @@ def _profile_routes(app: FastAPI, slot: ModelSlot, store) -> None:
         model = slot.state.model
         ratings = rated(model, profile)
         if not ratings:
-            return {"profile": profile.id, "items": []}
+            return {"profile": profile.id, "unit": _unit(model), "items": []}
         recs = model.recommend_for_ratings(ratings, n, explain=explain, **filters.values)
-        return {"profile": profile.id, "items": _top(recs)}
+        return {"profile": profile.id, "unit": recs.unit, "items": _top(recs)}
 
 
 def jsonable(value: Any) -> Any:
