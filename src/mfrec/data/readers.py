@@ -159,7 +159,6 @@ def default_separator(name: str) -> str:
     return "\t" if lower.endswith((".tsv", ".data")) else "::" if lower.endswith(".dat") else ","
 
 
-
 @contextlib.contextmanager
 def regular_file(path: Path) -> Iterator[Path]:
     """``path`` when it is a regular file (or missing, or a folder: the readers say so); otherwise the bytes of
