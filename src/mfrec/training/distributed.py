@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import sys
 import tempfile
 import traceback
 from collections.abc import Callable
@@ -152,9 +153,12 @@ def _worker(
             message += "\n" + traceback.format_exc()
         Path(errors, f"rank{rank}").write_text(message)
         os._exit(1)  # skip the process group's teardown, which would wait for ranks that are gone
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+    # The rank's work is done and written. Its process ends here without the process group's teardown: even
+    # after the barrier, gloo's threads could abort it ("terminate called without an active exception",
+    # SIGABRT) when the peer closed its connections first, and the run was reported as failed.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def launch(fn: Callable[..., Any], args: tuple = (), nproc: int = 2, *, backend: str = "gloo") -> None:
