@@ -12,6 +12,12 @@ def count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
+def listed(names: Iterable[str], most: int = 3) -> str:
+    """``"a, b, c and 2 more"``: the first ``most`` names of a list a message shows."""
+    names = list(names)
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 def html_facts(title: str, facts: Iterable[tuple[str, Any]], table: str = "") -> str:
     """A bold title, a two-column table of facts (escaped), then ``table`` (HTML already)."""
     rows = "".join(

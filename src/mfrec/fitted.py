@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mfrec.data.checks import is_missing
 from mfrec.data.idmap import IdMap
 from mfrec.models.base import Model
 from mfrec.training.trainer import EpochRecord
@@ -71,7 +72,7 @@ def check_state(state: FittedState) -> None:
             continue
         if len(values) != n_items:
             raise ValueError(f"{name} has {len(values)} entries for {n_items} items")
-        if not all(isinstance(v, str) or _missing(v) for v in values):
+        if not all(isinstance(v, str) or is_missing(v) for v in values):
             raise ValueError(f"{name} must be text (or null) per item")
     if state.years is not None and (len(state.years) != n_items or state.years.dtype.kind != "f"):
         raise ValueError(f"years must be one number (or null) per item, {n_items} in all")
@@ -102,17 +103,6 @@ def _check_seen(seen: tuple[np.ndarray, np.ndarray, np.ndarray], n_users: int, n
         raise ValueError(f"seen items: an item index outside 0..{n_items - 1} ({int(items.min())}..{int(items.max())})")
     if not np.isfinite(ratings).all():
         raise ValueError("seen items: a rating is NaN or inf")
-
-
-def _missing(value: object) -> bool:
-    """None, NaN or pandas' NA: an item without a title or genres."""
-    if value is None:
-        return True
-    if isinstance(value, str) or (not np.isscalar(value) and type(value).__name__ != "NAType"):
-        return False
-    import pandas as pd
-
-    return bool(pd.isna(value))
 
 
 def _kind(values: np.ndarray) -> str:

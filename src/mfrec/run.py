@@ -42,6 +42,7 @@ from mfrec._io import (
     unseal_text,
     write_manifest,
 )
+from mfrec._repr import listed
 from mfrec.config import RunConfig, SplitConfig, TrainConfig
 from mfrec.data import Columns, Ratings, Split, load_dataset, read_ratings, split_ratings
 from mfrec.data.readers import attach_items
@@ -216,10 +217,6 @@ def _looks_like_run(path: Path) -> bool:
     return (path / "config.json").is_file() and (path / MODEL_FILE).is_file()
 
 
-def _listed(names: list[str], most: int = 3) -> str:
-    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
-
-
 def prepare_output(out: str | Path, overwrite: bool, resume: bool = False) -> Path:
     """Check that ``out`` can be written before any training time is spent.
 
@@ -239,10 +236,10 @@ def prepare_output(out: str | Path, overwrite: bool, resume: bool = False) -> Pa
             names = sorted(p.name for p in out.iterdir())
             extra = [name for name in names if name not in RUN_FILES]
             if _looks_like_run(out):  # a run with something of the user's put in it: name what would be lost
-                raise OutputError(f"{out}: a run folder that also holds {_listed(extra)}, which mfrec did not "
+                raise OutputError(f"{out}: a run folder that also holds {listed(extra)}, which mfrec did not "
                                   "write; --overwrite deletes only what mfrec wrote, so move that out or choose "
                                   "another --out")  # fmt: skip
-            raise OutputError(f"{out}: not an mfrec run folder (it holds {_listed(names)}); --overwrite "
+            raise OutputError(f"{out}: not an mfrec run folder (it holds {listed(names)}); --overwrite "
                               "replaces only run folders, so choose another --out")  # fmt: skip
     for parent in out.absolute().parents:
         if parent.is_file():

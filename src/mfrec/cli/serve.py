@@ -73,13 +73,13 @@ def serve(model_path: Path, host: str, port: int, threads: int, workers: int, db
         raise click.BadParameter("give an address: 127.0.0.1 (this machine), or 0.0.0.0 for every interface",
                                  param_hint="--host")  # fmt: skip
     if db_url is not None:  # checked before the model is read: an option's error is not a model's
-        from mfrec.data.profiles import DATABASES, check_database_url
+        from mfrec.data.profiles import DATABASES, check_database_url, is_memory_url
 
         if not db_url.strip():  # an unset variable, say: not the default database
             raise click.BadParameter(f"give a database URL ({DATABASES}), or leave --db out for a SQLite file "
                                      "beside the model", param_hint="--db")  # fmt: skip
         check_database_url(db_url)
-        if db_url.startswith("sqlite") and _in_memory(db_url):  # every worker its own, all gone at exit
+        if is_memory_url(db_url):  # every worker its own, all gone at exit
             raise click.BadParameter("an in-memory database keeps no profile past a restart (and each worker "
                                      "would hold its own); give a file: sqlite:///profiles.sqlite",
                                      param_hint="--db")  # fmt: skip
@@ -113,14 +113,6 @@ def serve(model_path: Path, host: str, port: int, threads: int, workers: int, db
         "--threads", str(threads), "--max-ratings", str(max_ratings), "--top-k", str(top_k),
         "--top-k-memory", str(top_k_memory), "--watch", "0.5",  # workers always follow their private copy
     ], threads, top_k, options["top_memory"])  # fmt: skip
-
-
-def _in_memory(url: str) -> bool:
-    """A SQLite URL without a file (``sqlite://``, ``sqlite:///:memory:``, ``?mode=memory``)."""
-    import sqlalchemy as sa
-
-    parsed = sa.engine.make_url(url)
-    return parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
 
 
 def _run_worker(path: Path, original: Path | None, listener: socket.socket, url: str, max_ratings: int,

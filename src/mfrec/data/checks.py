@@ -376,11 +376,14 @@ def _iso_seconds(text: pd.Series, source: str, row_of) -> np.ndarray:
 MISSING_TEXT = ("", "nan", "na", "n/a", "null", "none", "<na>", "nat")
 
 
+def is_missing(value: Any) -> bool:
+    """None, NaN, NaT or pandas' NA (which pandas 3 keeps through ``astype(str)``); never a text or a list."""
+    return value is None or (pd.api.types.is_scalar(value) and not isinstance(value, str) and bool(pd.isna(value)))
+
+
 def _cell_text(value: Any) -> str:
-    """A cell as the text a message shows; a missing one (NaN, None, pd.NA: pandas 3 keeps them through
-    ``astype(str)``) as ``""``."""
-    missing = value is None or (pd.api.types.is_scalar(value) and not isinstance(value, str) and pd.isna(value))
-    return "" if missing else str(value).strip()
+    """A cell as the text a message shows; a missing one (:func:`is_missing`) as ``""``."""
+    return "" if is_missing(value) else str(value).strip()
 
 
 def _numbers(column: pd.Series, what: str, source: str, row_of) -> np.ndarray:

@@ -82,6 +82,15 @@ def is_database_url(text: Any) -> bool:
     return isinstance(text, str) and text.startswith(("sqlite:", "postgresql"))
 
 
+def is_memory_url(url: str) -> bool:
+    """A SQLite URL without a file (``sqlite://``, ``sqlite:///:memory:``, ``?mode=memory``): gone at exit."""
+    import sqlalchemy as sa
+
+    parsed = sa.engine.make_url(url)
+    return parsed.get_backend_name() == "sqlite" and (
+        parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory")  # fmt: skip
+
+
 def check_database_url(url: str) -> None:
     """A :class:`ConfigError` for a URL that is not a SQLite or PostgreSQL database, before any driver of another
     database is looked for (which would be its ImportError)."""
@@ -322,7 +331,7 @@ def _check_not_foreign(url: str, options: dict[str, Any], shown: str) -> None:
     import sqlalchemy as sa
 
     database = sa.engine.make_url(url).database
-    if database in (None, "", ":memory:") or not Path(database).is_file() or Path(database).stat().st_size == 0:
+    if is_memory_url(url) or not Path(database).is_file() or Path(database).stat().st_size == 0:
         return
     probe = sa.create_engine(url, **options)
     sa.event.listen(probe, "connect", _sqlite_read_pragmas)
@@ -335,8 +344,9 @@ def _check_not_foreign(url: str, options: dict[str, Any], shown: str) -> None:
         probe.dispose()
     other = [name for name in names if not name.startswith("mfrec_")]
     if other and "mfrec_schema" not in names:
-        listed = ", ".join(other[:3]) + (f" and {len(other) - 3} more" if len(other) > 3 else "")
-        raise ProfileError(f"{shown}: holds another program's tables ({listed}) and no profiles; mfrec keeps "
+        from mfrec._repr import listed
+
+        raise ProfileError(f"{shown}: holds another program's tables ({listed(other)}) and no profiles; mfrec keeps "
                            "profiles in a database of its own and changes no other: give a new file")  # fmt: skip
 
 

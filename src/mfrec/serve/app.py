@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from mfrec._repr import listed
 from mfrec._version import __version__
 from mfrec.data.profiles import Profile, ProfileError, ProfileFull, ProfileNotFound, stored_number
 from mfrec.errors import ConfigError, DataError, MfrecError, UnknownIdError
@@ -134,8 +135,7 @@ async def known_query(request: Request) -> None:
     taken = _query_names(route.dependant)  # a walk over a handful of parameters: microseconds
     unknown = sorted(set(request.query_params) - set(taken))
     if unknown:
-        names = ", ".join(repr(name[:40]) for name in unknown[:5])
-        names += f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        names = listed((repr(name[:40]) for name in unknown), 5)
         offered = f"it takes {', '.join(sorted(taken))}" if taken else "it takes none"
         raise ConfigError(f"unknown query parameter(s) {names} for {request.url.path[:100]}; {offered}")
     for name in sorted(set(request.query_params)):  # one value of two would be used without a word
